@@ -1,0 +1,111 @@
+"""Every write of the accounts app."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import AgentStatus, Department, Membership, Organization, Queue, User
+from accounts.roles import Role
+
+
+def ensure_member_capacity(*, organization: Organization, adding: int = 1) -> None:
+    """Refuse with a clear message when the plan's user limit would be exceeded."""
+    limit = organization.limits.users
+    if limit is None:
+        return
+    current = Membership.objects.for_organization(organization).count()
+    if current + adding > limit:
+        raise ValidationError(
+            _(
+                "The %(plan)s plan allows up to %(limit)d users and %(org)s already has %(current)d. "
+                "Upgrade the plan or remove a member first."
+            )
+            % {"plan": organization.get_plan_display(), "limit": limit, "org": organization.name, "current": current},
+            code="plan_limit_users",
+        )
+
+
+@transaction.atomic
+def organization_create(*, name: str, slug: str, time_zone: str = "America/Sao_Paulo", locale: str = "pt-br", plan: str = "free") -> Organization:
+    organization = Organization(name=name, slug=slug, time_zone=time_zone, locale=locale, plan=plan)
+    organization.full_clean()
+    organization.save()
+    return organization
+
+
+@transaction.atomic
+def member_add(
+    *,
+    organization: Organization,
+    email: str,
+    role: str = Role.AGENT,
+    full_name: str = "",
+    password: str | None = None,
+) -> Membership:
+    """Add a person to an organization, creating their user when the email is new.
+
+    The organization row is locked so that two concurrent additions cannot both pass the
+    plan's user limit.
+    """
+    Organization.objects.select_for_update().get(pk=organization.pk)
+    email = User.objects.normalize_email(email).lower()
+    user = User.objects.filter(email__iexact=email).first()
+    if user is not None and Membership.objects.filter(organization=organization, user=user).exists():
+        raise ValidationError(_("%(email)s is already a member of %(org)s.") % {"email": email, "org": organization.name}, code="duplicate_member")
+    ensure_member_capacity(organization=organization)
+    if user is None:
+        user = User.objects.create_user(email=email, password=password, full_name=full_name, language=organization.locale)
+    return membership_create(organization=organization, user=user, role=role)
+
+
+@transaction.atomic
+def membership_create(*, organization: Organization, user: User, role: str = Role.AGENT) -> Membership:
+    """Give an existing user a role in ``organization``, within the plan's user limit."""
+    Organization.objects.select_for_update().get(pk=organization.pk)
+    ensure_member_capacity(organization=organization)
+    membership = Membership(organization=organization, user=user, role=role)
+    membership.full_clean()
+    membership.save()
+    return membership
+
+
+@transaction.atomic
+def membership_set_role(*, membership: Membership, role: str) -> Membership:
+    if role not in Role.values:
+        raise ValidationError(_("Unknown role: %(role)s") % {"role": role}, code="invalid_role")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def agent_set_status(*, membership: Membership, status: str) -> Membership:
+    if status not in AgentStatus.values:
+        raise ValidationError(_("Unknown status: %(status)s") % {"status": status}, code="invalid_status")
+    if membership.role == Role.VIEWER:
+        raise ValidationError(_("Viewers do not take conversations and have no agent status."), code="viewer_status")
+    now = timezone.now()
+    membership.status = status
+    membership.status_changed_at = now
+    membership.last_seen_at = now
+    membership.save(update_fields=["status", "status_changed_at", "last_seen_at"])
+    return membership
+
+
+@transaction.atomic
+def department_create(*, organization: Organization, name: str, description: str = "") -> Department:
+    department = Department(organization=organization, name=name, description=description)
+    department.full_clean()
+    department.save()
+    return department
+
+
+@transaction.atomic
+def queue_create(*, department: Department, name: str, **fields) -> Queue:
+    queue = Queue(organization=department.organization, department=department, name=name, **fields)
+    queue.full_clean()
+    queue.save()
+    return queue

@@ -1,0 +1,109 @@
+"""The current organization of a request, and the role checks that views reuse.
+
+``TenantMiddleware`` sets ``request.organization`` (or ``None``), ``request.membership`` (the
+user's membership there, ``None`` for a superuser outside their own organizations) and
+``request.memberships`` (all of the user's, for the switcher). The choice is kept in the session
+and always re-checked against the user's memberships, so a stale or forged value falls back.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+
+from accounts import selectors
+
+SESSION_KEY = "pytake_organization_id"
+
+
+class TenantMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.organization = None
+        request.membership = None
+        request.memberships = []
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            resolve_tenant(request)
+        return self.get_response(request)
+
+
+def resolve_tenant(request) -> None:
+    user = request.user
+    memberships = selectors.membership_list_for_user(user=user)
+    request.memberships = memberships
+    wanted = request.session.get(SESSION_KEY)
+    chosen = next((m for m in memberships if m.organization_id == wanted), None)
+    if chosen is not None:
+        request.membership, request.organization = chosen, chosen.organization
+    elif user.is_superuser and wanted is not None:
+        request.organization = selectors.organization_get(organization_id=wanted)
+    elif memberships:
+        request.membership, request.organization = memberships[0], memberships[0].organization
+    elif user.is_superuser:
+        request.organization = selectors.organization_first()
+
+
+def switch_organization(request, organization_id: int) -> bool:
+    """Make ``organization_id`` current if the user may work there; return whether it was allowed."""
+    allowed = any(m.organization_id == organization_id for m in request.memberships)
+    if not allowed and request.user.is_superuser:
+        allowed = selectors.organization_get(organization_id=organization_id) is not None
+    if allowed:
+        request.session[SESSION_KEY] = organization_id
+    return allowed
+
+
+def current_role(request) -> str | None:
+    membership = getattr(request, "membership", None)
+    return membership.role if membership is not None else None
+
+
+def has_role(request, roles) -> bool:
+    """Superusers hold every role in every organization; others need a membership with one of ``roles``."""
+    if not request.user.is_authenticated:
+        return False
+    if request.user.is_superuser:
+        return getattr(request, "organization", None) is not None
+    return current_role(request) in roles
+
+
+def role_required(*roles):
+    """View decorator: login, a current organization and one of ``roles`` (403 otherwise)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if getattr(request, "organization", None) is None:
+                raise PermissionDenied("no-organization")
+            if not has_role(request, roles):
+                raise PermissionDenied("role")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def tenant_context(request):
+    """Template context: the organization, the role and the switcher's choices."""
+    organization = getattr(request, "organization", None)
+    memberships = getattr(request, "memberships", [])
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_superuser:
+        switchable = selectors.organization_list_all()
+    else:
+        switchable = [m.organization for m in memberships]
+    return {
+        "current_organization": organization,
+        "switchable_organizations": switchable,
+        "current_membership": getattr(request, "membership", None),
+        "user_memberships": getattr(request, "memberships", []),
+        "is_org_admin": has_role(request, ("org_admin",)) if organization is not None else False,
+    }

@@ -1,0 +1,67 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts import selectors, services
+from accounts.models import AgentStatus
+from accounts.roles import ACTING_ROLES, ALL_ROLES
+from accounts.tenancy import role_required, switch_organization
+
+
+@role_required(*ALL_ROLES)
+def dashboard(request):
+    organization = request.organization
+    return render(
+        request,
+        "accounts/dashboard.html",
+        {
+            "overview": selectors.organization_overview(organization=organization),
+            "departments": selectors.department_list_with_queues(organization=organization),
+            "status_choices": AgentStatus.choices,
+        },
+    )
+
+
+@role_required(*ALL_ROLES)
+def team(request):
+    return render(request, "accounts/team.html", {"members": selectors.member_list(organization=request.organization)})
+
+
+@require_POST
+@role_required(*ACTING_ROLES)
+def my_status(request):
+    status = request.POST.get("status", "")
+    if status not in AgentStatus.values or request.membership is None:
+        message = _("Choose one of: online, away, offline.") if request.membership else _("Super admins have no agent status here.")
+        if request.htmx:
+            return render(request, "accounts/dashboard.html#status-form", _status_context(message), status=400)
+        messages.error(request, message)
+        return redirect("dashboard")
+    services.agent_set_status(membership=request.membership, status=status)
+    if request.htmx:
+        return render(request, "accounts/dashboard.html#status-form", _status_context())
+    messages.success(request, _("Your status is now %(status)s.") % {"status": request.membership.get_status_display()})
+    return redirect("dashboard")
+
+
+def _status_context(error: str = "") -> dict:
+    return {"status_choices": AgentStatus.choices, "status_error": error}
+
+
+@require_POST
+@login_required
+def switch(request):
+    try:
+        organization_id = int(request.POST.get("organization", ""))
+    except ValueError:
+        return HttpResponseBadRequest(_("Choose an organization."))
+    if not switch_organization(request, organization_id):
+        messages.error(request, _("You are not a member of that organization."))
+    next_url = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        next_url = "/"
+    return redirect(next_url)

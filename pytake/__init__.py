@@ -1,0 +1,3 @@
+from pytake.celery import app as celery_app
+
+__all__ = ["celery_app"]

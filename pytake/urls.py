@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.templatetags.static import static
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from accounts import views as account_views
+from pytake import health
+
+urlpatterns = [
+    path("", account_views.dashboard, name="dashboard"),
+    path("accounts/", include("accounts.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("health/", health.health, name="health"),
+    path("admin/", admin.site.urls),
+    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
+]
+
+handler403 = "pytake.errors.permission_denied"
+handler404 = "pytake.errors.page_not_found"
+handler500 = "pytake.errors.server_error"

@@ -1,0 +1,12 @@
+"""Test settings: the project's settings, served over plain HTTP and with keys apart from `make run`'s."""
+
+import os
+
+os.environ.setdefault("HTTPS", "0")
+os.environ.setdefault("REDIS_KEY_PREFIX", f"pytake-test-{os.getpid()}")
+
+from pytake.settings import *  # noqa: E402,F403
+
+# Hashing demo passwords with PBKDF2 dominates test time; the algorithm is not what tests check.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
