@@ -44,6 +44,9 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "anymail",
     "accounts",
+    "conversations",
+    "notifications",
+    "scheduling",
 ]
 
 MIDDLEWARE = [
@@ -159,7 +162,7 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 # --- Internationalization ------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("pt-br", _("Portuguese (Brazil)"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [BASE_DIR / "locale"]  # apps keep their own strings in <app>/locale/
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -9,6 +9,9 @@ from pytake import health
 urlpatterns = [
     path("", account_views.dashboard, name="dashboard"),
     path("accounts/", include("accounts.urls")),
+    path("", include("conversations.urls")),
+    path("", include("notifications.urls")),
+    path("", include("scheduling.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("health/", health.health, name="health"),
     path("admin/", admin.site.urls),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 
 from accounts import services
@@ -52,8 +53,9 @@ def holiday(org: Organization) -> Holiday:
 
 
 # One row of each tenant model for the admin isolation tests. Every model registered in the
-# admin with tenant data must appear here (a test fails otherwise): later apps add theirs.
-TENANT_ROW_BUILDERS = {
+# admin with tenant data must have a builder (a test fails otherwise): other apps add theirs as
+# ``TENANT_ROW_BUILDERS`` in ``tests/<app>/factories.py``.
+ACCOUNTS_ROW_BUILDERS = {
     Organization: lambda org: org,
     User: lambda org: member(org).user,
     Membership: lambda org: member(org),
@@ -63,3 +65,17 @@ TENANT_ROW_BUILDERS = {
     BusinessHours: business_hours,
     Holiday: holiday,
 }
+
+
+def tenant_row_builders() -> dict:
+    builders = dict(ACCOUNTS_ROW_BUILDERS)
+    for app in ("conversations", "notifications", "scheduling"):
+        module_name = f"tests.{app}.factories"
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        builders.update(getattr(module, "TENANT_ROW_BUILDERS", {}))
+    return builders

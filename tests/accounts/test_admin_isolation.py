@@ -10,6 +10,7 @@ from accounts.models import Department, Membership, Organization, Queue, User
 from accounts.tenant_admin import TenantScopedAdmin
 from tests import factories
 
+BUILDERS = factories.tenant_row_builders()
 TENANT_ADMINS = [model for model, model_admin in admin.site._registry.items() if isinstance(model_admin, TenantScopedAdmin)]
 
 
@@ -18,8 +19,8 @@ def _url(model, action, *args):
 
 
 def test_every_tenant_admin_has_a_row_builder():
-    missing = [m.__name__ for m in TENANT_ADMINS if m not in factories.TENANT_ROW_BUILDERS]
-    assert not missing, f"add a builder to tests/factories.TENANT_ROW_BUILDERS for {missing}"
+    missing = [m.__name__ for m in TENANT_ADMINS if m not in BUILDERS]
+    assert not missing, f"add a builder to tests/BUILDERS for {missing}"
 
 
 def test_only_accounts_and_known_apps_escape_tenant_scoping():
@@ -34,7 +35,7 @@ def test_only_accounts_and_known_apps_escape_tenant_scoping():
 @pytest.mark.django_db
 @pytest.mark.parametrize("model", TENANT_ADMINS, ids=lambda m: m.__name__)
 def test_foreign_rows_are_404_and_invisible(model, tenant_a, tenant_b, client_for):
-    build = factories.TENANT_ROW_BUILDERS[model]
+    build = BUILDERS[model]
     own = build(tenant_a.org)
     foreign = build(tenant_b.org)
     client = client_for(tenant_a.admin)
@@ -69,8 +70,8 @@ def test_foreign_rows_are_404_and_invisible(model, tenant_a, tenant_b, client_fo
 def test_add_and_change_forms_offer_only_own_choices(model, tenant_a, tenant_b, client_for):
     for org in (tenant_a.org, tenant_b.org):
         for builder_model in (Department, Queue, Membership):
-            factories.TENANT_ROW_BUILDERS[builder_model](org)
-    own = factories.TENANT_ROW_BUILDERS[model](tenant_a.org)
+            BUILDERS[builder_model](org)
+    own = BUILDERS[model](tenant_a.org)
     client = client_for(tenant_a.admin)
     urls = [_url(model, "change", own.pk)]
     if admin.site._registry[model].has_add_permission(_request_for(tenant_a.admin, tenant_a.org)):

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = _("Organizations and people")
+
+    def ready(self):
+        from pytake.events import load_listeners
+
+        load_listeners()
