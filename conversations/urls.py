@@ -1,3 +1,9 @@
+from django.urls import path
+
+from conversations import views
+
 app_name = "conversations"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("webhooks/whatsapp/<str:channel_id>/", views.whatsapp_webhook, name="whatsapp-webhook"),
+]

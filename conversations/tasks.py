@@ -1,0 +1,21 @@
+"""Celery tasks of the conversations app: thin wrappers that call a service by id."""
+
+from celery import shared_task
+
+from conversations import services
+
+PERIODIC_TASKS = {
+    "conversations: SLA sweep": {"task": "conversations.tasks.sla_sweep", "every": 60},
+}
+
+
+@shared_task(ignore_result=True)
+def deliver_message(message_id: int) -> None:
+    """Send a queued outbound message; a message already sent is left alone."""
+    services.message_deliver(message_id=message_id)
+
+
+@shared_task(ignore_result=True)
+def sla_sweep() -> dict:
+    """Raise the SLA warnings and breaches that have fallen due (Beat runs it every minute)."""
+    return services.sla_sweep()

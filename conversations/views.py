@@ -1,0 +1,95 @@
+"""The WhatsApp Cloud API webhook: Meta's verification handshake and signed notifications.
+
+Answers are JSON with a clear ``error`` for anything refused; nothing a sender posts can cause
+a 500. The order of checks matters: the channel (it holds the secret), the size, the
+signature over the raw bytes, and only then the JSON.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from conversations import selectors, services
+from conversations.channels import whatsapp
+
+logger = logging.getLogger(__name__)
+
+
+def _error(status: int, reason: str) -> JsonResponse:
+    return JsonResponse({"error": reason}, status=status)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def whatsapp_webhook(request, channel_id: str):
+    channel = selectors.channel_for_webhook(public_id=channel_id)
+    if channel is None:
+        return _error(404, "unknown channel: no active WhatsApp channel has this webhook id")
+    if request.method == "GET":
+        return _verify(request, channel)
+    return _receive(request, channel)
+
+
+def _verify(request, channel) -> HttpResponse:
+    mode = request.GET.get("hub.mode")
+    token = request.GET.get("hub.verify_token", "")
+    challenge = request.GET.get("hub.challenge", "")
+    if mode != "subscribe" or not challenge:
+        return _error(400, "expected hub.mode=subscribe with hub.challenge and hub.verify_token")
+    if not channel.verify_token or not hmac.compare_digest(token.encode(), channel.verify_token.encode()):
+        return _error(403, "hub.verify_token does not match this channel's verify token")
+    return HttpResponse(challenge, content_type="text/plain")
+
+
+def _receive(request, channel) -> JsonResponse:
+    limit = settings.WHATSAPP_WEBHOOK_MAX_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _error(400, "invalid Content-Length header")
+    if declared > limit:
+        return _error(413, f"body too large: {declared} bytes, the limit is {limit}")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        return _error(413, f"body too large: the limit is {limit} bytes")
+    signature = request.headers.get(whatsapp.SIGNATURE_HEADER)
+    if not signature:
+        return _error(403, f"missing {whatsapp.SIGNATURE_HEADER} header")
+    if not whatsapp.signature_is_valid(body, signature, channel.app_secret):
+        return _error(403, f"{whatsapp.SIGNATURE_HEADER} does not match the body signed with this channel's app secret")
+    try:
+        notification = whatsapp.parse_notification(body)
+    except whatsapp.PayloadError as error:
+        return _error(400, f"malformed notification: {error}")
+
+    result = {"messages_stored": 0, "duplicates": 0, "statuses_applied": 0, "ignored": 0}
+    for item in notification.messages:
+        if item.phone_number_id != channel.phone_number_id:
+            result["ignored"] += 1
+            continue
+        try:
+            outcome = services.inbound_message_receive(
+                channel=channel, phone=item.wa_id, name=item.profile_name, body=item.body, kind=item.kind,
+                provider_message_id=item.provider_message_id, media_id=item.media_id, content_type=item.mime_type,
+                filename=item.filename, sent_at=item.timestamp,
+            )
+        except ValidationError as error:
+            return _error(400, f"message {item.provider_message_id} refused: {' '.join(error.messages)}")
+        result["messages_stored" if outcome.created else "duplicates"] += 1
+    for item in notification.statuses:
+        if item.phone_number_id != channel.phone_number_id:
+            result["ignored"] += 1
+            continue
+        message = services.message_status_update(
+            organization=channel.organization, provider_message_id=item.provider_message_id, status=item.status,
+            at=item.timestamp, error=item.error,
+        )
+        result["statuses_applied" if message is not None else "ignored"] += 1
+    return JsonResponse(result)
