@@ -140,7 +140,7 @@ def ensure_redis_url() -> str:
             process = subprocess.Popen(
                 [
                     redis_server, "--port", "0", "--unixsocket", str(socket_path), "--unixsocketperm", "700",
-                    "--dir", str(directory), "--dbfilename", "redis.rdb", "--save", "60 1",
+                    "--dir", str(directory), "--dbfilename", "redis.rdb", "--save", "60", "1",
                     "--appendonly", "no", "--daemonize", "no", "--logfile", str(directory / "redis.log"),
                 ],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
