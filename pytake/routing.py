@@ -1,15 +1,18 @@
-"""Websocket routes of every app (each app's ``routing.websocket_urlpatterns``), for ``pytake.asgi``."""
+"""Websocket routes of every app, for ``pytake.asgi``. Each module holds ``websocket_urlpatterns``."""
 
 import importlib
 
-from django.apps import apps
+WEBSOCKET_ROUTE_MODULES = [
+    "conversations.inbox.routing",
+    "notifications.routing",
+]
 
 websocket_urlpatterns: list = []
-for _config in apps.get_app_configs():
+for _name in WEBSOCKET_ROUTE_MODULES:
     try:
-        _module = importlib.import_module(f"{_config.name}.routing")
+        _module = importlib.import_module(_name)
     except ModuleNotFoundError as _error:
-        if _error.name != f"{_config.name}.routing":
+        if _error.name != _name:
             raise
         continue
-    websocket_urlpatterns += getattr(_module, "websocket_urlpatterns", [])
+    websocket_urlpatterns += _module.websocket_urlpatterns

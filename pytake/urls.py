@@ -10,6 +10,7 @@ urlpatterns = [
     path("", account_views.dashboard, name="dashboard"),
     path("accounts/", include("accounts.urls")),
     path("", include("conversations.urls")),
+    path("inbox/", include("conversations.inbox.urls")),
     path("", include("notifications.urls")),
     path("", include("scheduling.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -1,0 +1,3 @@
+"""Websocket routes of the agent inbox."""
+
+websocket_urlpatterns: list = []
