@@ -1,0 +1,31 @@
+"""Builders for notification tests, through the services."""
+
+from __future__ import annotations
+
+from notifications import services
+from notifications.models import NotificationLog, NotificationPreference, OrganizationNotificationSettings
+from tests import factories
+
+
+def preference(org, user=None, **fields) -> NotificationPreference:
+    user = user or factories.member(org).user
+    pref = services.preference_ensure(organization=org, user=user)
+    return services.preference_update(preference=pref, **fields) if fields else pref
+
+
+def org_settings(org, **fields) -> OrganizationNotificationSettings:
+    return services.organization_settings_update(organization=org, **fields) if fields else services.organization_settings_ensure(organization=org)
+
+
+def log(org, user=None, **fields) -> NotificationLog:
+    user = user or factories.member(org).user
+    rows = services.notify(organization=org, event_type="custom", recipients=[user], channels=["in_app"],
+                           context={"title": "Hello", "body": "World"}, **fields)
+    return rows[0]
+
+
+TENANT_ROW_BUILDERS = {
+    NotificationPreference: lambda org: preference(org),
+    OrganizationNotificationSettings: lambda org: org_settings(org),
+    NotificationLog: lambda org: log(org),
+}
