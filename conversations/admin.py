@@ -160,3 +160,13 @@ class MessageAdmin(TenantScopedAdmin):
     def has_add_permission(self, request):
         # Messages are written by the services (inbox replies, webhooks), never by hand.
         return False
+
+
+from conversations.models import CannedResponse  # noqa: E402  (appended with the inbox's canned responses)
+
+
+@admin.register(CannedResponse)
+class CannedResponseAdmin(TenantScopedAdmin):
+    list_display = ["shortcut", "title", "organization"]
+    search_fields = ["shortcut", "title", "body"]
+    list_select_related = ["organization"]

@@ -412,3 +412,30 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.get_direction_display()} {self.get_kind_display()} #{self.pk}"
+
+
+class CannedResponse(models.Model):
+    """A reply agents insert from the inbox by its shortcut (``/greeting``); unique per organization."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="canned_responses", verbose_name=_("organization"))
+    shortcut = models.SlugField(_("shortcut"), max_length=40, help_text=_("Typed after “/” in the reply box, e.g. greeting."))
+    title = models.CharField(_("title"), max_length=100)
+    body = models.TextField(_("body"), max_length=MESSAGE_BODY_MAX_LENGTH)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("canned response")
+        verbose_name_plural = _("canned responses")
+        ordering = ["shortcut"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization", Lower("shortcut"), name="conversations_canned_unique_shortcut",
+                violation_error_message=_("Another canned response of this organization uses this shortcut."),
+            )
+        ]
+
+    def __str__(self):
+        return f"/{self.shortcut} · {self.title}"

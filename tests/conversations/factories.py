@@ -66,3 +66,20 @@ TENANT_ROW_BUILDERS = {
     Conversation: conversation,
     Message: message,
 }
+
+
+
+from conversations.models import CannedResponse  # noqa: E402  (appended by the inbox)
+
+
+def canned_response(org, **fields) -> CannedResponse:
+    n = next(_seq)
+    values = {"shortcut": f"reply-{n}", "title": f"Reply {n}", "body": f"Hello, this is reply {n}."}
+    values.update(fields)
+    row = CannedResponse(organization=org, **values)
+    row.full_clean()
+    row.save()
+    return row
+
+
+TENANT_ROW_BUILDERS[CannedResponse] = canned_response
