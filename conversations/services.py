@@ -209,8 +209,8 @@ def conversation_open(
     _apply_resolution_sla(conversation, schedule, now)
     conversation.save()
     _emit("conversation.created", organization.pk, conversation_id=conversation.pk, contact_id=contact.pk, queue_id=queue.pk if queue else None)
-    if auto_assign and queue is not None and not contact.is_blocked:
-        conversation_auto_assign(conversation=conversation)
+    if auto_assign and queue is not None and not contact.is_blocked and conversation_auto_assign(conversation=conversation):
+        conversation.refresh_from_db(fields=["assignee", "assigned_at"])
     return conversation
 
 
