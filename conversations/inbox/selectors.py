@@ -1,0 +1,244 @@
+"""Reads of the agent inbox, shared by its views and its websocket consumer.
+
+Every function takes the organization first. ``conversation_get_for_member`` is the one
+permission check for a single conversation: views and the consumer both call it, and it
+answers ``None`` alike for a conversation that does not exist, that belongs to another
+organization, or that the member may not act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+
+from accounts.models import AgentStatus, Department, Membership, Organization, Queue
+from accounts.roles import ACTING_ROLES, Role
+from conversations.models import ACTIVE_STATUSES, CannedResponse, Conversation, Message, Priority, Status
+
+PAGE_SIZE = 25
+HISTORY_PAGE_SIZE = 30
+PAST_CONVERSATIONS = 5
+SEARCH_MAX_LENGTH = 100
+
+VIEWS = ("all", "mine", "unassigned")
+STATUS_FILTERS = ("active", "open", "pending", "closed")
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    """The list's state, as carried in the URL (``?view=mine&status=open&q=…&page=2&c=12``)."""
+
+    view: str = "all"
+    status: str = "active"
+    queue_id: int | None = None
+    department_id: int | None = None
+    priority: str = ""
+    q: str = ""
+    page: int = 1
+
+    @classmethod
+    def from_query(cls, data) -> InboxFilters:
+        """Parse query parameters; anything unknown or malformed falls back to the default."""
+
+        def positive_int(name):
+            try:
+                value = int(data.get(name, ""))
+            except (TypeError, ValueError):
+                return None
+            return value if value > 0 else None
+
+        view = data.get("view", "all")
+        status = data.get("status", "active")
+        priority = data.get("priority", "")
+        return cls(
+            view=view if view in VIEWS else "all",
+            status=status if status in STATUS_FILTERS else "active",
+            queue_id=positive_int("queue"),
+            department_id=positive_int("department"),
+            priority=priority if priority in Priority.values else "",
+            q=" ".join(str(data.get("q", "")).split())[:SEARCH_MAX_LENGTH],
+            page=min(positive_int("page") or 1, 10_000),
+        )
+
+    def as_query(self, **changes) -> dict[str, str]:
+        """The non-default values as query parameters (for links that keep the state)."""
+        state = replace(self, **changes) if changes else self
+        params = {
+            "view": state.view if state.view != "all" else "",
+            "status": state.status if state.status != "active" else "",
+            "queue": str(state.queue_id or ""),
+            "department": str(state.department_id or ""),
+            "priority": state.priority,
+            "q": state.q,
+            "page": str(state.page) if state.page > 1 else "",
+        }
+        return {key: value for key, value in params.items() if value}
+
+
+def can_act(membership: Membership | None) -> bool:
+    return membership is not None and membership.role in ACTING_ROLES
+
+
+def _status_q(status: str) -> Q:
+    if status == "active":
+        return Q(status__in=ACTIVE_STATUSES)
+    if status == "closed":
+        return Q(status__in=(Status.CLOSED, Status.ARCHIVED))
+    return Q(status=status)
+
+
+def inbox_conversations(*, organization: Organization, membership: Membership | None, filters: InboxFilters) -> QuerySet[Conversation]:
+    """The filtered, ordered conversations of the list (not yet sliced into a page)."""
+    conversations = Conversation.objects.for_organization(organization).filter(_status_q(filters.status))
+    if filters.view == "mine":
+        conversations = conversations.filter(assignee=membership) if membership is not None else conversations.none()
+    elif filters.view == "unassigned":
+        conversations = conversations.filter(assignee__isnull=True)
+    if filters.queue_id:
+        conversations = conversations.filter(queue_id=filters.queue_id)
+    if filters.department_id:
+        conversations = conversations.filter(queue__department_id=filters.department_id)
+    if filters.priority:
+        conversations = conversations.filter(priority=filters.priority)
+    if filters.q:
+        text = Message.objects.filter(organization=organization, conversation=OuterRef("pk"), body__icontains=filters.q)
+        match = Q(contact__name__icontains=filters.q) | Exists(text)
+        digits = "".join(ch for ch in filters.q if ch.isdigit())
+        if len(digits) >= 3:
+            match |= Q(contact__phone__contains=digits)
+        conversations = conversations.filter(match)
+    return conversations.order_by("-last_message_at", "-id")
+
+
+@dataclass
+class InboxPage:
+    conversations: list[Conversation]
+    page: int
+    has_next: bool
+    has_previous: bool
+
+
+def inbox_page(*, organization: Organization, membership: Membership | None, filters: InboxFilters) -> InboxPage:
+    """One page of the list in one query: the last message's text comes as a subquery."""
+    last_message = Message.objects.filter(conversation=OuterRef("pk"), is_internal_note=False).order_by("-created_at", "-id")
+    start = (filters.page - 1) * PAGE_SIZE
+    rows = list(
+        inbox_conversations(organization=organization, membership=membership, filters=filters)
+        .select_related("contact", "queue", "assignee__user")
+        .annotate(preview=Subquery(last_message.values("body")[:1]), preview_direction=Subquery(last_message.values("direction")[:1]))
+        [start : start + PAGE_SIZE + 1]
+    )
+    return InboxPage(conversations=rows[:PAGE_SIZE], page=filters.page, has_next=len(rows) > PAGE_SIZE, has_previous=filters.page > 1)
+
+
+def inbox_counts(*, organization: Organization, membership: Membership | None) -> dict[str, int]:
+    """Counts for the filter tabs, in one query: active conversations per view, and per status."""
+    active = Q(status__in=ACTIVE_STATUSES)
+    mine = Q(assignee=membership) if membership is not None else Q(pk__in=[])
+    return Conversation.objects.for_organization(organization).aggregate(
+        all=Count("pk", filter=active),
+        mine=Count("pk", filter=active & mine),
+        unassigned=Count("pk", filter=active & Q(assignee__isnull=True)),
+        open=Count("pk", filter=Q(status=Status.OPEN)),
+        pending=Count("pk", filter=Q(status=Status.PENDING)),
+    )
+
+
+def queue_choices(*, organization: Organization) -> list[Queue]:
+    """The organization's active queues with their department and active conversation count."""
+    return list(
+        Queue.objects.for_organization(organization)
+        .filter(is_active=True)
+        .select_related("department")
+        .annotate(active_count=Count("conversations", filter=Q(conversations__status__in=ACTIVE_STATUSES)))
+        .order_by("department__name", "name")
+    )
+
+
+def department_choices(*, organization: Organization) -> list[Department]:
+    return list(Department.objects.for_organization(organization).filter(is_active=True).order_by("name"))
+
+
+def agent_choices(*, organization: Organization) -> list[Membership]:
+    """Members who may take conversations, with their presence, for assign/transfer and the team strip."""
+    return list(
+        Membership.objects.for_organization(organization)
+        .filter(role__in=ACTING_ROLES, user__is_active=True)
+        .select_related("user")
+        .order_by("user__full_name", "user__email")
+    )
+
+
+def conversation_get_for_member(
+    *, organization: Organization, membership: Membership | None, conversation_id, acting: bool = False
+) -> Conversation | None:
+    """The conversation if this member may see it (``acting``: and act on it), else ``None``.
+
+    A viewer (or a super admin without a membership here) may read but not act. The answer
+    never tells a forbidden conversation from a missing one.
+    """
+    try:
+        pk = int(conversation_id)
+    except (TypeError, ValueError):
+        return None
+    if acting and not can_act(membership):
+        return None
+    if membership is not None and membership.organization_id != organization.pk:
+        return None
+    return (
+        Conversation.objects.for_organization(organization)
+        .select_related("contact", "channel", "queue__department", "assignee__user", "closed_by")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+@dataclass
+class History:
+    messages: list[Message]
+    has_older: bool
+
+
+def history(*, organization: Organization, conversation: Conversation, before: int | None = None, after: int | None = None) -> History:
+    """The latest messages (or those before/after a message id), oldest first, in one query.
+
+    Ids grow with time, so the page boundary is the id: a reconnecting page asks for
+    everything after the last id it shows and misses nothing.
+    """
+    messages = Message.objects.for_organization(organization).filter(conversation=conversation).select_related("author")
+    if after is not None:
+        rows = list(messages.filter(pk__gt=after).order_by("id")[: HISTORY_PAGE_SIZE * 10])
+        return History(messages=rows, has_older=False)
+    if before is not None:
+        messages = messages.filter(pk__lt=before)
+    rows = list(messages.order_by("-id")[: HISTORY_PAGE_SIZE + 1])
+    has_older = len(rows) > HISTORY_PAGE_SIZE
+    return History(messages=list(reversed(rows[:HISTORY_PAGE_SIZE])), has_older=has_older)
+
+
+def past_conversations(*, organization: Organization, conversation: Conversation) -> list[Conversation]:
+    return list(
+        Conversation.objects.for_organization(organization)
+        .filter(contact_id=conversation.contact_id)
+        .exclude(pk=conversation.pk)
+        .select_related("queue")
+        .order_by("-created_at", "-id")[:PAST_CONVERSATIONS]
+    )
+
+
+def contact_tags(*, conversation: Conversation) -> list:
+    return list(conversation.contact.tags.order_by("name"))
+
+
+def canned_response_list(*, organization: Organization) -> list[CannedResponse]:
+    return list(CannedResponse.objects.for_organization(organization).order_by("shortcut"))
+
+
+def membership_get_fresh(*, membership_id: int) -> Membership | None:
+    """The membership as stored now (its role may have changed since a websocket connected)."""
+    return Membership.objects.select_related("organization", "user").filter(pk=membership_id, organization__is_active=True).first()
+
+
+def members_online(*, organization: Organization) -> int:
+    return Membership.objects.for_organization(organization).filter(role__in=(Role.ORG_ADMIN, Role.AGENT), status=AgentStatus.ONLINE).count()
