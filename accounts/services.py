@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import AgentStatus, Department, Membership, Organization, Queue, User
 from accounts.roles import Role
+from pytake.events import Event, dispatch
 
 
 def ensure_member_capacity(*, organization: Organization, adding: int = 1) -> None:
@@ -88,10 +89,19 @@ def agent_set_status(*, membership: Membership, status: str) -> Membership:
     if membership.role == Role.VIEWER:
         raise ValidationError(_("Viewers do not take conversations and have no agent status."), code="viewer_status")
     now = timezone.now()
+    previous = membership.status
     membership.status = status
     membership.status_changed_at = now
     membership.last_seen_at = now
     membership.save(update_fields=["status", "status_changed_at", "last_seen_at"])
+    if status == AgentStatus.OFFLINE and previous != AgentStatus.OFFLINE:
+        dispatch(
+            Event(
+                "agent.offline",
+                organization_id=membership.organization_id,
+                payload={"user_id": membership.user_id, "membership_id": membership.pk},
+            )
+        )
     return membership
 
 

@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
@@ -65,3 +67,18 @@ def switch(request):
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         next_url = "/"
     return redirect(next_url)
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, then the user's preferred language unless they picked one in this browser."""
+
+    redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        if settings.LANGUAGE_COOKIE_NAME not in self.request.COOKIES:
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME, form.get_user().language,
+                max_age=settings.LANGUAGE_COOKIE_AGE, samesite="Lax", secure=self.request.is_secure(),
+            )
+        return response

@@ -81,3 +81,20 @@ def test_password_reset_rejects_a_malformed_email():
     response = Client().post(reverse("accounts:password_reset"), {"email": "not-an-email"})
     assert response.status_code == 200
     assert "valid email" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_login_switches_to_the_users_language_unless_chosen(tenant_a, settings):
+    from accounts.models import User
+
+    User.objects.filter(pk=tenant_a.agent.pk).update(language="pt-br")
+    client = Client()
+    client.post(reverse("accounts:login"), {"username": "agent@alpha.test", "password": factories.PASSWORD})
+    assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "pt-br"
+    assert "Visão geral" in client.get(reverse("dashboard")).content.decode()
+
+    chosen = Client()
+    chosen.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    chosen.post(reverse("accounts:login"), {"username": "agent@alpha.test", "password": factories.PASSWORD})
+    assert chosen.cookies[settings.LANGUAGE_COOKIE_NAME].value == "en"
+    assert "Overview" in chosen.get(reverse("dashboard")).content.decode()
