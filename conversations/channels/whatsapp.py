@@ -281,3 +281,23 @@ def _graph_error(response: requests.Response) -> str:
         return f"{error.get('code', '?')} {error.get('message', '')}".strip()
     except (ValueError, AttributeError):
         return response.text[:300]
+
+
+def text_notification(*, phone_number_id: str, display_phone: str, wa_id: str, name: str, body: str,
+                      message_id: str, timestamp: int, business_account_id: str = "0") -> dict:
+    """A text-message notification exactly as Meta posts it (used by ``simulate_inbound``)."""
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": business_account_id,
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": display_phone.lstrip("+"), "phone_number_id": phone_number_id},
+                    "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+                    "messages": [{"from": wa_id, "id": message_id, "timestamp": str(timestamp), "type": "text", "text": {"body": body}}],
+                },
+            }],
+        }],
+    }

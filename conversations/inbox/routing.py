@@ -1,3 +1,7 @@
 """Websocket routes of the agent inbox."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from conversations.inbox.consumers import InboxConsumer
+
+websocket_urlpatterns: list = [path("ws/inbox/", InboxConsumer.as_asgi())]

@@ -16,6 +16,7 @@ from django.db import transaction
 from accounts import services as account_services
 from accounts.models import AgentStatus, Membership
 from conversations.inbox import presence
+from conversations.models import Message
 from conversations.inbox.groups import conversation_group, inbox_group
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,8 @@ def presence_sweep() -> int:
 
 def read_receipt(*, membership: Membership, conversation_id: int, message_id: int) -> bool:
     """The member has seen the conversation up to ``message_id``: store it and tell the others."""
+    if not Message.objects.filter(organization_id=membership.organization_id, conversation_id=conversation_id, pk=message_id).exists():
+        raise ValidationError("no such message in this conversation", code="message")
     moved = presence.mark_read(
         organization_id=membership.organization_id, conversation_id=conversation_id, user_id=membership.user_id, message_id=message_id
     )

@@ -1,0 +1,292 @@
+"""The inbox websocket (``/ws/inbox/``): one per browser tab.
+
+Session auth (Channels' ``AuthMiddlewareStack``) and the origin check
+(``AllowedHostsOriginValidator``) wrap it in ``pytake.asgi``. The organization is resolved from
+the session as for a page. Every acting frame re-reads the membership and re-checks the
+conversation through ``conversation_get_for_member`` — the selector the views use — and a
+refusal says the same thing whether or not the conversation exists.
+
+Client → server frames (JSON objects, at most ``MAX_FRAME_CHARS`` characters, rate limited):
+
+    {"type": "ping"}
+    {"type": "heartbeat", "status": "online" | "away"}
+    {"type": "subscribe", "conversation_id": 12}          (one open conversation per tab)
+    {"type": "unsubscribe"}
+    {"type": "typing", "conversation_id": 12, "typing": true}
+    {"type": "read", "conversation_id": 12, "message_id": 345}
+    {"type": "send", "conversation_id": 12, "body": "…", "note": false, "ref": "client id"}
+
+Server → client: ``hello``, ``pong``, ``subscribed``, ``sent``, ``event`` (a domain event with
+ids), ``presence``, ``typing``, ``read``, ``assigned``, ``notification``, ``badge`` and
+``error`` (``code``, ``message``, ``ref``). A bad frame gets an ``error`` and the connection
+stays open.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from types import SimpleNamespace
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from accounts.models import AgentStatus
+from accounts.tenancy import resolve_tenant
+from conversations import services as conversation_services
+from conversations.inbox import selectors, services
+from conversations.inbox.groups import conversation_group, inbox_group, user_group
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_CHARS = 16 * 1024
+RATE_PER_SECOND = 10.0
+RATE_BURST = 30
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NO_ORGANIZATION = 4403
+
+
+class TokenBucket:
+    """``burst`` frames at once, refilled at ``rate`` per second."""
+
+    def __init__(self, rate: float = RATE_PER_SECOND, burst: int = RATE_BURST):
+        self.rate, self.capacity = rate, float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _positive_int(frame: dict, name: str) -> int:
+    value = frame.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise FrameError("invalid", _("“%(name)s” must be a positive integer.") % {"name": name})
+    return value
+
+
+def _not_found() -> FrameError:
+    return FrameError("not_found", _("This conversation does not exist or you may not act on it."))
+
+
+def _resolve_tenant(user, session):
+    shim = SimpleNamespace(user=user, session=session if session is not None else {})
+    resolve_tenant(shim)
+    return shim.organization, shim.membership
+
+
+def _unread_count(organization_id: int, user_id: int) -> int | None:
+    try:
+        from notifications.selectors import unread_count
+    except ImportError:
+        return None
+    return unread_count(organization_id=organization_id, user_id=user_id)
+
+
+class InboxConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        organization, membership = await database_sync_to_async(_resolve_tenant)(user, self.scope.get("session"))
+        if organization is None:
+            await self.close(code=CLOSE_NO_ORGANIZATION)
+            return
+        self.user, self.organization, self.membership = user, organization, membership
+        self.subscribed: int | None = None
+        self.heartbeats = False
+        self.bucket = TokenBucket()
+        self.groups_joined = [inbox_group(organization.pk), user_group(organization.pk, user.pk)]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        can_act = selectors.can_act(membership)
+        await self.send_json({"type": "hello", "user_id": user.pk, "organization_id": organization.pk, "can_act": can_act})
+        if can_act:
+            await self._heartbeat(AgentStatus.ONLINE)
+        unread = await database_sync_to_async(_unread_count)(organization.pk, user.pk)
+        if unread is not None:
+            await self.send_json({"type": "badge", "unread": unread})
+
+    async def disconnect(self, code):
+        if not hasattr(self, "groups_joined"):
+            return
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.subscribed is not None:
+            await self.channel_layer.group_discard(conversation_group(self.organization.pk, self.subscribed), self.channel_name)
+        if self.heartbeats and self.membership is not None:
+            try:
+                await database_sync_to_async(services.presence_disconnect)(membership=self.membership, connection=self.channel_name)
+            except Exception:
+                logger.exception("presence on disconnect failed for user %s", self.user.pk)
+
+    async def send_json(self, content: dict) -> None:
+        await self.send(text_data=json.dumps(content, separators=(",", ":")))
+
+    async def error(self, code: str, message: str, ref=None) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, "ref": ref})
+
+    # --- frames from the browser -------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None):
+        ref = None
+        try:
+            if text_data is None:
+                raise FrameError("malformed", _("Send JSON text frames."))
+            if len(text_data) > MAX_FRAME_CHARS:
+                raise FrameError("too_large", _("Frames are limited to %(limit)d characters.") % {"limit": MAX_FRAME_CHARS})
+            if not self.bucket.take():
+                raise FrameError("rate_limited", _("Too many frames; slow down."))
+            try:
+                frame = json.loads(text_data)
+            except ValueError:
+                raise FrameError("malformed", _("The frame is not valid JSON.")) from None
+            if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+                raise FrameError("malformed", _("A frame is a JSON object with a “type”."))
+            if isinstance(frame.get("ref"), (str, int)) and len(str(frame["ref"])) <= 64:
+                ref = frame["ref"]
+            handler = self.HANDLERS.get(frame["type"])
+            if handler is None:
+                raise FrameError("unknown_type", _("Unknown frame type."))
+            await handler(self, frame, ref)
+        except FrameError as problem:
+            await self.error(problem.code, problem.message, ref)
+        except ValidationError as problem:
+            await self.error("invalid", " ".join(problem.messages), ref)
+        except Exception:
+            logger.exception("inbox frame failed for user %s", getattr(getattr(self, "user", None), "pk", None))
+            await self.error("server_error", _("Something went wrong; try again."), ref)
+
+    async def _acting_conversation(self, frame: dict):
+        """Fresh membership and the conversation it may act on, or a ``not_found`` refusal."""
+        conversation_id = _positive_int(frame, "conversation_id")
+        membership = None
+        if self.membership is not None:
+            membership = await database_sync_to_async(selectors.membership_get_fresh)(membership_id=self.membership.pk)
+        conversation = await database_sync_to_async(selectors.conversation_get_for_member)(
+            organization=self.organization, membership=membership, conversation_id=conversation_id, acting=True
+        )
+        if conversation is None:
+            raise _not_found()
+        return membership, conversation
+
+    async def on_ping(self, frame, ref):
+        await self.send_json({"type": "pong", "ref": ref})
+
+    async def on_heartbeat(self, frame, ref):
+        status = frame.get("status")
+        if status not in services.HEARTBEAT_STATUSES:
+            raise FrameError("invalid", _("“status” must be online or away."))
+        if not selectors.can_act(self.membership):
+            raise FrameError("forbidden", _("Viewers have no agent status."))
+        await self._heartbeat(status)
+
+    async def _heartbeat(self, status: str) -> None:
+        self.heartbeats = True
+        await database_sync_to_async(services.presence_heartbeat)(membership=self.membership, connection=self.channel_name, status=status)
+
+    async def on_subscribe(self, frame, ref):
+        _membership, conversation = await self._acting_conversation(frame)
+        if self.subscribed != conversation.pk:
+            if self.subscribed is not None:
+                await self.channel_layer.group_discard(conversation_group(self.organization.pk, self.subscribed), self.channel_name)
+            await self.channel_layer.group_add(conversation_group(self.organization.pk, conversation.pk), self.channel_name)
+            self.subscribed = conversation.pk
+        await self.send_json({"type": "subscribed", "conversation_id": conversation.pk, "ref": ref})
+
+    async def on_unsubscribe(self, frame, ref):
+        if self.subscribed is not None:
+            await self.channel_layer.group_discard(conversation_group(self.organization.pk, self.subscribed), self.channel_name)
+            self.subscribed = None
+        await self.send_json({"type": "unsubscribed", "ref": ref})
+
+    def _require_subscribed(self, frame: dict) -> int:
+        conversation_id = _positive_int(frame, "conversation_id")
+        if conversation_id != self.subscribed:
+            raise _not_found()
+        return conversation_id
+
+    async def on_typing(self, frame, ref):
+        self._require_subscribed(frame)
+        membership, conversation = await self._acting_conversation(frame)
+        await self.channel_layer.group_send(
+            conversation_group(self.organization.pk, conversation.pk),
+            {"type": "inbox.typing", "conversation_id": conversation.pk, "user_id": self.user.pk,
+             "name": self.user.get_short_name(), "typing": bool(frame.get("typing", True)), "sender": self.channel_name},
+        )
+
+    async def on_read(self, frame, ref):
+        self._require_subscribed(frame)
+        message_id = _positive_int(frame, "message_id")
+        membership, conversation = await self._acting_conversation(frame)
+        await database_sync_to_async(services.read_receipt)(membership=membership, conversation_id=conversation.pk, message_id=message_id)
+
+    async def on_send(self, frame, ref):
+        body = frame.get("body", "")
+        if not isinstance(body, str):
+            raise FrameError("invalid", _("“body” must be text."))
+        membership, conversation = await self._acting_conversation(frame)
+        if frame.get("note"):
+            message = await database_sync_to_async(conversation_services.note_add)(conversation=conversation, author=membership, body=body)
+        else:
+            message = await database_sync_to_async(conversation_services.message_send)(conversation=conversation, author=membership, body=body)
+        await self.send_json({"type": "sent", "conversation_id": conversation.pk, "message_id": message.pk, "ref": ref})
+
+    HANDLERS = {
+        "ping": on_ping,
+        "heartbeat": on_heartbeat,
+        "subscribe": on_subscribe,
+        "unsubscribe": on_unsubscribe,
+        "typing": on_typing,
+        "read": on_read,
+        "send": on_send,
+    }
+
+    # --- group messages ------------------------------------------------------------------------
+
+    async def inbox_event(self, message):
+        await self.send_json({key: message.get(key) for key in ("event", "conversation_id", "message_id", "author_id")} | {"type": "event"})
+
+    async def inbox_presence(self, message):
+        await self.send_json({"type": "presence", "user_id": message["user_id"], "status": message["status"]})
+
+    async def inbox_typing(self, message):
+        if message.get("sender") == self.channel_name or message.get("conversation_id") != self.subscribed:
+            return
+        await self.send_json({key: message[key] for key in ("conversation_id", "user_id", "name", "typing")} | {"type": "typing"})
+
+    async def inbox_read(self, message):
+        if message.get("conversation_id") != self.subscribed:
+            return
+        await self.send_json({key: message[key] for key in ("conversation_id", "user_id", "name", "message_id")} | {"type": "read"})
+
+    async def inbox_assigned(self, message):
+        await self.send_json({"type": "assigned", "conversation_id": message["conversation_id"]})
+
+    async def notification_message(self, message):
+        """From the notifications app (``GroupAdapter``): an in-app or websocket notification."""
+        await self.send_json(
+            {"type": "notification", "subject": message.get("subject", ""), "message": message.get("message", ""),
+             "urgent": bool(message.get("urgent")), "unread": message.get("unread")}
+        )
+
+    async def notification_unread(self, message):
+        await self.send_json({"type": "badge", "unread": message.get("unread")})
+
+    notification_new = notification_message
