@@ -13,8 +13,8 @@ from django.conf import settings  # noqa: E402
 from pytake.routing import websocket_urlpatterns  # noqa: E402
 
 http_app = django_asgi_app
-if settings.DEBUG:
-    # Development only: production serves /static/ from the reverse proxy (README, deployment).
+if settings.SERVE_STATIC:
+    # Development and tests only: production serves /static/ from the reverse proxy (README).
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
     http_app = ASGIStaticFilesHandler(django_asgi_app)

@@ -173,6 +173,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+# Daphne serves /static/ itself only in development and tests; production uses the reverse proxy.
+SERVE_STATIC = env.bool("SERVE_STATIC", default=DEBUG)
 
 # --- Email (django-anymail for ESPs; SMTP by default) -----------------------------------------
 # EMAIL_BACKEND may be any anymail backend, e.g. "anymail.backends.postmark.EmailBackend";

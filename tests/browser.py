@@ -61,3 +61,76 @@ def log_in(page, base_url: str, email: str, password: str) -> None:
     page.fill("#id_password", password)
     page.click("main form button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+class AsgiServer:
+    def __init__(self, url: str, process):
+        self.url = url
+        self.process = process
+
+
+def _database_url_for_tests() -> str:
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "", safe="") + (":" + quote(db["PASSWORD"], safe="") if db["PASSWORD"] else "")
+    host = db["HOST"] or ""
+    if host.startswith("/"):
+        return f"postgresql://{credentials}@/{db['NAME']}?host={quote(host)}"
+    return f"postgresql://{credentials}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup, django_db_blocker):
+    """Daphne serving ``pytake.asgi`` (pages, static files and websockets) on the test database.
+
+    Use it with ``@pytest.mark.django_db(transaction=True)`` so that the server sees committed rows.
+    The Channels layer and cache use the test run's Redis prefix, so groups are shared with the
+    test process.
+    """
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from django.conf import settings
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": _database_url_for_tests(),
+        "REDIS_URL": settings.REDIS_URL,
+        "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
+        "HTTPS": "0",
+        "SERVE_STATIC": "1",
+        "CELERY_TASK_ALWAYS_EAGER": os.environ.get("CELERY_TASK_ALWAYS_EAGER", "0"),
+    }
+    log_path = SCREENSHOTS.parent / f"daphne-{port}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "pytake.asgi:application"],
+        cwd=Path(__file__).resolve().parent.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"Daphne did not start; see {log_path}")
+            time.sleep(0.2)
+    yield AsgiServer(f"http://127.0.0.1:{port}", process)
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()

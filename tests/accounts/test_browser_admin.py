@@ -3,17 +3,17 @@
 import pytest
 
 from tests import factories
-from tests.browser import browser, log_in, page, screenshot  # noqa: F401
+from tests.browser import asgi_server, browser, log_in, page, screenshot  # noqa: F401
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_org_admin_sees_only_their_org_in_the_admin(live_server, page, tenant_a, tenant_b):  # noqa: F811
+def test_org_admin_sees_only_their_org_in_the_admin(asgi_server, page, tenant_a, tenant_b):  # noqa: F811
     type(tenant_a.admin).objects.filter(pk=tenant_a.admin.pk).update(language="en")
     factories.queue(tenant_a.org, name="Alpha Queue")
     factories.queue(tenant_b.org, name="Beta Queue")
-    log_in(page, live_server.url, "admin@alpha.test", factories.PASSWORD)
-    assert page.url.rstrip("/") == live_server.url
+    log_in(page, asgi_server.url, "admin@alpha.test", factories.PASSWORD)
+    assert page.url.rstrip("/") == asgi_server.url
     assert page.locator("nav.mainnav").inner_text().split()[0] == "Overview"
     assert page.locator("h1").inner_text() == "Alpha Org"
     screenshot(page, "foundation-dashboard-en")
@@ -29,7 +29,7 @@ def test_org_admin_sees_only_their_org_in_the_admin(live_server, page, tenant_a,
     assert "Beta" not in page.content()
     screenshot(page, "foundation-admin-queues")
 
-    response = page.goto(f"{live_server.url}/admin/accounts/queue/{tenant_b.org.queues.get().pk}/change/")
+    response = page.goto(f"{asgi_server.url}/admin/accounts/queue/{tenant_b.org.queues.get().pk}/change/")
     assert response.status == 404
     assert "Beta" not in page.content()
     assert page.console_errors == [] or all("404" in e for e in page.console_errors)
@@ -37,8 +37,8 @@ def test_org_admin_sees_only_their_org_in_the_admin(live_server, page, tenant_a,
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_language_switch_to_portuguese(live_server, page, tenant_a):  # noqa: F811
-    log_in(page, live_server.url, "agent@alpha.test", factories.PASSWORD)
+def test_language_switch_to_portuguese(asgi_server, page, tenant_a):  # noqa: F811
+    log_in(page, asgi_server.url, "agent@alpha.test", factories.PASSWORD)
     page.select_option("#lang-switch", "pt-br")
     page.wait_for_load_state("networkidle")
     assert page.locator("html").get_attribute("lang") == "pt-br"
