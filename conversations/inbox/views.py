@@ -1,0 +1,248 @@
+"""The agent inbox: one page (``/inbox/``) and the actions its forms post to.
+
+``inbox`` renders the whole page, or for an HTMX request the partial its target names
+(``#list``, ``#pane``, older or newer messages). Actions call ``conversations.services`` and
+answer with the refreshed pane for HTMX, or redirect back to the page (forms work without
+JavaScript). The URL carries the state: filters and the open conversation (``?c=``).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponseRedirect, QueryDict
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import push_url, trigger_client_event
+
+from accounts.models import Membership, Queue
+from accounts.roles import ACTING_ROLES, ALL_ROLES
+from accounts.tenancy import role_required
+from conversations import services
+from conversations.inbox import presence, selectors
+from conversations.models import Priority
+
+TEMPLATE = "conversations/inbox/inbox.html"
+
+
+def _int(value) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def inbox_url(filters: selectors.InboxFilters, conversation_id: int | None = None, **changes) -> str:
+    params = filters.as_query(**changes)
+    if conversation_id:
+        params["c"] = str(conversation_id)
+    query = urlencode(params)
+    return reverse("inbox:index") + (f"?{query}" if query else "")
+
+
+def _list_context(request, filters: selectors.InboxFilters) -> dict:
+    organization, membership = request.organization, request.membership
+    page = selectors.inbox_page(organization=organization, membership=membership, filters=filters)
+    return {
+        "filters": filters,
+        "page": page,
+        "counts": selectors.inbox_counts(organization=organization, membership=membership),
+        "queues": selectors.queue_choices(organization=organization),
+        "departments": selectors.department_choices(organization=organization),
+        "priorities": Priority.choices,
+        "views": [("all", _("All")), ("mine", _("Mine")), ("unassigned", _("Unassigned"))],
+        "statuses": [("active", _("Active")), ("open", _("Open")), ("pending", _("Pending")), ("closed", _("Closed"))],
+        "state_query": urlencode(filters.as_query()),
+        "previous_url": inbox_url(filters, page=filters.page - 1) if page.has_previous else "",
+        "next_url": inbox_url(filters, page=filters.page + 1) if page.has_next else "",
+    }
+
+
+def _pane_context(request, conversation, *, error: str = "", notice: str = "") -> dict:
+    organization, membership = request.organization, request.membership
+    context = {"conversation": conversation, "pane_error": error, "pane_notice": notice, "can_act": selectors.can_act(membership)}
+    if conversation is None:
+        return context
+    context.update(
+        history=selectors.history(organization=organization, conversation=conversation),
+        tags=selectors.contact_tags(conversation=conversation),
+        past=selectors.past_conversations(organization=organization, conversation=conversation),
+        read_by=_read_by(organization.pk, conversation.pk, request.user.pk),
+        priorities=Priority.choices,
+    )
+    if context["can_act"]:
+        context.update(
+            canned=selectors.canned_response_list(organization=organization),
+            agents=selectors.agent_choices(organization=organization),
+            transfer_queues=selectors.queue_choices(organization=organization),
+        )
+    return context
+
+
+def _read_by(organization_id: int, conversation_id: int, user_id: int) -> list[int]:
+    markers = presence.read_markers(organization_id=organization_id, conversation_id=conversation_id)
+    return [{"user_id": user, "message_id": message} for user, message in markers.items() if user != user_id]
+
+
+@require_GET
+@role_required(*ALL_ROLES)
+def inbox(request):
+    filters = selectors.InboxFilters.from_query(request.GET)
+    organization, membership = request.organization, request.membership
+    conversation_id = request.GET.get("c")
+    conversation = None
+    error = ""
+    if conversation_id:
+        conversation = selectors.conversation_get_for_member(organization=organization, membership=membership, conversation_id=conversation_id)
+        if conversation is None:
+            error = _("This conversation does not exist or you may not see it.")
+    status = 404 if error else 200
+    htmx = request.htmx and not request.htmx.history_restore_request
+    if htmx and conversation is not None and ("before" in request.GET or "after" in request.GET):
+        before, after = _int(request.GET.get("before")), _int(request.GET.get("after"))
+        page = selectors.history(organization=organization, conversation=conversation, before=before, after=after if before is None else None)
+        partial = "history-older" if before is not None else "history-newer"
+        return render(request, f"{TEMPLATE}#{partial}", {"conversation": conversation, "history": page, "can_act": selectors.can_act(membership)})
+    if htmx and request.htmx.target == "inbox-list":
+        return render(request, f"{TEMPLATE}#list", _list_context(request, filters) | {"conversation": conversation})
+    if htmx and request.htmx.target == "inbox-pane":
+        return render(request, f"{TEMPLATE}#pane", _pane_context(request, conversation, error=error) | {"filters": filters}, status=status)
+    context = _list_context(request, filters) | _pane_context(request, conversation, error=error)
+    context["team"] = selectors.agent_choices(organization=organization)
+    return render(request, TEMPLATE, context, status=status)
+
+
+def _acting_conversation(request, conversation_id: int):
+    conversation = selectors.conversation_get_for_member(
+        organization=request.organization, membership=request.membership, conversation_id=conversation_id, acting=True
+    )
+    if conversation is None:
+        raise Http404("conversation")
+    return conversation
+
+
+def _membership_choice(request, value) -> Membership:
+    pk = _int(value)
+    membership = next((m for m in selectors.agent_choices(organization=request.organization) if m.pk == pk), None)
+    if membership is None:
+        raise ValidationError(_("Choose an agent of this organization."))
+    return membership
+
+
+def _queue_choice(request, value) -> Queue | None:
+    if not value:
+        return None
+    pk = _int(value)
+    queue = next((q for q in selectors.queue_choices(organization=request.organization) if q.pk == pk), None)
+    if queue is None:
+        raise ValidationError(_("Choose an active queue of this organization."))
+    return queue
+
+
+ACTIONS = ("assign_me", "assign", "transfer", "close", "reopen", "pending", "priority")
+
+
+def _run_action(request, conversation, action: str) -> str:
+    """Apply ``action``; return the notice to show. Raises ``ValidationError`` with the reason."""
+    post, user = request.POST, request.user
+    if action == "assign_me":
+        services.conversation_assign(conversation=conversation, membership=request.membership, by=user)
+        return _("Assigned to you.")
+    if action == "assign":
+        target = _membership_choice(request, post.get("agent"))
+        services.conversation_assign(conversation=conversation, membership=target, by=user)
+        return _("Assigned to %(name)s.") % {"name": target.user.get_full_name()}
+    if action == "transfer":
+        to_queue = _queue_choice(request, post.get("queue"))
+        to_agent = _membership_choice(request, post.get("agent")) if post.get("agent") else None
+        services.conversation_transfer(conversation=conversation, by=user, to_queue=to_queue, to_membership=to_agent, reason=post.get("reason", ""))
+        return _("Transferred.")
+    if action == "close":
+        services.conversation_close(conversation=conversation, by=user)
+        return _("Conversation closed.")
+    if action == "reopen":
+        services.conversation_reopen(conversation=conversation, by=user)
+        return _("Conversation reopened.")
+    if action == "pending":
+        services.conversation_set_pending(conversation=conversation)
+        return _("Waiting on the customer.")
+    if action == "priority":
+        services.conversation_set_priority(conversation=conversation, priority=post.get("priority", ""))
+        return _("Priority changed.")
+    raise ValidationError(_("Unknown action."))
+
+
+def _state(request) -> selectors.InboxFilters:
+    """The page state a form carried back (its hidden ``state`` field), parsed like the URL."""
+    return selectors.InboxFilters.from_query(QueryDict(request.POST.get("state", "")[:1000]))
+
+
+def _after_action(request, conversation, *, notice: str = "", error: str = ""):
+    filters = _state(request)
+    if request.htmx:
+        fresh = selectors.conversation_get_for_member(organization=request.organization, membership=request.membership, conversation_id=conversation.pk)
+        response = render(
+            request, f"{TEMPLATE}#pane", _pane_context(request, fresh, notice=notice, error=error) | {"filters": filters},
+            status=422 if error else 200,
+        )
+        return trigger_client_event(response, "inbox:list-changed") if not error else response
+    if error:
+        messages.error(request, error)
+    elif notice:
+        messages.success(request, notice)
+    return HttpResponseRedirect(inbox_url(filters, conversation.pk))
+
+
+@require_POST
+@role_required(*ACTING_ROLES)
+def act(request, conversation_id: int):
+    conversation = _acting_conversation(request, conversation_id)
+    try:
+        notice = _run_action(request, conversation, request.POST.get("action", ""))
+    except ValidationError as error:
+        return _after_action(request, conversation, error=" ".join(error.messages))
+    return _after_action(request, conversation, notice=notice)
+
+
+@require_POST
+@role_required(*ACTING_ROLES)
+def reply(request, conversation_id: int):
+    conversation = _acting_conversation(request, conversation_id)
+    body = request.POST.get("body", "")
+    try:
+        if request.POST.get("note"):
+            services.note_add(conversation=conversation, author=request.membership, body=body)
+        else:
+            services.message_send(conversation=conversation, author=request.membership, body=body, attachment=request.FILES.get("attachment"))
+    except ValidationError as error:
+        return _after_action(request, conversation, error=" ".join(error.messages))
+    return _after_action(request, conversation)
+
+
+@require_POST
+@role_required(*ACTING_ROLES)
+def pull_next(request):
+    filters = _state(request)
+    conversation = None
+    if request.membership is not None:
+        try:
+            conversation = services.conversation_pull_next(membership=request.membership)
+        except ValidationError:
+            conversation = None
+    if conversation is None:
+        notice = _("No conversation is waiting in your queues.")
+        if request.htmx:
+            return render(request, f"{TEMPLATE}#pane", _pane_context(request, None, notice=notice) | {"filters": filters})
+        messages.info(request, notice)
+        return HttpResponseRedirect(inbox_url(filters))
+    if request.htmx:
+        fresh = selectors.conversation_get_for_member(organization=request.organization, membership=request.membership, conversation_id=conversation.pk)
+        response = render(request, f"{TEMPLATE}#pane", _pane_context(request, fresh, notice=_("Assigned to you.")) | {"filters": filters})
+        return trigger_client_event(push_url(response, inbox_url(filters, conversation.pk)), "inbox:list-changed")
+    return HttpResponseRedirect(inbox_url(filters, conversation.pk))
+
