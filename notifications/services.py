@@ -48,9 +48,10 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Membership, Organization
-from notifications import decisions
+from notifications import decisions, selectors
 from notifications.adapters import PermanentDeliveryError, adapter_for, user_group_name
 from notifications.models import (
     COUNTED_STATUSES,
@@ -80,14 +81,14 @@ class Reason:
 
 
 REASON_TEXT = {
-    Reason.NOT_MEMBER: "The user is not a member of the organization.",
-    Reason.EVENT_DISABLED: "The user turned this event type off.",
-    Reason.CHANNEL_DISABLED: "The user turned this channel off.",
-    Reason.ROLE_NOT_ALLOWED: "The organization's policy does not allow this channel for the user's role.",
-    Reason.NO_ADDRESS: "No address for this channel (e.g. no phone number).",
-    Reason.QUIET_HOURS: "Inside the user's quiet hours: deferred to their end.",
-    Reason.USER_RATE_LIMIT: "Over the user's hourly limit: deferred to the next slot.",
-    Reason.ORG_RATE_LIMIT: "Over the organization's hourly email limit: deferred to the next slot.",
+    Reason.NOT_MEMBER: gettext_lazy("The user is not a member of the organization."),
+    Reason.EVENT_DISABLED: gettext_lazy("The user turned this event type off."),
+    Reason.CHANNEL_DISABLED: gettext_lazy("The user turned this channel off."),
+    Reason.ROLE_NOT_ALLOWED: gettext_lazy("The organization's policy does not allow this channel for the user's role."),
+    Reason.NO_ADDRESS: gettext_lazy("No address for this channel (e.g. no phone number)."),
+    Reason.QUIET_HOURS: gettext_lazy("Inside the user's quiet hours: deferred to their end."),
+    Reason.USER_RATE_LIMIT: gettext_lazy("Over the user's hourly limit: deferred to the next slot."),
+    Reason.ORG_RATE_LIMIT: gettext_lazy("Over the organization's hourly email limit: deferred to the next slot."),
 }
 
 
@@ -184,7 +185,7 @@ class _Facts:
 
 
 def _load_facts(*, organization: Organization, users: list, now: datetime.datetime) -> _Facts:
-    org_settings = organization_settings_ensure(organization=organization)
+    org_settings = selectors.organization_settings_find(organization=organization) or organization_settings_ensure(organization=organization)
     user_ids = [u.pk for u in users]
     roles = dict(Membership.objects.for_organization(organization).filter(user_id__in=user_ids).values_list("user_id", "role"))
     preferences = {p.user_id: p for p in NotificationPreference.objects.for_organization(organization).filter(user_id__in=user_ids)}
@@ -346,7 +347,7 @@ def notify(
                         recipient=decision.recipient, subject=subject, message=text,
                         html=html if channel == Channel.EMAIL else "",
                         status=decision.status, reason=decision.reason,
-                        error=REASON_TEXT.get(decision.reason, "") if decision.status == Status.SKIPPED else "",
+                        error=str(REASON_TEXT.get(decision.reason, "")) if decision.status == Status.SKIPPED else "",
                         urgent=urgent, scheduled_at=decision.scheduled_at or now,
                         enqueued_at=now if decision.status == Status.PENDING else None,
                         max_retries=settings.NOTIFICATIONS_MAX_RETRIES, metadata=dict(metadata or {}), dedupe_key=key,
@@ -523,7 +524,7 @@ def notification_relay(
                 log.scheduled_at = decision.scheduled_at
                 result.redeferred += 1
             else:
-                log.error = REASON_TEXT.get(decision.reason, "")
+                log.error = str(REASON_TEXT.get(decision.reason, ""))
                 result.skipped += 1
             log.save(update_fields=["status", "reason", "scheduled_at", "enqueued_at", "recipient", "error", "updated_at"])
 
