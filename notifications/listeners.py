@@ -1,0 +1,179 @@
+"""Conversation and agent events → notifications (``pytake.events`` delivers them after commit).
+
+Payloads carry ids (see the contract in ``pytake/events.py``); each listener loads fresh state
+here. If a row is gone (or the conversations app is not installed), the listener logs and still
+notifies with what the payload says: a failing lookup never loses the notification.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from django.apps import apps
+from django.conf import settings
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Membership, Organization
+from accounts.roles import Role
+from notifications import services
+from pytake.events import Event, listener
+
+logger = logging.getLogger(__name__)
+
+
+def _model(name: str):
+    try:
+        return apps.get_model("conversations", name)
+    except LookupError:
+        return None
+
+
+def _organization(event: Event) -> Organization | None:
+    organization = Organization.objects.filter(pk=event.organization_id, is_active=True).first()
+    if organization is None:
+        logger.warning("event %s for an unknown or inactive organization %s", event.name, event.organization_id)
+    return organization
+
+
+def _members(organization: Organization, *, user_ids=(), roles=()) -> list:
+    queryset = Membership.objects.for_organization(organization).select_related("user").filter(user__is_active=True)
+    if user_ids:
+        queryset = queryset.filter(user_id__in=[u for u in user_ids if u])
+    if roles:
+        queryset = queryset.filter(role__in=roles)
+    if not user_ids and not roles:
+        return []
+    return [m.user for m in queryset]
+
+
+def _conversation_context(organization: Organization, conversation_id) -> dict:
+    context = {"conversation_id": conversation_id}
+    if conversation_id:
+        context["conversation_url"] = f"{settings.SITE_URL.rstrip('/')}/inbox/?c={conversation_id}"
+    Conversation = _model("Conversation")
+    if Conversation is None or not conversation_id:
+        return context
+    conversation = (
+        Conversation.objects.for_organization(organization).select_related("contact", "queue", "assignee__user", "closed_by").filter(pk=conversation_id).first()
+    )
+    if conversation is None:
+        logger.warning("conversation %s of organization %s not found for a notification", conversation_id, organization.pk)
+        return context
+    context.update(
+        contact_name=conversation.contact.name or conversation.contact.phone,
+        contact_phone=conversation.contact.phone,
+        queue_name=conversation.queue.name if conversation.queue_id else "",
+        agent_name=conversation.assignee.user.get_full_name() if conversation.assignee_id else "",
+        closed_by_name=conversation.closed_by.get_full_name() if conversation.closed_by_id else "",
+        assigned_at=conversation.assigned_at,
+        closed_at=conversation.closed_at,
+    )
+    return context
+
+
+def _metadata(event: Event, **ids) -> dict:
+    return {"event": event.name, **{k: v for k, v in {**event.payload, **ids}.items() if k.endswith("_id") and v is not None}}
+
+
+@listener("conversation.assigned")
+def on_conversation_assigned(event: Event) -> None:
+    agent_id = event.payload.get("agent_id")
+    if not agent_id or agent_id == event.payload.get("assigned_by_id"):
+        return  # unassigned, or the agent took it themself: nothing to tell them
+    organization = _organization(event)
+    if organization is None:
+        return
+    context = _conversation_context(organization, event.payload.get("conversation_id"))
+    assigned_at = context.get("assigned_at")
+    key = f"{event.payload.get('conversation_id')}:{agent_id}:{assigned_at.isoformat()}" if assigned_at else None
+    services.notify(
+        organization=organization, event_type="conversation_assigned", recipients=_members(organization, user_ids=[agent_id]),
+        context=context, dedupe_key=key, metadata=_metadata(event),
+    )
+
+
+def _sla(event: Event, event_type: str, urgent: bool) -> None:
+    organization = _organization(event)
+    if organization is None:
+        return
+    payload = event.payload
+    context = _conversation_context(organization, payload.get("conversation_id"))
+    kind = payload.get("kind", "")
+    context["kind_label"] = {"first_response": _("First response"), "resolution": _("Resolution")}.get(kind, kind)
+    due_at = parse_datetime(payload["due_at"]) if isinstance(payload.get("due_at"), str) else payload.get("due_at")
+    context["due_at"] = due_at if isinstance(due_at, datetime.datetime) else None
+    recipients = _members(organization, user_ids=[payload.get("agent_id")]) if payload.get("agent_id") else []
+    recipients += _members(organization, roles=[Role.ORG_ADMIN])
+    services.notify(
+        organization=organization, event_type=event_type, recipients=recipients, context=context, urgent=urgent,
+        dedupe_key=f"{payload.get('conversation_id')}:{kind}", metadata=_metadata(event),
+    )
+
+
+@listener("sla.warning")
+def on_sla_warning(event: Event) -> None:
+    _sla(event, "sla_warning", urgent=False)
+
+
+@listener("sla.breached")
+def on_sla_breached(event: Event) -> None:
+    _sla(event, "sla_breached", urgent=True)
+
+
+@listener("conversation.closed")
+def on_conversation_closed(event: Event) -> None:
+    agent_id = event.payload.get("agent_id")
+    if not agent_id or agent_id == event.payload.get("closed_by_id"):
+        return  # nobody held it, or the agent closed it themself
+    organization = _organization(event)
+    if organization is None:
+        return
+    context = _conversation_context(organization, event.payload.get("conversation_id"))
+    closed_at = context.get("closed_at")
+    services.notify(
+        organization=organization, event_type="conversation_closed", recipients=_members(organization, user_ids=[agent_id]),
+        context=context, dedupe_key=f"{event.payload.get('conversation_id')}:{closed_at.isoformat()}" if closed_at else None,
+        metadata=_metadata(event),
+    )
+
+
+@listener("contact.created")
+def on_contact_created(event: Event) -> None:
+    organization = _organization(event)
+    if organization is None:
+        return
+    contact_id = event.payload.get("contact_id")
+    context = {"contact_id": contact_id}
+    Contact = _model("Contact")
+    contact = Contact.objects.for_organization(organization).filter(pk=contact_id).first() if Contact is not None else None
+    if contact is not None:
+        context.update(contact_name=contact.name or contact.phone, contact_phone=contact.phone)
+    else:
+        logger.warning("contact %s of organization %s not found for a notification", contact_id, organization.pk)
+    services.notify(
+        organization=organization, event_type="new_contact", recipients=_members(organization, roles=[Role.ORG_ADMIN]),
+        context=context, dedupe_key=str(contact_id), metadata=_metadata(event),
+    )
+
+
+@listener("agent.offline")
+def on_agent_offline(event: Event) -> None:
+    organization = _organization(event)
+    if organization is None:
+        return
+    membership = Membership.objects.for_organization(organization).select_related("user").filter(pk=event.payload.get("membership_id")).first()
+    if membership is None:
+        logger.warning("membership %s of organization %s not found for agent.offline", event.payload.get("membership_id"), organization.pk)
+        return
+    context = {"agent_name": membership.user.get_full_name()}
+    Conversation = _model("Conversation")
+    if Conversation is not None:
+        context["open_conversations"] = Conversation.objects.for_organization(organization).filter(assignee=membership, status__in=["open", "pending"]).count()
+    admins = [u for u in _members(organization, roles=[Role.ORG_ADMIN]) if u.pk != membership.user_id]
+    changed = membership.status_changed_at.isoformat() if membership.status_changed_at else None
+    services.notify(
+        organization=organization, event_type="agent_offline", recipients=admins, context=context,
+        dedupe_key=f"{membership.pk}:{changed}" if changed else None, metadata=_metadata(event),
+    )
