@@ -55,6 +55,12 @@ class PreferenceForm(forms.ModelForm):
     def channel_fields(self):
         return [self[name] for name in ("email_enabled", "sms_enabled", "whatsapp_enabled", "websocket_enabled", "in_app_enabled")]
 
+    def quiet_fields(self):
+        return [self["quiet_hours_start"], self["quiet_hours_end"]]
+
+    def limit_fields(self):
+        return [self["max_emails_per_hour"], self["max_sms_per_hour"]]
+
     def changes(self) -> dict:
         """The values for ``services.preference_update`` (the form only parses; the service saves)."""
         values = {name: self.cleaned_data[name] for name in self.Meta.fields}
