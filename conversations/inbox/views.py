@@ -48,24 +48,30 @@ def inbox_url(filters: selectors.InboxFilters, conversation_id: int | None = Non
 def _list_context(request, filters: selectors.InboxFilters) -> dict:
     organization, membership = request.organization, request.membership
     page = selectors.inbox_page(organization=organization, membership=membership, filters=filters)
+    counts = selectors.inbox_counts(organization=organization, membership=membership)
     return {
         "filters": filters,
         "page": page,
-        "counts": selectors.inbox_counts(organization=organization, membership=membership),
         "queues": selectors.queue_choices(organization=organization),
         "departments": selectors.department_choices(organization=organization),
         "priorities": Priority.choices,
-        "views": [("all", _("All")), ("mine", _("Mine")), ("unassigned", _("Unassigned"))],
-        "statuses": [("active", _("Active")), ("open", _("Open")), ("pending", _("Pending")), ("closed", _("Closed"))],
+        "views": [("all", _("All"), counts["all"]), ("mine", _("Mine"), counts["mine"]), ("unassigned", _("Unassigned"), counts["unassigned"])],
+        "statuses": [
+            ("active", _("Active"), counts["all"]), ("open", _("Open"), counts["open"]),
+            ("pending", _("Pending"), counts["pending"]), ("closed", _("Closed"), None),
+        ],
         "state_query": urlencode(filters.as_query()),
         "previous_url": inbox_url(filters, page=filters.page - 1) if page.has_previous else "",
         "next_url": inbox_url(filters, page=filters.page + 1) if page.has_next else "",
     }
 
 
-def _pane_context(request, conversation, *, error: str = "", notice: str = "") -> dict:
+def _pane_context(request, conversation, filters: selectors.InboxFilters, *, error: str = "", notice: str = "") -> dict:
     organization, membership = request.organization, request.membership
-    context = {"conversation": conversation, "pane_error": error, "pane_notice": notice, "can_act": selectors.can_act(membership)}
+    context = {
+        "conversation": conversation, "pane_error": error, "pane_notice": notice, "can_act": selectors.can_act(membership),
+        "filters": filters, "state_query": urlencode(filters.as_query()),
+    }
     if conversation is None:
         return context
     context.update(
@@ -111,8 +117,8 @@ def inbox(request):
     if htmx and request.htmx.target == "inbox-list":
         return render(request, f"{TEMPLATE}#list", _list_context(request, filters) | {"conversation": conversation})
     if htmx and request.htmx.target == "inbox-pane":
-        return render(request, f"{TEMPLATE}#pane", _pane_context(request, conversation, error=error) | {"filters": filters}, status=status)
-    context = _list_context(request, filters) | _pane_context(request, conversation, error=error)
+        return render(request, f"{TEMPLATE}#pane", _pane_context(request, conversation, filters, error=error), status=status)
+    context = _list_context(request, filters) | _pane_context(request, conversation, filters, error=error)
     context["team"] = selectors.agent_choices(organization=organization)
     return render(request, TEMPLATE, context, status=status)
 
@@ -187,7 +193,7 @@ def _after_action(request, conversation, *, notice: str = "", error: str = ""):
     if request.htmx:
         fresh = selectors.conversation_get_for_member(organization=request.organization, membership=request.membership, conversation_id=conversation.pk)
         response = render(
-            request, f"{TEMPLATE}#pane", _pane_context(request, fresh, notice=notice, error=error) | {"filters": filters},
+            request, f"{TEMPLATE}#pane", _pane_context(request, fresh, filters, notice=notice, error=error),
             status=422 if error else 200,
         )
         return trigger_client_event(response, "inbox:list-changed") if not error else response
@@ -237,12 +243,12 @@ def pull_next(request):
     if conversation is None:
         notice = _("No conversation is waiting in your queues.")
         if request.htmx:
-            return render(request, f"{TEMPLATE}#pane", _pane_context(request, None, notice=notice) | {"filters": filters})
+            return render(request, f"{TEMPLATE}#pane", _pane_context(request, None, filters, notice=notice))
         messages.info(request, notice)
         return HttpResponseRedirect(inbox_url(filters))
     if request.htmx:
         fresh = selectors.conversation_get_for_member(organization=request.organization, membership=request.membership, conversation_id=conversation.pk)
-        response = render(request, f"{TEMPLATE}#pane", _pane_context(request, fresh, notice=_("Assigned to you.")) | {"filters": filters})
+        response = render(request, f"{TEMPLATE}#pane", _pane_context(request, fresh, filters, notice=_("Assigned to you.")))
         return trigger_client_event(push_url(response, inbox_url(filters, conversation.pk)), "inbox:list-changed")
     return HttpResponseRedirect(inbox_url(filters, conversation.pk))
 

@@ -1,0 +1,450 @@
+// The agent inbox: one websocket per tab, keyboard shortcuts, live list and conversation.
+// Frames carry ids only; content always comes from the server's HTML partials (escaped there),
+// so nothing a customer writes is ever turned into markup here.
+(function () {
+  "use strict";
+
+  const root = document.getElementById("inbox");
+  if (!root) return;
+
+  const T = root.dataset;
+  const myUserId = Number(T.userId);
+  const canAct = T.canAct === "1";
+  const HEARTBEAT_MS = 20000;
+  const TYPING_SEND_MS = 3000;
+  const TYPING_SHOW_MS = 6000;
+  const IDLE_AWAY_MS = 5 * 60 * 1000;
+
+  let socket = null;
+  let connectedOnce = false;
+  let attempt = 0;
+  let heartbeatTimer = null;
+  let lastActivity = Date.now();
+  let listTimer = null;
+  let fetchingNewer = false;
+  let newerAgain = false;
+  let lastTypingSent = 0;
+  const typingTimers = new Map();
+  const readBy = new Map();
+  let refSeq = 0;
+  const pendingSends = new Map();
+
+  // Unprocessable answers (a refused action) still replace the pane: they carry the error.
+  if (window.htmx) {
+    htmx.config.responseHandling = [{ code: "422", swap: true, error: false }].concat(htmx.config.responseHandling);
+  }
+
+  // --- state helpers ----------------------------------------------------------------------------
+  function openConversationId() {
+    const pane = document.getElementById("pane");
+    return pane && pane.dataset.conversationId ? Number(pane.dataset.conversationId) : null;
+  }
+
+  function lastMessageId() {
+    const items = document.querySelectorAll("#history-messages [data-message-id]");
+    return items.length ? Number(items[items.length - 1].dataset.messageId) : 0;
+  }
+
+  function setStatus(state) {
+    const el = document.getElementById("ws-status");
+    if (!el) return;
+    el.dataset.state = state;
+    el.textContent = { live: T.i18nLive, connecting: T.i18nConnecting, reconnecting: T.i18nReconnecting }[state] || state;
+  }
+
+  function send(frame) {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  function memberName(userId) {
+    const item = document.querySelector(`[data-presence-user="${userId}"]`);
+    return item ? item.dataset.name : "";
+  }
+
+  // --- refreshing from the server ---------------------------------------------------------------
+  function refreshList() {
+    clearTimeout(listTimer);
+    listTimer = setTimeout(() => {
+      if (!window.htmx) return;
+      const search = document.getElementById("inbox-search");
+      if (search && document.activeElement === search) return; // do not disturb typing in the search box
+      htmx.ajax("GET", window.location.pathname + window.location.search, { target: "#inbox-list", swap: "innerHTML" });
+    }, 300);
+  }
+
+  function fetchNewer() {
+    const id = openConversationId();
+    if (!id || !window.htmx) return;
+    if (fetchingNewer) {
+      newerAgain = true;
+      return;
+    }
+    fetchingNewer = true;
+    const url = `${root.dataset.inboxUrl || window.location.pathname}?c=${id}&after=${lastMessageId()}`;
+    htmx
+      .ajax("GET", url, { target: "#history-messages", swap: "beforeend", headers: { "HX-Target": "history-messages" } })
+      .finally(() => {
+        fetchingNewer = false;
+        const empty = document.querySelector("#history-messages > .empty");
+        if (empty && document.querySelector("#history-messages [data-message-id]")) empty.remove();
+        scrollHistory();
+        markRead();
+        if (newerAgain) {
+          newerAgain = false;
+          fetchNewer();
+        }
+      });
+  }
+
+  function refreshPane() {
+    const id = openConversationId();
+    if (!id || !window.htmx) return;
+    const composer = document.getElementById("reply-body");
+    if (composer && composer.value.trim()) {
+      fetchNewer(); // keep a reply being written; the header refreshes on the next action
+      return;
+    }
+    htmx.ajax("GET", window.location.pathname + window.location.search, { target: "#inbox-pane", swap: "innerHTML" });
+  }
+
+  function scrollHistory() {
+    const history = document.getElementById("history");
+    if (history) history.scrollTop = history.scrollHeight;
+  }
+
+  function markRead() {
+    const id = openConversationId();
+    const last = lastMessageId();
+    if (canAct && id && last && document.visibilityState === "visible") {
+      send({ type: "read", conversation_id: id, message_id: last });
+    }
+  }
+
+  // --- websocket --------------------------------------------------------------------------------
+  function connect() {
+    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${window.location.host}${T.wsPath}`);
+    setStatus(connectedOnce ? "reconnecting" : "connecting");
+    socket.addEventListener("open", () => {
+      attempt = 0;
+      setStatus("live");
+      if (connectedOnce) {
+        // Resynchronize: anything sent while we were away is in the partials.
+        refreshList();
+        fetchNewer();
+      }
+      connectedOnce = true;
+      subscribeOpen();
+      clearInterval(heartbeatTimer);
+      if (canAct) heartbeatTimer = setInterval(heartbeat, HEARTBEAT_MS);
+    });
+    socket.addEventListener("message", (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (error) {
+        return;
+      }
+      handle(frame);
+    });
+    socket.addEventListener("close", () => {
+      clearInterval(heartbeatTimer);
+      setStatus("reconnecting");
+      const delay = Math.min(15000, 500 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
+      attempt += 1;
+      setTimeout(connect, delay);
+    });
+  }
+
+  function heartbeat() {
+    const away = document.visibilityState !== "visible" || Date.now() - lastActivity > IDLE_AWAY_MS;
+    send({ type: "heartbeat", status: away ? "away" : "online" });
+  }
+
+  function subscribeOpen() {
+    const id = openConversationId();
+    if (!canAct) return;
+    if (id) send({ type: "subscribe", conversation_id: id });
+    else send({ type: "unsubscribe" });
+  }
+
+  function handle(frame) {
+    const open = openConversationId();
+    switch (frame.type) {
+      case "event":
+        refreshList();
+        if (frame.conversation_id === open) {
+          if (frame.message_id) fetchNewer();
+          else refreshPane();
+        }
+        break;
+      case "presence":
+        showPresence(frame.user_id, frame.status);
+        break;
+      case "typing":
+        if (frame.conversation_id === open && frame.user_id !== myUserId) showTyping(frame.user_id, frame.name, frame.typing);
+        break;
+      case "read":
+        if (frame.conversation_id === open && frame.user_id !== myUserId) {
+          readBy.set(frame.user_id, frame.name);
+          showReadBy();
+        }
+        break;
+      case "assigned":
+        refreshList();
+        break;
+      case "badge":
+      case "notification":
+        if (typeof frame.unread === "number") showBadge(frame.unread);
+        break;
+      case "sent":
+        settleSend(frame.ref, null);
+        break;
+      case "error":
+        if (frame.ref && pendingSends.has(frame.ref)) settleSend(frame.ref, frame.message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  function showPresence(userId, status) {
+    const item = document.querySelector(`[data-presence-user="${userId}"]`);
+    if (!item) return;
+    const dot = item.querySelector(".dot");
+    if (dot) dot.className = `dot dot-${status}`;
+    const label = item.querySelector(".presence-label");
+    const text = { online: T.i18nOnline, away: T.i18nAway, offline: T.i18nOffline }[status];
+    if (label && text) label.textContent = text;
+    item.dataset.status = status;
+  }
+
+  function showTyping(userId, name, typing) {
+    clearTimeout(typingTimers.get(userId));
+    if (typing) typingTimers.set(userId, setTimeout(() => showTyping(userId, name, false), TYPING_SHOW_MS));
+    else typingTimers.delete(userId);
+    const el = document.getElementById("typing");
+    if (!el) return;
+    el.dataset.names = JSON.stringify(Object.assign(JSON.parse(el.dataset.names || "{}"), { [userId]: typing ? name : null }));
+    const names = Object.values(JSON.parse(el.dataset.names)).filter(Boolean);
+    el.textContent = names.length ? `${names.join(", ")} ${T.i18nTyping}` : "";
+  }
+
+  function showReadBy() {
+    const el = document.getElementById("read-receipts");
+    if (!el) return;
+    const names = Array.from(readBy.values()).filter(Boolean);
+    el.textContent = names.length ? `${T.i18nSeen} ${names.join(", ")}` : "";
+  }
+
+  function showBadge(count) {
+    document.querySelectorAll("[data-notification-badge]").forEach((badge) => {
+      badge.textContent = String(count);
+      badge.hidden = count <= 0;
+    });
+  }
+
+  // --- replying over the websocket (plain POST when it is down or a file is attached) -------------
+  function settleSend(ref, errorMessage) {
+    const entry = pendingSends.get(ref);
+    if (!entry) return;
+    pendingSends.delete(ref);
+    const form = document.getElementById("composer");
+    const error = document.getElementById("composer-error");
+    if (errorMessage) {
+      if (error) {
+        error.textContent = errorMessage;
+        error.hidden = false;
+      }
+      return;
+    }
+    if (error) error.hidden = true;
+    const body = document.getElementById("reply-body");
+    if (form && body && body.value === entry.body) body.value = "";
+    send({ type: "typing", conversation_id: entry.conversationId, typing: false });
+  }
+
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const form = event.detail.elt;
+    if (!form || form.id !== "composer") return;
+    const file = document.getElementById("reply-attachment");
+    if (file && file.files && file.files.length) return;
+    const body = document.getElementById("reply-body");
+    const note = document.getElementById("note-toggle");
+    const conversationId = openConversationId();
+    const ref = `r${(refSeq += 1)}`;
+    if (send({ type: "send", conversation_id: conversationId, body: body.value, note: !!(note && note.checked), ref })) {
+      event.preventDefault();
+      pendingSends.set(ref, { body: body.value, conversationId });
+    }
+  });
+
+  // --- composer: typing indicator, canned responses, Ctrl+Enter ---------------------------------------
+  document.addEventListener("input", (event) => {
+    if (event.target.id !== "reply-body") return;
+    const now = Date.now();
+    if (now - lastTypingSent > TYPING_SEND_MS && event.target.value) {
+      lastTypingSent = now;
+      send({ type: "typing", conversation_id: openConversationId(), typing: true });
+    }
+  });
+
+  document.addEventListener("change", (event) => {
+    if (event.target.id === "canned-select") {
+      const option = event.target.selectedOptions[0];
+      const body = document.getElementById("reply-body");
+      if (option && option.dataset.body !== undefined && body) {
+        body.value = option.dataset.body;
+        body.focus();
+      }
+      event.target.value = "";
+    }
+  });
+
+  function expandCanned(textarea) {
+    const match = /^\/([\w-]+)$/.exec(textarea.value.trim());
+    if (!match) return false;
+    const option = Array.from(document.querySelectorAll("#canned-select option")).find((o) => o.value === match[1]);
+    if (!option) return false;
+    textarea.value = option.dataset.body;
+    return true;
+  }
+
+  // --- keyboard ---------------------------------------------------------------------------------
+  function typingInField(target) {
+    return target.closest("input, textarea, select, [contenteditable=true]");
+  }
+
+  function moveInList(step) {
+    const items = Array.from(document.querySelectorAll("#conv-list .conv-item"));
+    if (!items.length) return;
+    let index = items.findIndex((item) => item.classList.contains("is-open"));
+    index = index === -1 ? 0 : Math.max(0, Math.min(items.length - 1, index + step));
+    const link = items[index].querySelector("a");
+    if (link) {
+      link.focus();
+      link.click();
+    }
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (target.id === "reply-body") {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        document.getElementById("composer").requestSubmit();
+      } else if (event.key === "Tab" && expandCanned(target)) {
+        event.preventDefault();
+      } else if (event.key === "Escape") {
+        target.blur();
+      }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || typingInField(target)) return;
+    const click = (id) => {
+      const el = document.getElementById(id);
+      if (el) {
+        event.preventDefault();
+        el.click();
+      }
+    };
+    switch (event.key) {
+      case "j":
+        event.preventDefault();
+        moveInList(1);
+        break;
+      case "k":
+        event.preventDefault();
+        moveInList(-1);
+        break;
+      case "n":
+        click("pull-next");
+        break;
+      case "c":
+        click("action-close");
+        break;
+      case "r": {
+        const body = document.getElementById("reply-body");
+        if (body) {
+          event.preventDefault();
+          body.focus();
+        }
+        break;
+      }
+      case "/": {
+        const search = document.getElementById("inbox-search");
+        if (search) {
+          event.preventDefault();
+          search.focus();
+        }
+        break;
+      }
+      case "?": {
+        const help = document.getElementById("shortcut-help");
+        if (help && !help.open) help.showModal();
+        break;
+      }
+      default:
+        break;
+    }
+  });
+
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("#shortcut-help-open")) document.getElementById("shortcut-help").showModal();
+  });
+
+  ["mousemove", "keydown", "focus"].forEach((name) =>
+    window.addEventListener(name, () => {
+      lastActivity = Date.now();
+    }, { passive: true })
+  );
+  document.addEventListener("visibilitychange", () => {
+    if (canAct) heartbeat();
+    if (document.visibilityState === "visible") markRead();
+  });
+
+  // --- after HTMX swaps -------------------------------------------------------------------------
+  function markOpenInList() {
+    const id = openConversationId();
+    document.querySelectorAll("#conv-list .conv-item").forEach((item) => {
+      item.classList.toggle("is-open", Number(item.dataset.conversationId) === id);
+    });
+  }
+
+  function loadReadMarkers() {
+    readBy.clear();
+    document.querySelectorAll("#read-receipts [data-read-user]").forEach((marker) => {
+      readBy.set(Number(marker.dataset.readUser), memberName(marker.dataset.readUser));
+    });
+    showReadBy();
+  }
+
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const target = event.detail.target;
+    if (target.id === "inbox-pane") {
+      typingTimers.forEach((timer) => clearTimeout(timer));
+      typingTimers.clear();
+      markOpenInList();
+      loadReadMarkers();
+      scrollHistory();
+      subscribeOpen();
+      markRead();
+    } else if (target.id === "inbox-list") {
+      markOpenInList();
+    }
+  });
+
+  document.body.addEventListener("inbox:list-changed", refreshList);
+  window.addEventListener("popstate", () => setTimeout(() => {
+    markOpenInList();
+    subscribeOpen();
+  }, 50));
+
+  loadReadMarkers();
+  scrollHistory();
+  connect();
+})();
