@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import pytest
+
+from pytake import events
+
+_recording: list[list] = []
+
+NAMES = (
+    "appointment.created", "appointment.confirmed", "appointment.cancelled", "appointment.rescheduled",
+    "appointment.completed", "appointment.no_show",
+)
+
+
+@events.listener(*NAMES)
+def _record(event):
+    for sink in _recording:
+        sink.append(event)
+
+
+@pytest.fixture
+def recorded_events():
+    """appointment.* events delivered to listeners while the test runs (after their commit)."""
+    sink: list = []
+    _recording.append(sink)
+    yield sink
+    _recording.remove(sink)
+
+
+@pytest.fixture
+def eager_celery():
+    """Run Celery tasks in the calling thread (no worker in unit tests)."""
+    from pytake.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
