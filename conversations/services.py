@@ -254,25 +254,29 @@ def conversation_auto_assign(*, conversation: Conversation) -> Membership | None
 
 @transaction.atomic
 def conversation_pull_next(*, membership: Membership) -> Conversation | None:
-    """Claim the most urgent, oldest unassigned open conversation of the agent's queues.
+    """Claim the next unassigned open conversation of the agent's queues.
 
-    ``FOR UPDATE SKIP LOCKED``: concurrent pulls each lock a different row and never wait on
-    one another, so no conversation goes to two agents and none is skipped for good.
+    Queues are tried from the highest queue priority down; within a queue the most urgent,
+    then oldest conversation wins. Each probe is one ordered scan of the partial index
+    ``conv_pull_unassigned`` with ``FOR UPDATE SKIP LOCKED``: concurrent pulls each lock a
+    different row and never wait on one another, so no conversation goes to two agents and
+    none is skipped for good.
     """
     _acting(membership, membership.organization_id)
-    conversation = (
-        Conversation.objects.filter(
-            organization_id=membership.organization_id, status=Status.OPEN, assignee__isnull=True,
-            queue__in=Queue.objects.filter(agents=membership, is_active=True).values("pk"),
+    queue_ids = Queue.objects.filter(agents=membership, organization_id=membership.organization_id, is_active=True).order_by(
+        "-priority", "pk"
+    ).values_list("pk", flat=True)
+    for queue_id in queue_ids:
+        conversation = (
+            Conversation.objects.filter(queue_id=queue_id, status=Status.OPEN, assignee__isnull=True)
+            .order_by("-priority_rank", "created_at", "id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .first()
         )
-        .order_by("-priority_rank", "created_at", "id")
-        .select_for_update(skip_locked=True, of=("self",))
-        .first()
-    )
-    if conversation is None:
-        return None
-    _assign(conversation, membership, by=membership.user, now=timezone.now())
-    return conversation
+        if conversation is not None:
+            _assign(conversation, membership, by=membership.user, now=timezone.now())
+            return conversation
+    return None
 
 
 def _system_message(conversation: Conversation, text: str) -> Message:

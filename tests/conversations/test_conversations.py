@@ -108,6 +108,17 @@ def test_pull_next_takes_most_urgent_then_oldest_from_own_queues(setup, tenant_a
         services.conversation_pull_next(membership=tenant_a.viewer.memberships.get())
 
 
+def test_pull_serves_higher_priority_queues_first(setup):
+    org, queue, _channel, agent = setup
+    vip = factories.queue(org, routing_strategy="manual", priority=9)
+    vip.agents.add(agent)
+    urgent_in_normal = cf.conversation(org, queue=queue, priority="urgent")
+    low_in_vip = cf.conversation(org, queue=vip, priority="low")
+    assert queue.priority < vip.priority
+    assert services.conversation_pull_next(membership=agent).pk == low_in_vip.pk
+    assert services.conversation_pull_next(membership=agent).pk == urgent_in_normal.pk
+
+
 def test_set_priority_changes_the_pull_order(setup):
     org, queue, _channel, agent = setup
     first = cf.conversation(org, queue=queue)
