@@ -17,6 +17,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -25,7 +26,6 @@ from accounts.models import Membership
 from accounts.roles import ACTING_ROLES, ALL_ROLES, Role
 from accounts.tenancy import has_role, role_required
 from scheduling import selectors, services
-from scheduling.forms import SlotField
 from scheduling.models import AppointmentSource, WorkingHours
 
 ROW_MINUTES = 15
@@ -210,7 +210,7 @@ def appointment_action(request, pk: int, action: str):
 class StaffBookingForm(forms.Form):
     service = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Service"))
     provider = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Provider"))
-    start = SlotField(label=gettext_lazy("Starts at"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    start = forms.CharField(label=gettext_lazy("Starts at"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     name = forms.CharField(label=gettext_lazy("Client name"), max_length=150)
     phone = forms.CharField(label=gettext_lazy("Client phone"), max_length=32)
     email = forms.EmailField(label=gettext_lazy("Client email"), required=False)
@@ -225,10 +225,10 @@ class StaffBookingForm(forms.Form):
         self.fields["provider"].label_from_instance = lambda m: m.user.get_full_name()
 
     def clean_start(self):
-        raw = self.data.get("start", "")
-        from django.utils.dateparse import parse_datetime
-
-        parsed = parse_datetime(raw)
+        try:
+            parsed = parse_datetime(self.cleaned_data["start"].strip())
+        except ValueError:
+            parsed = None
         if parsed is None:
             raise ValidationError(_("Enter a date and time."))
         if parsed.tzinfo is None:

@@ -68,7 +68,7 @@ def _category(org):
 
 
 def _working_hours(org):
-    return provider(org, weekdays=[0]).working_hours.get()
+    return provider(org, weekdays=[0]).working_hours.first()
 
 
 def _time_off(org):
