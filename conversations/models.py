@@ -205,6 +205,14 @@ class Channel(models.Model):
                 raise ValidationError(_("A WhatsApp channel needs: %(fields)s.") % {"fields": ", ".join(missing)})
         if self.default_queue_id and self.organization_id and self.default_queue.organization_id != self.organization_id:
             raise ValidationError({"default_queue": _("The queue belongs to another organization.")})
+        if self._state.adding and self.organization_id:
+            limit = self.organization.limits.channels
+            if limit is not None and Channel.objects.for_organization(self.organization).count() >= limit:
+                raise ValidationError(
+                    _("The %(plan)s plan allows up to %(limit)d channels. Upgrade the plan or remove a channel first.")
+                    % {"plan": self.organization.get_plan_display(), "limit": limit},
+                    code="plan_limit_channels",
+                )
 
 
 class Status(models.TextChoices):

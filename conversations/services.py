@@ -96,7 +96,23 @@ def contact_create(
     opt_in: str = OptIn.UNKNOWN,
     lead_score: int = 0,
     custom_fields: dict | None = None,
+    enforce_plan_limit: bool = True,
 ) -> Contact:
+    """Create a contact; emits ``contact.created``.
+
+    The plan's contact limit is enforced for contacts added by people (the organization row is
+    locked so two additions cannot both pass it). Contacts created by an inbound message pass
+    ``enforce_plan_limit=False``: a customer's message is never lost over a billing limit.
+    """
+    if enforce_plan_limit and organization.limits.contacts is not None:
+        Organization.objects.select_for_update().get(pk=organization.pk)
+        current = Contact.objects.for_organization(organization).count()
+        if current >= organization.limits.contacts:
+            raise ValidationError(
+                _("The %(plan)s plan allows up to %(limit)d contacts and %(org)s has %(current)d. Upgrade the plan or remove contacts first.")
+                % {"plan": organization.get_plan_display(), "limit": organization.limits.contacts, "org": organization.name, "current": current},
+                code="plan_limit_contacts",
+            )
     contact = Contact(
         organization=organization, name=name.strip(), phone=normalize_phone(phone) if phone else "", email=email.strip().lower(),
         lifecycle_stage=lifecycle_stage, opt_in=opt_in, lead_score=lead_score, custom_fields=custom_fields or {},
@@ -161,7 +177,7 @@ def contact_get_or_create_by_phone(*, organization: Organization, phone: str, na
         return existing, False
     try:
         with transaction.atomic():
-            return contact_create(organization=organization, phone=phone, name=name), True
+            return contact_create(organization=organization, phone=phone, name=name, enforce_plan_limit=False), True
     except (IntegrityError, ValidationError):
         existing = Contact.objects.for_organization(organization).filter(phone=phone).first()
         if existing is None:

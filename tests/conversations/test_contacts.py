@@ -88,3 +88,26 @@ def test_update_opt_in_and_block(tenant_a):
     services.contact_set_blocked(contact=contact, blocked=True)
     contact.refresh_from_db()
     assert contact.opt_in == OptIn.OPTED_OUT and contact.is_blocked and not contact.may_receive_messages
+
+
+@pytest.mark.django_db
+def test_plan_contact_limit_is_a_clear_error_but_never_drops_inbound_messages():
+    from tests import factories
+
+    org = factories.organization(plan="free")  # 500 contacts
+    Contact.objects.bulk_create([Contact(organization=org, phone=f"+55119{n:08d}") for n in range(500)])
+    with pytest.raises(ValidationError, match="allows up to 500 contacts"):
+        services.contact_create(organization=org, name="One too many")
+    channel = cf.channel(org, kind="console")
+    message = services.inbound_message_receive(channel=channel, phone="+5511987659999", body="hi").message
+    assert message.conversation.contact.phone == "+5511987659999"
+
+
+@pytest.mark.django_db
+def test_plan_channel_limit():
+    from tests import factories
+
+    org = factories.organization(plan="free")  # 1 channel
+    cf.channel(org, kind="console")
+    with pytest.raises(ValidationError, match="allows up to 1 channels"):
+        cf.channel(org, kind="console")
