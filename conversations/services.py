@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import mimetypes
 import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -21,7 +23,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Membership, Organization, Queue, User
 from accounts.roles import ACTING_ROLES
 from conversations import routing, sla
-from conversations.attachments import sanitize_filename, validate_attachment
+from conversations.attachments import ALLOWED_TYPES, MiB, sanitize_filename, validate_attachment
 from conversations.channels import whatsapp
 from conversations.models import (
     ACTIVE_STATUSES,
@@ -508,6 +510,8 @@ def inbound_message_receive(
         updates["status"] = Status.OPEN
     Conversation.objects.filter(pk=conversation.pk).update(**updates)
     Contact.objects.filter(pk=contact.pk).update(last_message_at=now)
+    if media_id and channel.kind == ChannelKind.WHATSAPP:
+        transaction.on_commit(lambda: _enqueue_media_fetch(message.pk))
     _emit("message.received", organization.pk, conversation_id=conversation.pk, message_id=message.pk, contact_id=contact.pk)
     return InboundResult(message, True)
 
@@ -558,6 +562,52 @@ def message_send(*, conversation: Conversation, author: Membership, body: str = 
     transaction.on_commit(lambda: _enqueue_delivery(message.pk))
     _emit("message.sent", conversation.organization_id, conversation_id=conversation.pk, message_id=message.pk, author_id=author.user_id)
     return message
+
+
+def _enqueue_media_fetch(message_id: int) -> None:
+    from conversations.tasks import fetch_inbound_media
+
+    fetch_inbound_media.delay(message_id)
+
+
+def message_fetch_media(*, message_id: int) -> Message | None:
+    """Download an inbound message's media from the provider into its attachment; safe to run twice.
+
+    Files over the size limit of their kind or of a type that cannot be stored are refused and
+    the reason is kept in the message's ``error``; the message itself (and its caption) stays.
+    """
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("conversation__channel")
+            .filter(pk=message_id, direction=Direction.INBOUND)
+            .first()
+        )
+        if message is None or message.attachment or not message.provider_media_id:
+            return message
+        channel = message.conversation.channel
+        if channel is None or channel.kind != ChannelKind.WHATSAPP:
+            return message
+        client = whatsapp.WhatsAppClient(phone_number_id=channel.phone_number_id, access_token=channel.access_token)
+        limit = ALLOWED_TYPES.get(message.kind, (None, 100 * MiB))[1]
+        try:
+            content, content_type = client.download_media(media_id=message.provider_media_id, max_bytes=limit)
+            content_type = content_type.split(";")[0].strip().lower() or message.attachment_content_type
+            extension = mimetypes.guess_extension(content_type) or ""
+            name = message.attachment_name or sanitize_filename(f"{message.kind}-{message.provider_media_id}{extension}")
+            validate_attachment(name=name, content_type=content_type, size=len(content))
+        except (whatsapp.SendError, ValidationError) as error:
+            reason = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+            message.error = _("Media not stored: %(reason)s") % {"reason": reason}
+            message.save(update_fields=["error"])
+            logger.warning("media of message %s not stored: %s", message.pk, reason)
+            return message
+        message.attachment_name = name
+        message.attachment_content_type = content_type
+        message.attachment_size = len(content)
+        message.attachment.save(name, ContentFile(content), save=False)
+        message.save(update_fields=["attachment", "attachment_name", "attachment_content_type", "attachment_size"])
+        return message
 
 
 def _enqueue_delivery(message_id: int) -> None:

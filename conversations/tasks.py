@@ -16,6 +16,12 @@ def deliver_message(message_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def fetch_inbound_media(message_id: int) -> None:
+    """Download the media of an inbound WhatsApp message; a message with its file already is left alone."""
+    services.message_fetch_media(message_id=message_id)
+
+
+@shared_task(ignore_result=True)
 def sla_sweep() -> dict:
     """Raise the SLA warnings and breaches that have fallen due (Beat runs it every minute)."""
     return services.sla_sweep()

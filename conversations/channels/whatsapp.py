@@ -216,14 +216,14 @@ class WhatsAppClient:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"}
 
-    def _request(self, url: str, **kwargs) -> dict:
+    def _request(self, url: str, *, method: str = "POST", raw: bool = False, **kwargs):
         attempts = self.retries + 1
         last_error = ""
         for attempt in range(attempts):
             if attempt:
                 time.sleep(self.backoff * (2 ** (attempt - 1)))
             try:
-                response = self.session.post(url, headers=self._headers(), timeout=self.timeout, **kwargs)
+                response = self.session.request(method, url, headers=self._headers(), timeout=self.timeout, **kwargs)
             except (requests.Timeout, requests.ConnectionError) as error:
                 last_error = f"{type(error).__name__}: {error}"
                 logger.warning("WhatsApp send attempt %d/%d failed: %s", attempt + 1, attempts, last_error)
@@ -234,6 +234,8 @@ class WhatsAppClient:
                 continue
             if response.status_code >= 400:
                 raise SendError(f"HTTP {response.status_code}: {_graph_error(response)}", retryable=False, status=response.status_code)
+            if raw:
+                return response
             try:
                 return response.json()
             except ValueError:
@@ -260,6 +262,21 @@ class WhatsAppClient:
         if not isinstance(data, dict) or not data.get("id"):
             raise SendError("the media upload reply has no id", retryable=False)
         return str(data["id"])
+
+    def download_media(self, *, media_id: str, max_bytes: int) -> tuple[bytes, str]:
+        """Fetch an inbound media file: its URL from ``GET /{media-id}``, then the bytes (both need the token)."""
+        info = self._request(f"{self.base_url}/{media_id}", method="GET")
+        url = info.get("url") if isinstance(info, dict) else None
+        if not url:
+            raise SendError(f"the media lookup of {media_id} has no url", retryable=False)
+        size = info.get("file_size")
+        if isinstance(size, int) and size > max_bytes:
+            raise SendError(f"media {media_id} is {size} bytes, over the {max_bytes}-byte limit", retryable=False)
+        response = self._request(url, method="GET", raw=True, stream=True)
+        content = response.raw.read(max_bytes + 1, decode_content=True)
+        if len(content) > max_bytes:
+            raise SendError(f"media {media_id} is over the {max_bytes}-byte limit", retryable=False)
+        return content, str(info.get("mime_type") or response.headers.get("Content-Type", ""))
 
     def send_media(self, *, to: str, kind: str, media_id: str, caption: str = "", filename: str = "") -> str:
         media: dict[str, str] = {"id": media_id}

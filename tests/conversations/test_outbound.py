@@ -130,3 +130,43 @@ def test_connection_refused_is_retried_then_reported(settings):
     with pytest.raises(SendError, match="gave up after 2 attempts") as error:
         client.send_text(to="+5511987654321", body="x")
     assert error.value.retryable
+
+
+def _inbound_image(tenant, media_id="1003383421387256"):
+    channel = cf.channel(tenant.org, phone_number_id="106540352242922", access_token="EAAG-test-token")
+    return services.inbound_message_receive(
+        channel=channel, phone="+5511987654321", kind="image", body="the receipt", media_id=media_id, content_type="image/jpeg",
+        provider_message_id=f"wamid.{media_id}",
+    ).message
+
+
+def test_inbound_media_is_downloaded_into_the_attachment(graph, tenant_a, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    message = _inbound_image(tenant_a)
+    jpeg = b"\xff\xd8\xff\xe0" + b"0" * 100
+    graph.expect_ordered_request("/v21.0/1003383421387256", method="GET", headers={"Authorization": "Bearer EAAG-test-token"}).respond_with_json(
+        {"messaging_product": "whatsapp", "url": graph.url_for("/lookaside/media-blob"), "mime_type": "image/jpeg",
+         "sha256": "x", "file_size": len(jpeg), "id": "1003383421387256"}
+    )
+    graph.expect_ordered_request("/lookaside/media-blob", method="GET", headers={"Authorization": "Bearer EAAG-test-token"}).respond_with_data(
+        jpeg, content_type="image/jpeg"
+    )
+    stored = services.message_fetch_media(message_id=message.pk)
+    graph.check_assertions()
+    assert stored.attachment_size == len(jpeg) and stored.attachment_name.endswith(".jpg")
+    with stored.attachment.open("rb") as handle:
+        assert handle.read() == jpeg
+    # Again: nothing is downloaded twice.
+    services.message_fetch_media(message_id=message.pk)
+    assert len(graph.log) == 2
+
+
+def test_oversized_inbound_media_is_refused_with_a_reason(graph, tenant_a, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    message = _inbound_image(tenant_a, media_id="555")
+    graph.expect_request("/v21.0/555", method="GET").respond_with_json(
+        {"url": graph.url_for("/lookaside/big"), "mime_type": "image/jpeg", "file_size": 50 * 1024 * 1024, "id": "555"}
+    )
+    stored = services.message_fetch_media(message_id=message.pk)
+    assert not stored.attachment and "limit" in stored.error
+    assert stored.body == "the receipt"

@@ -180,3 +180,16 @@ def test_two_overlapping_sweeps_raise_each_event_once(tenant_a, recorded_events)
     for result in results:
         totals.update(result)
     assert all(count == len(conversations) for count in totals.values()), totals
+
+
+@pytest.mark.django_db
+def test_beat_declares_the_sweep_and_the_task_runs_it(tenant_a, sla_queue):
+    from conversations import tasks
+    from pytake.periodic import declared_periodic_tasks
+
+    declared = declared_periodic_tasks()["conversations: SLA sweep"]
+    assert declared == {"task": "conversations.tasks.sla_sweep", "every": 60}
+    assert tasks.sla_sweep.name == declared["task"]
+    conversation = cf.conversation(tenant_a.org, queue=sla_queue)
+    Conversation.objects.filter(pk=conversation.pk).update(first_response_warning_at=timezone.now() - dt.timedelta(seconds=1))
+    assert tasks.sla_sweep()["sla.warning:first_response"] == 1
