@@ -19,6 +19,7 @@ import datetime
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -72,8 +73,7 @@ class Conflict:
         return str(CONFLICT_MESSAGES[self.reason])
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
     start: datetime.datetime
     end: datetime.datetime
     provider_id: int  # Membership id
@@ -100,6 +100,8 @@ class _Busy:
         return busy
 
     def overlaps(self, start: datetime.datetime, end: datetime.datetime) -> bool:
+        if not self.starts:
+            return False
         index = bisect_right(self.starts, start) - 1
         if index >= 0 and self.ends[index] > start:
             return True
@@ -222,20 +224,28 @@ def provider_slots(
 ) -> list[Slot]:
     tz = organization.tzinfo
     duration = datetime.timedelta(minutes=service.duration_minutes)
+    before = datetime.timedelta(minutes=service.buffer_before_minutes)
+    after = duration + datetime.timedelta(minutes=service.buffer_after_minutes)
+    appointments_overlap = calendar.appointments.overlaps
+    time_off_overlap = calendar.time_off.overlaps
+    membership_id, user_id = calendar.membership.pk, calendar.membership.user_id
     slots: list[Slot] = []
+    append = slots.append
     day = date_from
+    one_day = datetime.timedelta(days=1)
     while day <= date_to:
         for window_start, window_end in calendar.windows_on(day, tz):
+            last_start = min(window_end - duration, latest)
             candidate = window_start
-            while candidate + duration <= window_end:
-                if earliest <= candidate <= latest:
-                    occupied_from, end, occupied_until = _occupied(service, candidate)
-                    if not calendar.appointments.overlaps(occupied_from, occupied_until) and not calendar.time_off.overlaps(occupied_from, occupied_until):
-                        slots.append(Slot(candidate, end, calendar.membership.pk, calendar.membership.user_id))
-                elif candidate > latest:
-                    break
+            if candidate < earliest:
+                # Jump to the first step of the window at or after the earliest bookable time.
+                steps = -((window_start - earliest) // interval)
+                candidate = window_start + steps * interval
+            while candidate <= last_start:
+                if not appointments_overlap(candidate - before, candidate + after) and not time_off_overlap(candidate - before, candidate + after):
+                    append(Slot(candidate, candidate + duration, membership_id, user_id))
                 candidate += interval
-        day += datetime.timedelta(days=1)
+        day += one_day
     return slots
 
 
