@@ -24,7 +24,8 @@ def test_check_deploy_is_clean_with_production_settings():
         "REDIS_URL": settings.REDIS_URL,
         "DJANGO_SETTINGS_MODULE": "pytake.settings",
     }
-    env.pop("HTTPS", None)
+    for test_only in ("HTTPS", "DJANGO_ALLOW_ASYNC_UNSAFE", "REDIS_KEY_PREFIX"):
+        env.pop(test_only, None)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
