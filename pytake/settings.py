@@ -102,9 +102,11 @@ REDIS_KEY_PREFIX = env("REDIS_KEY_PREFIX", default="pytake")
 
 
 def _celery_broker_url(redis_url: str) -> str:
+    """kombu spells a unix socket ``redis+socket://`` and its database ``virtual_host``."""
     parts = urlsplit(redis_url)
     if parts.scheme == "unix":
-        return f"redis+socket://{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        query = parts.query.replace("db=", "virtual_host=")
+        return f"redis+socket://{parts.path}" + (f"?{query}" if query else "")
     return redis_url
 
 

@@ -3,6 +3,11 @@
 import os
 
 os.environ.setdefault("HTTPS", "0")
+if not os.environ.get("REDIS_URL"):
+    # On the embedded Redis, tests use their own database (some flush it), apart from `make run`'s.
+    from pytake import embedded
+
+    os.environ["REDIS_URL"] = f"{embedded.ensure_redis_url()}?db=15"
 os.environ.setdefault("REDIS_KEY_PREFIX", f"pytake-test-{os.getpid()}")
 
 from pytake.settings import *  # noqa: E402,F403
