@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.tenant_admin import TenantScopedAdmin, TenantScopedTabularInline
 from conversations import services
-from conversations.models import Channel, Contact, Conversation, Message, Tag
+from conversations.models import Channel, Contact, Conversation, Message, Tag, normalize_phone
 
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
 
@@ -27,14 +27,53 @@ class TagAdmin(TenantScopedAdmin):
     list_select_related = ["organization"]
 
 
+class ContactForm(forms.ModelForm):
+    # Wider than the stored E.164 value: people type spaces, dashes and parentheses.
+    phone = forms.CharField(label=_("phone"), max_length=40, required=False, help_text=_("International format, e.g. +55 11 98765-4321."))
+
+    class Meta:
+        model = Contact
+        fields = "__all__"
+
+    def clean_phone(self):
+        value = self.cleaned_data.get("phone", "").strip()
+        return normalize_phone(value) if value else ""
+
+    def clean(self):
+        cleaned = super().clean()
+        organization = self.instance.organization if self.instance.organization_id else cleaned.get("organization")
+        limit = organization.limits.contacts if organization is not None else None
+        if self.instance.pk is None and limit is not None and Contact.objects.for_organization(organization).count() >= limit:
+            raise ValidationError(
+                _("The %(plan)s plan allows up to %(limit)d contacts. Upgrade the plan or remove contacts first.")
+                % {"plan": organization.get_plan_display(), "limit": limit}
+            )
+        return cleaned
+
+
 @admin.register(Contact)
 class ContactAdmin(TenantScopedAdmin):
+    form = ContactForm
     list_display = ["__str__", "phone", "email", "lifecycle_stage", "opt_in", "is_blocked", "lead_score", "last_message_at", "organization"]
     list_filter = ["lifecycle_stage", "opt_in", "is_blocked", "tags"]
     search_fields = ["name", "phone", "email"]
     list_select_related = ["organization"]
     filter_horizontal = ["tags"]
     readonly_fields = ["opt_in_changed_at", "last_message_at", "created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # New contacts go through the service: plan limit, normalization, ``contact.created``.
+        created = services.contact_create(
+            organization=obj.organization, name=obj.name, phone=obj.phone, email=obj.email, lifecycle_stage=obj.lifecycle_stage,
+            opt_in=obj.opt_in, lead_score=obj.lead_score, custom_fields=obj.custom_fields,
+        )
+        if obj.is_blocked:
+            services.contact_set_blocked(contact=created, blocked=True)
+        obj.pk = created.pk
+        obj._state.adding = False
 
 
 class ChannelForm(forms.ModelForm):

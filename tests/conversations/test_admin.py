@@ -102,3 +102,20 @@ def test_adding_a_conversation_in_the_admin_opens_it_with_sla(tenant_a, client_f
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     conversation = Conversation.objects.get(subject="From the admin")
     assert conversation.organization == tenant_a.org and conversation.first_response_due_at is not None
+
+
+def test_adding_a_contact_in_the_admin_uses_the_service(tenant_a, client_for, recorded_events, django_capture_on_commit_callbacks):
+    vip = cf.tag(tenant_a.org, "VIP")
+    client = client_for(tenant_a.admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:conversations_contact_add"),
+            {"name": "Admin Added", "phone": "+55 11 98765-0000", "email": "", "tags": [vip.pk], "lifecycle_stage": "lead",
+             "opt_in": "unknown", "lead_score": 10, "custom_fields": "{}"},
+        )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    from conversations.models import Contact
+
+    contact = Contact.objects.get(name="Admin Added")
+    assert contact.phone == "+5511987650000" and contact.organization == tenant_a.org and list(contact.tags.all()) == [vip]
+    assert [e.name for e in recorded_events] == ["contact.created"]
