@@ -11,6 +11,7 @@ import json
 import logging
 import smtplib
 import sys
+import threading
 import urllib.error
 import urllib.request
 
@@ -34,7 +35,32 @@ def user_group_name(*, organization_id: int, user_id: int) -> str:
 
 
 class EmailAdapter:
-    """Email through the configured Django backend: SMTP by default, any anymail ESP by setting."""
+    """Email through the configured Django backend: SMTP by default, any anymail ESP by setting.
+
+    The backend connection is kept open per worker thread and reused across tasks (one SMTP
+    session for many messages instead of a TCP connect, EHLO and QUIT each). A connection the
+    server dropped is reopened once within the same attempt; other errors close it and propagate.
+    """
+
+    _local = threading.local()
+
+    @classmethod
+    def _connection(cls):
+        connection = getattr(cls._local, "connection", None)
+        if connection is None or getattr(cls._local, "backend", None) != settings.EMAIL_BACKEND:
+            connection = get_connection(fail_silently=False)
+            cls._local.connection, cls._local.backend = connection, settings.EMAIL_BACKEND
+        return connection
+
+    @classmethod
+    def close(cls) -> None:
+        connection = getattr(cls._local, "connection", None)
+        cls._local.connection = None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:
+                logger.debug("closing the email connection failed", exc_info=True)
 
     def send(self, log) -> str:
         message = EmailMultiAlternatives(
@@ -47,17 +73,37 @@ class EmailAdapter:
         if log.html:
             message.attach_alternative(log.html, "text/html")
         try:
-            message.send(fail_silently=False)
+            self._send(message)
         except smtplib.SMTPRecipientsRefused as error:
+            self.close()
             codes = [code for code, _msg in error.recipients.values()]
             if codes and all(code >= 500 for code in codes):
                 raise PermanentDeliveryError(f"recipient refused: {error.recipients}") from error
+            raise
+        except Exception:
+            self.close()
             raise
         status = getattr(message, "anymail_status", None)
         provider_id = getattr(status, "message_id", None) if status is not None else None
         if isinstance(provider_id, set):
             provider_id = next(iter(provider_id), None)
         return str(provider_id or log.message_id_header)
+
+    def _send(self, message) -> None:
+        connection = self._connection()
+        message.connection = connection
+        try:
+            connection.open()
+            sent = message.send(fail_silently=False)
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
+            # The kept-open session went stale (server restarted, idle timeout): one fresh try.
+            self.close()
+            connection = self._connection()
+            message.connection = connection
+            connection.open()
+            sent = message.send(fail_silently=False)
+        if not sent:
+            raise RuntimeError("the email backend accepted no message")
 
 
 class GroupAdapter:
@@ -159,10 +205,3 @@ def adapter_for(channel: str):
     if channel == Channel.SMS:
         return ConsoleSmsAdapter() if settings.NOTIFICATIONS_SMS_BACKEND == "console" else HttpSmsAdapter()
     raise PermanentDeliveryError(f"unknown channel {channel!r}")
-
-
-def smtp_connection_check() -> None:
-    """Open and close a connection with the configured email backend (used by the test command)."""
-    connection = get_connection(fail_silently=False)
-    connection.open()
-    connection.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import socket
 import threading
 from collections import Counter
@@ -55,6 +56,8 @@ class RecordingHandler:
 
 class SmtpServer:
     def __init__(self):
+        # aiosmtpd logs every SMTP command at INFO: at hundreds of emails per second that is the bottleneck.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.handler = RecordingHandler()
         self.port = free_port()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
