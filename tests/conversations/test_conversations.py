@@ -270,3 +270,20 @@ def test_delivery_statuses_only_move_forward(setup):
     reply.refresh_from_db()
     assert reply.delivery_status == DeliveryStatus.READ and reply.read_at and reply.delivered_at
     assert services.message_status_update(organization=org, provider_message_id="unknown", status="read") is None
+
+
+def test_pull_reads_the_queue_through_its_partial_index(setup):
+    from django.db import connection, transaction
+
+    org, queue, _channel, _agent = setup
+    for _ in range(3):
+        cf.conversation(org, queue=queue)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = (
+            Conversation.objects.filter(queue_id=queue.pk, status=Status.OPEN, assignee__isnull=True)
+            .order_by("-priority_rank", "created_at", "id")
+            .select_for_update(skip_locked=True, of=("self",))[:1]
+            .explain()
+        )
+    assert "conv_pull_unassigned" in plan and "Sort" not in plan, plan
