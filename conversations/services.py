@@ -312,7 +312,8 @@ def conversation_transfer(
     """Move the conversation to another queue and/or agent, leaving a system message.
 
     A move to a queue alone unassigns it and routes it by the new queue's strategy; SLA
-    targets not yet raised are recomputed from the original start with the new queue's targets.
+    targets not yet breached are recomputed from the original start with the new queue's
+    targets (a warning already raised is not raised again).
     """
     conversation = _locked(conversation)
     if to_queue is None and to_membership is None:
@@ -331,12 +332,8 @@ def conversation_transfer(
         schedule = sla.schedule_for(conversation.organization, since=conversation.sla_started_at.date())
         if conversation.first_response_at is None and conversation.first_response_breached_at is None:
             _apply_first_response_sla(conversation, schedule)
-            if conversation.first_response_warned_at is not None and conversation.first_response_warning_at and conversation.first_response_warning_at > now:
-                conversation.first_response_warned_at = None
         if conversation.resolution_breached_at is None:
             _apply_resolution_sla(conversation, schedule, conversation.sla_started_at)
-            if conversation.resolution_warned_at is not None and conversation.resolution_warning_at and conversation.resolution_warning_at > now:
-                conversation.resolution_warned_at = None
         conversation.save()
     names = {
         "from": f"{from_queue.name if from_queue else '—'} / {from_agent.user.get_full_name() if from_agent else _('unassigned')}",
@@ -401,7 +398,11 @@ def conversation_set_pending(*, conversation: Conversation) -> Conversation:
 
 @transaction.atomic
 def conversation_reopen(*, conversation: Conversation, by: User | None = None) -> Conversation:
-    """Open a closed conversation again; the resolution SLA clock restarts now."""
+    """Open a closed conversation again; the resolution due time restarts from now.
+
+    A warning or breach already raised for this conversation is not raised a second time
+    (each is raised at most once per conversation).
+    """
     conversation = _locked(conversation)
     if conversation.is_active:
         raise ValidationError(_("The conversation is already open."), code="already_open")
@@ -417,7 +418,6 @@ def conversation_reopen(*, conversation: Conversation, by: User | None = None) -
         conversation.assignee = None
     schedule = sla.schedule_for(conversation.organization, since=now.date())
     _apply_resolution_sla(conversation, schedule, now)
-    conversation.resolution_warned_at = conversation.resolution_breached_at = None
     conversation.save()
     _emit("conversation.reopened", conversation.organization_id, conversation_id=conversation.pk, by_id=by.pk if by else None)
     return conversation

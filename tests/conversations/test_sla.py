@@ -193,3 +193,14 @@ def test_beat_declares_the_sweep_and_the_task_runs_it(tenant_a, sla_queue):
     conversation = cf.conversation(tenant_a.org, queue=sla_queue)
     Conversation.objects.filter(pk=conversation.pk).update(first_response_warning_at=timezone.now() - dt.timedelta(seconds=1))
     assert tasks.sla_sweep()["sla.warning:first_response"] == 1
+
+
+@pytest.mark.django_db
+def test_reopen_and_transfer_never_raise_an_event_twice(tenant_a, sla_queue):
+    conversation = cf.conversation(tenant_a.org, queue=sla_queue)
+    assert sum(_sweep(conversation.sla_started_at + dt.timedelta(days=1)).values()) == 4
+    services.conversation_close(conversation=conversation)
+    services.conversation_reopen(conversation=conversation)
+    other = factories.queue(tenant_a.org, routing_strategy="manual", sla_first_response_minutes=5, sla_resolution_minutes=50)
+    services.conversation_transfer(conversation=conversation, by=tenant_a.admin, to_queue=other)
+    assert sum(_sweep(conversation.sla_started_at + dt.timedelta(days=30)).values()) == 0
