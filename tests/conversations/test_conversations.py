@@ -287,3 +287,25 @@ def test_pull_reads_the_queue_through_its_partial_index(setup):
             .explain()
         )
     assert "conv_pull_unassigned" in plan and "Sort" not in plan, plan
+
+
+def test_a_failing_listener_is_logged_and_never_fails_the_action(setup, caplog, django_capture_on_commit_callbacks):
+    import logging
+
+    from pytake import events
+
+    org, queue, _channel, agent = setup
+    conversation = cf.conversation(org, queue=queue)
+
+    @events.listener("conversation.closed")
+    def broken(event):
+        raise RuntimeError("listener bug")
+
+    caplog.set_level(logging.ERROR, logger="pytake.events")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            closed = services.conversation_close(conversation=conversation, by=agent.user)
+    finally:
+        events._listeners["conversation.closed"].remove(broken)
+    assert Conversation.objects.get(pk=closed.pk).status == Status.CLOSED
+    assert "listener bug" in caplog.text
