@@ -17,7 +17,7 @@ Client → server frames (JSON objects, at most ``MAX_FRAME_CHARS`` characters, 
     {"type": "send", "conversation_id": 12, "body": "…", "note": false, "ref": "client id"}
 
 Server → client: ``hello``, ``pong``, ``subscribed``, ``sent``, ``event`` (a domain event with
-ids), ``presence``, ``typing``, ``read``, ``assigned``, ``notification``, ``badge`` and
+ids), ``presence``, ``typing``, ``read``, ``notification``, ``badge`` and
 ``error`` (``code``, ``message``, ``ref``). A bad frame gets an ``error`` and the connection
 stays open.
 """
@@ -261,7 +261,8 @@ class InboxConsumer(AsyncWebsocketConsumer):
     # --- group messages ------------------------------------------------------------------------
 
     async def inbox_event(self, message):
-        await self.send_json({key: message.get(key) for key in ("event", "conversation_id", "message_id", "author_id")} | {"type": "event"})
+        frame = {key: message[key] for key in ("event", "conversation_id", "message_id", "author_id", "agent_id") if key in message}
+        await self.send_json(frame | {"type": "event"})
 
     async def inbox_presence(self, message):
         await self.send_json({"type": "presence", "user_id": message["user_id"], "status": message["status"]})
@@ -275,9 +276,6 @@ class InboxConsumer(AsyncWebsocketConsumer):
         if message.get("conversation_id") != self.subscribed:
             return
         await self.send_json({key: message[key] for key in ("conversation_id", "user_id", "name", "message_id")} | {"type": "read"})
-
-    async def inbox_assigned(self, message):
-        await self.send_json({"type": "assigned", "conversation_id": message["conversation_id"]})
 
     async def notification_message(self, message):
         """From the notifications app (``GroupAdapter``): an in-app or websocket notification."""

@@ -2,7 +2,8 @@
 
 Frames carry ids only: a tab that cares fetches the partial over HTTP, where the same
 permission checks as the page apply. One ``group_send`` per event to the organization's
-inbox group; an assignment also goes to the new agent's personal group.
+inbox group. (The personal group ``org-<id>.user-<id>`` carries the notifications app's
+messages only: every consumer joined to it must handle each type sent there.)
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from conversations.inbox.groups import inbox_group, user_group
+from conversations.inbox.groups import inbox_group
 from pytake.events import Event, listener
 
 MESSAGE_EVENTS = ("message.received", "message.sent")
@@ -43,7 +44,7 @@ def conversation_to_inbox(event: Event) -> None:
     conversation_id = event.payload.get("conversation_id")
     if not conversation_id:
         return
-    _send(inbox_group(event.organization_id), {"type": "inbox.event", "event": event.name, "conversation_id": conversation_id})
-    agent_id = event.payload.get("agent_id") if event.name == "conversation.assigned" else None
-    if agent_id and agent_id != event.payload.get("assigned_by_id"):
-        _send(user_group(event.organization_id, agent_id), {"type": "inbox.assigned", "conversation_id": conversation_id})
+    _send(
+        inbox_group(event.organization_id),
+        {"type": "inbox.event", "event": event.name, "conversation_id": conversation_id, "agent_id": event.payload.get("agent_id")},
+    )

@@ -41,3 +41,14 @@ def inbound(desk: Desk, body: str = "hello", phone: str | None = None, name: str
     from conversations import services
 
     return services.inbound_message_receive(channel=desk.channel, phone=phone or cf.phone(), body=body, name=name).message
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """A new Redis channel layer object per test: its locks and pools belong to one event loop,
+    and each test (and each helper thread) runs its own."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

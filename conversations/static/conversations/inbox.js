@@ -32,6 +32,8 @@
   // Unprocessable answers (a refused action) still replace the pane: they carry the error.
   if (window.htmx) {
     htmx.config.responseHandling = [{ code: "422", swap: true, error: false }].concat(htmx.config.responseHandling);
+    // The CSP forbids style attributes: settling must not copy one (a browser may leave style="" on an input).
+    htmx.config.attributesToSettle = htmx.config.attributesToSettle.filter((name) => name !== "style");
   }
 
   // --- state helpers ----------------------------------------------------------------------------
@@ -193,9 +195,6 @@
           readBy.set(frame.user_id, frame.name);
           showReadBy();
         }
-        break;
-      case "assigned":
-        refreshList();
         break;
       case "badge":
       case "notification":

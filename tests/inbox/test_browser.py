@@ -1,0 +1,223 @@
+"""End to end in headless Chromium against a real Daphne process: the inbox is live.
+
+Screenshots go to ``test-output/screenshots/inbox-*.png``.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django import db
+
+from accounts.models import AgentStatus, Membership
+from conversations import services
+from conversations.models import Conversation, Message
+from tests import factories
+from tests.browser import browser, log_in, screenshot  # noqa: F401
+from tests.conversations import factories as cf
+from tests.inbox.live import daphne  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
+
+
+def off_loop(func, /, **kwargs):
+    """Run a service in a plain thread: Playwright's sync API keeps an event loop in this one, and
+    the realtime listeners (``async_to_sync``) must not run inside a running loop."""
+
+    def call():
+        try:
+            return func(**kwargs)
+        finally:
+            db.connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()
+
+
+def inbound(desk, **kwargs):
+    return off_loop(services.inbound_message_receive, channel=desk.channel, **kwargs).message
+
+
+def new_page(browser, locale: str = "en-US"):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale=locale)
+    page = context.new_page()
+    page.console_errors = []
+    page.dialogs = []
+    page.on("console", lambda message: page.console_errors.append(f"{message.text} at {page.url} {message.location}") if message.type == "error" else None)
+    page.on("pageerror", lambda error: page.console_errors.append(str(error)))
+
+    def on_dialog(dialog):
+        page.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return page
+
+
+def open_inbox(page, server, email: str, path: str = "/inbox/"):
+    log_in(page, server.url, email, factories.PASSWORD)
+    page.goto(server.url + path)
+    page.wait_for_selector("#ws-status[data-state=live]")
+    page.evaluate("window.__loadedOnce = true")
+    page.evaluate("document.addEventListener('securitypolicyviolation', e => console.error('CSPV ' + e.violatedDirective + ' ' + (e.target && e.target.outerHTML ? e.target.outerHTML.slice(0,300) : e.target) + ' ' + e.sample))")
+
+
+def still_same_document(page) -> bool:
+    return page.evaluate("window.__loadedOnce === true")
+
+
+def test_webhook_reply_typing_presence_and_inert_script(desk, browser, daphne):  # noqa: F811
+    alice, boss = desk.tenant.agent, desk.tenant.admin
+    agent = new_page(browser)
+    open_inbox(agent, daphne, alice.email)
+    assert agent.locator(".conv-empty").is_visible()
+    screenshot(agent, "inbox-empty-en")
+
+    other = new_page(browser)
+    open_inbox(other, daphne, boss.email)
+    # Presence: the agent's page sees the admin come online without reloading.
+    agent.wait_for_selector(f"[data-presence-user='{boss.pk}'][data-status=online]")
+
+    result = daphne.post_webhook(desk.whatsapp, phone="+5511987650001", name="Maria Souza", body=XSS, message_id="wamid.e2e-1")
+    assert result["messages_stored"] == 1
+    item = agent.wait_for_selector("#conv-list .conv-item:has-text('Maria Souza')")
+    assert still_same_document(agent)
+    conversation = Conversation.objects.get(contact__name="Maria Souza")
+    screenshot(agent, "inbox-new-inbound-en")
+
+    item.click()
+    agent.wait_for_selector(f"#pane[data-conversation-id='{conversation.pk}']")
+    body = agent.locator("#history-messages .msg-body").first
+    assert body.inner_text() == XSS
+    assert agent.locator("#history-messages script, #history-messages img").count() == 0
+    assert agent.dialogs == []
+    assert f"c={conversation.pk}" in agent.url
+
+    other.goto(f"{daphne.url}/inbox/?c={conversation.pk}")
+    other.wait_for_selector("#ws-status[data-state=live]")
+
+    if agent.locator("#action-assign-me").count():  # routing may already have given it to her
+        agent.click("#action-assign-me")
+        agent.wait_for_selector("#pane .notice")
+    agent.fill("#reply-body", "")
+    agent.type("#reply-body", "Olá Maria, já vou ver isso")
+    other.wait_for_selector("#typing:has-text('is typing')")
+    assert alice.get_short_name() in other.locator("#typing").inner_text()
+    screenshot(other, "inbox-typing-en")
+
+    agent.press("#reply-body", "Control+Enter")
+    other.wait_for_selector("#history-messages .msg-outbound:has-text('já vou ver isso')")
+    agent.wait_for_selector("#history-messages .msg-outbound:has-text('já vou ver isso')")
+    assert agent.locator("#reply-body").input_value() == ""
+    assert Message.objects.filter(conversation=conversation, body="Olá Maria, já vou ver isso", author=alice).count() == 1
+    # Read receipt: the admin's page has shown the reply, the agent sees it was seen.
+    agent.wait_for_selector(f"#read-receipts:has-text('{boss.get_short_name()}')")
+    screenshot(other, "inbox-live-reply-en")
+    screenshot(agent, "inbox-agent-conversation-en")
+
+    # A second inbound message on the open conversation appears live in both panes.
+    daphne.post_webhook(desk.whatsapp, phone="+5511987650001", name="Maria Souza", body="Obrigada!", message_id="wamid.e2e-2")
+    for page in (agent, other):
+        page.wait_for_selector("#history-messages .msg-inbound:has-text('Obrigada!')")
+    assert still_same_document(agent)
+
+    # The admin leaves: the agent sees them go offline.
+    other.context.close()
+    agent.wait_for_selector(f"[data-presence-user='{boss.pk}'][data-status=offline]")
+    assert Membership.objects.get(pk=desk.admin.pk).status == AgentStatus.OFFLINE
+    assert agent.dialogs == [], agent.dialogs
+    assert agent.console_errors == [], agent.console_errors
+    agent.context.close()
+
+
+def test_viewer_reads_live_but_cannot_act(desk, browser, daphne):  # noqa: F811
+    conversation = inbound(desk, phone=cf.phone(), body="Preciso de ajuda", name="João").conversation
+    viewer = new_page(browser)
+    open_inbox(viewer, daphne, desk.tenant.viewer.email, f"/inbox/?c={conversation.pk}")
+    assert viewer.locator("#readonly-note").is_visible()
+    assert viewer.locator("#composer, #action-close, #pull-next, #action-assign-me").count() == 0
+    # Posting anyway (a forged form) is refused by the server.
+    status = viewer.evaluate(
+        """async (id) => (await fetch(`/inbox/${id}/reply/`, {method: "POST", headers: {"X-CSRFToken": JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]}, body: new URLSearchParams({body: "viewer"})})).status""",
+        conversation.pk,
+    )
+    assert status == 403
+    viewer.keyboard.press("c")
+    viewer.keyboard.press("n")
+    # A reply by an agent still shows up live for the viewer.
+    off_loop(services.message_send, conversation=conversation, author=desk.agent, body="Resposta do agente")
+    viewer.wait_for_selector("#history-messages .msg-outbound:has-text('Resposta do agente')")
+    screenshot(viewer, "inbox-viewer-en")
+    assert not Message.objects.filter(body="viewer").exists()
+    conversation.refresh_from_db()
+    assert conversation.is_active
+    assert [error for error in viewer.console_errors if "403 (Forbidden)" not in error] == []
+    viewer.context.close()
+
+
+def test_keyboard_flow_in_portuguese(desk, browser, daphne):  # noqa: F811
+    desk.queue.routing_strategy = "manual"
+    desk.queue.save(update_fields=["routing_strategy"])
+    for n in range(3):
+        inbound(desk, phone=cf.phone(), body=f"Mensagem {n}", name=f"Cliente {n}")
+    cf.canned_response(desk.tenant.org, shortcut="ola", title="Saudação", body="Olá! Como podemos ajudar?")
+    page = new_page(browser, locale="pt-BR")
+    log_in(page, daphne.url, desk.tenant.agent.email, factories.PASSWORD)
+    page.select_option("#lang-switch", "pt-br")
+    page.wait_for_load_state("networkidle")
+    page.goto(f"{daphne.url}/inbox/")
+    page.wait_for_selector("#ws-status[data-state=live]")
+    assert page.locator("html").get_attribute("lang") == "pt-br"
+    assert "Caixa de entrada" in page.locator("h1.inbox-title").inner_text()
+    screenshot(page, "inbox-list-pt-br")
+
+    page.keyboard.press("n")  # take the next waiting conversation
+    page.wait_for_selector("#pane[data-conversation-id]")
+    taken = Conversation.objects.get(pk=page.locator("#pane").get_attribute("data-conversation-id"))
+    assert taken.assignee_id == desk.agent.pk
+    assert f"c={taken.pk}" in page.url
+    page.keyboard.press("r")
+    assert page.evaluate("document.activeElement.id") == "reply-body"
+    page.keyboard.type("/ola")
+    page.keyboard.press("Tab")
+    assert page.locator("#reply-body").input_value() == "Olá! Como podemos ajudar?"
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#history-messages .msg-outbound:has-text('Como podemos ajudar')")
+    page.keyboard.press("Escape")
+    screenshot(page, "inbox-conversation-pt-br")
+    page.keyboard.press("c")  # close
+    page.wait_for_selector("#pane[data-active='0']")
+    taken.refresh_from_db()
+    assert taken.status == "closed"
+    page.keyboard.press("j")
+    page.wait_for_selector("#conv-list .conv-item.is-open")
+    # Back restores the previous URL state (the closed conversation).
+    page.go_back()
+    page.wait_for_function(f"document.location.search.includes('c={taken.pk}')")
+    page.keyboard.press("?")
+    page.wait_for_selector("#shortcut-help[open]")
+    screenshot(page, "inbox-shortcuts-pt-br")
+    assert page.console_errors == []
+    page.context.close()
+
+
+def test_reconnect_resynchronizes_what_was_missed(desk, browser, daphne):  # noqa: F811
+    conversation = inbound(desk, phone=cf.phone(), body="Primeira", name="Ana").conversation
+    page = new_page(browser)
+    open_inbox(page, daphne, desk.tenant.agent.email, f"/inbox/?c={conversation.pk}")
+    daphne.stop()
+    page.wait_for_selector("#ws-status[data-state=reconnecting]")
+    # While the server is down, a message arrives (written straight through the service).
+    inbound(desk, phone=conversation.contact.phone, body="Enquanto você estava fora")
+    inbound(desk, phone=cf.phone(), body="Outra conversa", name="Bia")
+    daphne.start()
+    page.wait_for_selector("#ws-status[data-state=live]", timeout=30000)
+    page.wait_for_selector("#history-messages .msg-inbound:has-text('Enquanto você estava fora')")
+    page.wait_for_selector("#conv-list .conv-item:has-text('Bia')")
+    assert still_same_document(page)
+    assert page.locator("#history-messages [data-message-id]").count() == 2
+    screenshot(page, "inbox-after-reconnect-en")
+    page.context.close()
