@@ -16,6 +16,7 @@ from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, trigger_client_event
 
@@ -55,10 +56,13 @@ def _list_context(request, filters: selectors.InboxFilters) -> dict:
         "queues": selectors.queue_choices(organization=organization),
         "departments": selectors.department_choices(organization=organization),
         "priorities": Priority.choices,
-        "views": [("all", _("All"), counts["all"]), ("mine", _("Mine"), counts["mine"]), ("unassigned", _("Unassigned"), counts["unassigned"])],
+        "views": [
+            ("all", pgettext("inbox filter", "All"), counts["all"]), ("mine", pgettext("inbox filter", "Mine"), counts["mine"]),
+            ("unassigned", pgettext("inbox filter", "Unassigned"), counts["unassigned"]),
+        ],
         "statuses": [
-            ("active", _("Active"), counts["all"]), ("open", _("Open"), counts["open"]),
-            ("pending", _("Pending"), counts["pending"]), ("closed", _("Closed"), None),
+            ("active", pgettext("inbox filter", "Active"), counts["all"]), ("open", pgettext("inbox filter", "Open"), counts["open"]),
+            ("pending", pgettext("inbox filter", "Pending"), counts["pending"]), ("closed", pgettext("inbox filter", "Closed"), None),
         ],
         "state_query": urlencode(filters.as_query()),
         "previous_url": inbox_url(filters, page=filters.page - 1) if page.has_previous else "",
