@@ -273,7 +273,8 @@ def _decide(*, facts: _Facts, user, event: EventType, channel: str, urgent: bool
     return Decision(Status.PENDING, scheduled_at=now, recipient=address)
 
 
-def _render(event: EventType, *, user, organization: Organization, context: dict) -> tuple[str, str, str]:
+def _render(event: EventType, *, user, organization: Organization, context: dict) -> tuple[str, str, str, str]:
+    """Subject, the email's plain text, the compact text (SMS, WhatsApp, in-app, live) and the HTML."""
     language = getattr(user, "language", "") or organization.locale
     full_context = {
         **context,
@@ -285,8 +286,22 @@ def _render(event: EventType, *, user, organization: Organization, context: dict
     with translation.override(language):
         subject = " ".join(render_to_string(event.template("subject.txt"), full_context).split())[:255]
         text = render_to_string(event.template("txt"), full_context).strip()
+        compact = render_to_string(event.template("txt"), {**full_context, "compact": True}).strip()
         html = render_to_string(event.template("html"), full_context)
-    return subject, text, html
+    return subject, _squeeze_blank_lines(text), _squeeze_blank_lines(compact), html
+
+
+def _squeeze_blank_lines(text: str) -> str:
+    lines, blank = [], False
+    for line in text.splitlines():
+        if not line.strip():
+            if not blank and lines:
+                lines.append("")
+            blank = True
+            continue
+        lines.append(line.rstrip())
+        blank = False
+    return "\n".join(lines).strip()
 
 
 def notify(
@@ -335,7 +350,7 @@ def notify(
         facts = _load_facts(organization=organization, users=users, now=now)
         rows: list[NotificationLog] = []
         for user in users:
-            subject, text, html = _render(event, user=user, organization=organization, context=context or {})
+            subject, text, compact, html = _render(event, user=user, organization=organization, context=context or {})
             for channel in wanted:
                 key = keys[(user.pk, channel)]
                 if key in existing:
@@ -344,7 +359,7 @@ def notify(
                 rows.append(
                     NotificationLog(
                         organization=organization, user=user, event_type=event.name, channel=channel,
-                        recipient=decision.recipient, subject=subject, message=text,
+                        recipient=decision.recipient, subject=subject, message=text if channel == Channel.EMAIL else compact,
                         html=html if channel == Channel.EMAIL else "",
                         status=decision.status, reason=decision.reason,
                         error=str(REASON_TEXT.get(decision.reason, "")) if decision.status == Status.SKIPPED else "",

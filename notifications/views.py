@@ -46,10 +46,11 @@ def preferences(request):
     else:
         form = PreferenceForm(instance=preference)
     context = {"form": form, "saved": saved, "time_zone": request.user.time_zone or request.organization.time_zone}
-    status = 400 if request.method == "POST" and not saved else 200
     if request.htmx:
-        return render(request, f"{PREFERENCES}#preferences-form", context, status=status)
-    return render(request, PREFERENCES, context, status=status)
+        # 200 even with errors: htmx swaps only successful responses, and the partial *is* the answer
+        # (the form with its inline errors; nothing was saved).
+        return render(request, f"{PREFERENCES}#preferences-form", context)
+    return render(request, PREFERENCES, context, status=400 if request.method == "POST" else 200)
 
 
 @require_POST

@@ -35,6 +35,9 @@ def test_default_preferences_send_email_live_and_in_app_but_not_phone_channels(t
     assert got["sms"].status == Status.SKIPPED and got["sms"].reason == Reason.CHANNEL_DISABLED
     assert "Ana" in got["email"].subject and "Ana" in got["email"].message and "<html" in got["email"].html
     assert got["email"].enqueued_at is not None
+    # Live, in-app, SMS and WhatsApp get the compact text: no greeting, no email footer.
+    assert got["in_app"].message.startswith(("A conversation", "Uma conversa")) and "Ana" in got["in_app"].message
+    assert "/settings/notifications/" in got["email"].message and "/settings/notifications/" not in got["in_app"].message
 
 
 def test_channel_toggle_and_phone_address(tenant_a):
