@@ -210,7 +210,8 @@ def _limit_bucket(channel: str) -> str:
     return Channel.SMS if channel in PHONE_CHANNELS else channel
 
 
-def _user_tz(user, organization: Organization) -> zoneinfo.ZoneInfo:
+def user_time_zone(user, organization: Organization) -> zoneinfo.ZoneInfo:
+    """The user's own zone, else the organization's (quiet hours are evaluated in it)."""
     name = getattr(user, "time_zone", "") or organization.time_zone
     try:
         return zoneinfo.ZoneInfo(name)
@@ -254,7 +255,7 @@ def _decide(*, facts: _Facts, user, event: EventType, channel: str, urgent: bool
     bypass = urgent and facts.org_settings.urgent_bypasses_quiet_hours
     if preference.quiet_hours_enabled and not bypass:
         end = decisions.quiet_hours_end(
-            now, start=preference.quiet_hours_start, end=preference.quiet_hours_end, tz=_user_tz(user, facts.organization)
+            now, start=preference.quiet_hours_start, end=preference.quiet_hours_end, tz=user_time_zone(user, facts.organization)
         )
         if end is not None:
             return Decision(Status.DEFERRED, Reason.QUIET_HOURS, end, address)

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -62,7 +63,8 @@ def send_test(request):
     if row.status == Status.PENDING:
         text = _("A test email is on its way to %(email)s.") % {"email": request.user.email}
     elif row.status == Status.DEFERRED:
-        text = _("The test email was deferred until %(when)s (%(reason)s).") % {"when": row.scheduled_at, "reason": services.REASON_TEXT.get(row.reason, row.error)}
+        when = formats.date_format(timezone.localtime(row.scheduled_at, services.user_time_zone(request.user, request.organization)), "SHORT_DATETIME_FORMAT")
+        text = _("The test email was deferred until %(when)s (%(reason)s).") % {"when": when, "reason": services.REASON_TEXT.get(row.reason, row.error)}
     else:
         text = _("The test email was not sent: %(reason)s") % {"reason": services.REASON_TEXT.get(row.reason, row.error)}
     if request.htmx:

@@ -160,3 +160,15 @@ def test_admin_log_filters_and_resend_action(tenant_a, tenant_b, client_for, set
     assert (copy.status, copy.organization_id, copy.subject) == (Status.PENDING, tenant_a.org.pk, "Failed one")
     assert not NotificationLog.objects.filter(metadata__resent_from=foreign.pk).exists()
     assert client.get(reverse("admin:notifications_notificationlog_change", args=[foreign.pk])).status_code == 404
+
+
+def test_test_email_inside_quiet_hours_says_when_it_will_go(tenant_a, client_for):
+    from tests.notifications.test_notify import _quiet_around_now
+
+    start, end = _quiet_around_now("America/Sao_Paulo")
+    nf.preference(tenant_a.org, tenant_a.agent, quiet_hours_enabled=True, quiet_hours_start=start, quiet_hours_end=end)
+    tenant_a.agent.language = "en"
+    tenant_a.agent.save(update_fields=["language"])
+    response = client_for(tenant_a.agent).post(reverse("notifications:send_test"), **HTMX)
+    html = response.content.decode()
+    assert "deferred until" in html and end.strftime("%-I:%M") in html
