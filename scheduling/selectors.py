@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Exists, OuterRef, Sum
 from django.utils import timezone
 
 from accounts.models import Membership, Organization
 from accounts.roles import Role
-from scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentStatus, ClientMetrics, Service
+from scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentStatus, ClientMetrics, Service, WorkingHours
 
 
 def organization_for_booking(*, slug: str) -> Organization | None:
@@ -73,10 +73,18 @@ def client_metrics_get(*, organization: Organization, contact) -> ClientMetrics 
 
 
 def calendar_providers(*, organization: Organization, membership: Membership | None, is_superuser: bool = False) -> list[Membership]:
-    """Whose calendars ``membership`` may see: admins and viewers every provider's, agents only their own."""
-    providers = Membership.objects.for_organization(organization).exclude(role=Role.VIEWER).select_related("user")
+    """Whose calendars ``membership`` may see: admins and viewers every provider's, agents only their own.
+
+    A provider is a member (not a viewer) with working hours or appointments in the organization.
+    """
+    is_provider = Exists(WorkingHours.objects.filter(provider=OuterRef("pk"))) | Exists(
+        Appointment.objects.filter(organization=organization, provider=OuterRef("user"))
+    )
+    providers = Membership.objects.for_organization(organization).exclude(role=Role.VIEWER).filter(is_provider).select_related("user")
     if not is_superuser and (membership is None or membership.role == Role.AGENT):
-        providers = providers.filter(pk=membership.pk) if membership is not None else providers.none()
+        if membership is None:
+            return []
+        return [Membership.objects.select_related("user").get(pk=membership.pk)]
     return list(providers.order_by("user__full_name", "user__email"))
 
 
