@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django import db
 
-from accounts.models import AgentStatus, Membership
+from accounts.models import AgentStatus, Membership, User
 from conversations import services
 from conversations.models import Conversation, Message
 from tests import factories
@@ -57,7 +57,8 @@ def new_page(browser, locale: str = "en-US"):  # noqa: F811
     return page
 
 
-def open_inbox(page, server, email: str, path: str = "/inbox/"):
+def open_inbox(page, server, email: str, path: str = "/inbox/", language: str = "en"):
+    User.objects.filter(email=email).update(language=language)  # applied at login
     log_in(page, server.url, email, factories.PASSWORD)
     page.goto(server.url + path)
     page.wait_for_selector("#ws-status[data-state=live]")
@@ -165,11 +166,7 @@ def test_keyboard_flow_in_portuguese(desk, browser, daphne):  # noqa: F811
         inbound(desk, phone=cf.phone(), body=f"Mensagem {n}", name=f"Cliente {n}")
     cf.canned_response(desk.tenant.org, shortcut="ola", title="Saudação", body="Olá! Como podemos ajudar?")
     page = new_page(browser, locale="pt-BR")
-    log_in(page, daphne.url, desk.tenant.agent.email, factories.PASSWORD)
-    page.select_option("#lang-switch", "pt-br")
-    page.wait_for_load_state("networkidle")
-    page.goto(f"{daphne.url}/inbox/")
-    page.wait_for_selector("#ws-status[data-state=live]")
+    open_inbox(page, daphne, desk.tenant.agent.email, language="pt-br")
     assert page.locator("html").get_attribute("lang") == "pt-br"
     assert "Caixa de entrada" in page.locator("h1.inbox-title").inner_text()
     screenshot(page, "inbox-list-pt-br")
@@ -192,11 +189,25 @@ def test_keyboard_flow_in_portuguese(desk, browser, daphne):  # noqa: F811
     page.wait_for_selector("#pane[data-active='0']")
     taken.refresh_from_db()
     assert taken.status == "closed"
+    # The URL keeps the state: a reload shows the same filters and conversation.
+    page.goto(f"{daphne.url}/inbox/?status=closed&c={taken.pk}")
+    page.reload()
+    page.wait_for_selector(f"#pane[data-conversation-id='{taken.pk}']")
+    assert page.locator("#conv-list .conv-item.is-open").get_attribute("data-conversation-id") == str(taken.pk)
+    # J opens the next conversation of the list; Back and Forward move between the URLs.
+    page.goto(f"{daphne.url}/inbox/")
+    page.wait_for_selector("#ws-status[data-state=live]")
     page.keyboard.press("j")
-    page.wait_for_selector("#conv-list .conv-item.is-open")
-    # Back restores the previous URL state (the closed conversation).
+    first = page.wait_for_selector("#pane[data-conversation-id]").get_attribute("data-conversation-id")
+    page.keyboard.press("j")
+    page.wait_for_selector(f"#pane[data-conversation-id]:not([data-conversation-id='{first}'])")
+    second = page.locator("#pane").get_attribute("data-conversation-id")
+    assert f"c={second}" in page.url
     page.go_back()
-    page.wait_for_function(f"document.location.search.includes('c={taken.pk}')")
+    page.wait_for_selector(f"#pane[data-conversation-id='{first}']")
+    assert f"c={first}" in page.url
+    page.go_forward()
+    page.wait_for_selector(f"#pane[data-conversation-id='{second}']")
     page.keyboard.press("?")
     page.wait_for_selector("#shortcut-help[open]")
     screenshot(page, "inbox-shortcuts-pt-br")

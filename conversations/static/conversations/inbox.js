@@ -422,26 +422,30 @@
     showReadBy();
   }
 
+  function paneChanged() {
+    typingTimers.forEach((timer) => clearTimeout(timer));
+    typingTimers.clear();
+    markOpenInList();
+    loadReadMarkers();
+    scrollHistory();
+    subscribeOpen();
+    markRead();
+  }
+
   document.addEventListener("htmx:afterSwap", (event) => {
-    const target = event.detail.target;
+    const target = event.detail && event.detail.target;
+    if (!target) return;
     if (target.id === "inbox-pane") {
-      typingTimers.forEach((timer) => clearTimeout(timer));
-      typingTimers.clear();
-      markOpenInList();
-      loadReadMarkers();
-      scrollHistory();
-      subscribeOpen();
-      markRead();
+      paneChanged();
     } else if (target.id === "inbox-list") {
       markOpenInList();
     }
   });
 
   document.body.addEventListener("inbox:list-changed", refreshList);
-  window.addEventListener("popstate", () => setTimeout(() => {
-    markOpenInList();
-    subscribeOpen();
-  }, 50));
+  // Back/Forward: htmx fetches the whole page again (the inbox opts out of its history cache, a
+  // live page must not come back stale) and swaps the body.
+  document.addEventListener("htmx:historyRestore", paneChanged);
 
   loadReadMarkers();
   scrollHistory();
