@@ -25,3 +25,14 @@ def fetch_inbound_media(message_id: int) -> None:
 def sla_sweep() -> dict:
     """Raise the SLA warnings and breaches that have fallen due (Beat runs it every minute)."""
     return services.sla_sweep()
+
+
+PERIODIC_TASKS["conversations: inbox presence sweep"] = {"task": "conversations.tasks.presence_sweep", "every": 30}
+
+
+@shared_task(ignore_result=True)
+def presence_sweep() -> int:
+    """Mark offline the agents whose inbox tabs all stopped sending heartbeats (Beat, every 30 s)."""
+    from conversations.inbox import services as inbox_services
+
+    return inbox_services.presence_sweep()

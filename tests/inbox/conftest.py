@@ -52,3 +52,17 @@ def fresh_channel_layer():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
+def clean_presence():
+    """Presence and read markers of earlier tests (same Redis db and key prefix) are forgotten."""
+    from django.conf import settings
+
+    from conversations.inbox import presence
+
+    for pattern in ("presence:*", "read:*"):
+        keys = list(presence.client().scan_iter(f"{settings.REDIS_KEY_PREFIX}:{pattern}"))
+        if keys:
+            presence.client().delete(*keys)
+    yield
