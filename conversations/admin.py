@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.tenant_admin import TenantScopedAdmin, TenantScopedTabularInline
@@ -193,8 +194,17 @@ class MessageAdmin(TenantScopedAdmin):
     raw_id_fields = ["conversation"]
     date_hierarchy = "created_at"
 
+    exclude = ["attachment"]
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields if f.name != "organization"]
+        return [f.name for f in self.model._meta.fields if f.name not in ("organization", "attachment")] + ["attachment_link"]
+
+    @admin.display(description=_("attachment"))
+    def attachment_link(self, obj):
+        if not obj.attachment:
+            return "—"
+        url = reverse("conversations:attachment-download", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.attachment_name or url)
 
     def has_add_permission(self, request):
         # Messages are written by the services (inbox replies, webhooks), never by hand.

@@ -49,3 +49,7 @@ def conversation_list(*, organization: Organization, active_only: bool = False) 
 
 def message_list(*, organization: Organization, conversation: Conversation) -> QuerySet[Message]:
     return Message.objects.for_organization(organization).filter(conversation=conversation).select_related("author").order_by("created_at", "id")
+
+
+def message_with_attachment_get(*, organization: Organization, message_id) -> Message | None:
+    return Message.objects.for_organization(organization).exclude(attachment="").filter(pk=message_id).first()

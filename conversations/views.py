@@ -12,9 +12,12 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.roles import ALL_ROLES
+from accounts.tenancy import role_required
 
 from conversations import selectors, services
 from conversations.channels import whatsapp
@@ -93,3 +96,23 @@ def _receive(request, channel) -> JsonResponse:
         )
         result["statuses_applied" if message is not None else "ignored"] += 1
     return JsonResponse(result)
+
+
+@require_GET
+@role_required(*ALL_ROLES)
+def attachment_download(request, message_id: int):
+    """A message's stored file, for members of its organization only (404 for anyone else's)."""
+    message = selectors.message_with_attachment_get(organization=request.organization, message_id=message_id)
+    if message is None:
+        raise Http404
+    try:
+        handle = message.attachment.open("rb")
+    except FileNotFoundError:
+        raise Http404 from None
+    response = FileResponse(
+        handle, as_attachment=True, filename=message.attachment_name or "attachment",
+        content_type=message.attachment_content_type or "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
