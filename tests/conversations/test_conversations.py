@@ -309,3 +309,19 @@ def test_a_failing_listener_is_logged_and_never_fails_the_action(setup, caplog, 
         events._listeners["conversation.closed"].remove(broken)
     assert Conversation.objects.get(pk=closed.pk).status == Status.CLOSED
     assert "listener bug" in caplog.text
+
+
+def test_hot_paths_run_a_fixed_number_of_queries(setup, django_assert_num_queries):
+    """Pinned so that a change adding queries to pulling, inbound or replying is noticed."""
+    org, queue, channel, agent = setup
+    for _ in range(5):
+        cf.conversation(org, queue=queue)
+    agent = type(agent).objects.select_related("user").get(pk=agent.pk)
+    with django_assert_num_queries(5):  # savepoint, queues, lock next, assign, release
+        assert services.conversation_pull_next(membership=agent) is not None
+    services.inbound_message_receive(channel=channel, phone="+5511987650077", body="first")
+    with django_assert_num_queries(10):  # savepoint, dedupe, contact, conversation lock, message in a savepoint, 2 updates, release
+        services.inbound_message_receive(channel=channel, phone="+5511987650077", body="second", provider_message_id="wamid.q")
+    conversation = Conversation.objects.get(contact__phone="+5511987650077")
+    with django_assert_num_queries(6):  # savepoint, lock conversation, contact, insert, update, release
+        services.message_send(conversation=conversation, author=agent, body="reply")
