@@ -44,12 +44,20 @@ class EmailAdapter:
 
     _local = threading.local()
 
+    @staticmethod
+    def _settings_key() -> tuple:
+        return (settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_HOST_USER,
+                settings.EMAIL_USE_TLS, settings.EMAIL_USE_SSL)
+
     @classmethod
     def _connection(cls):
         connection = getattr(cls._local, "connection", None)
-        if connection is None or getattr(cls._local, "backend", None) != settings.EMAIL_BACKEND:
+        if connection is not None and getattr(cls._local, "key", None) != cls._settings_key():
+            cls.close()
+            connection = None
+        if connection is None:
             connection = get_connection(fail_silently=False)
-            cls._local.connection, cls._local.backend = connection, settings.EMAIL_BACKEND
+            cls._local.connection, cls._local.key = connection, cls._settings_key()
         return connection
 
     @classmethod
