@@ -304,6 +304,8 @@ class Conversation(models.Model):
         ]
         indexes = [
             models.Index(fields=["organization", "status", "-last_message_at"], name="conv_org_status_last"),
+            # The inbox list: newest first within the organization, read in index order.
+            models.Index(fields=["organization", "-last_message_at", "-id"], name="conv_org_last_message"),
             models.Index(fields=["assignee", "status"], name="conv_assignee_status"),
             # Pulling: oldest, most urgent unassigned open conversation of a queue.
             models.Index(
