@@ -144,11 +144,7 @@ def book_confirm(request, org_slug: str):
         if data.get("provider"):
             provider = selectors.membership_get(organization=organization, membership_id=data["provider"])
         try:
-            appointment = services.appointment_book(
-                organization=organization, service=service, provider=provider, start=data["start"],
-                customer_name=data["name"], customer_phone=data["phone"], customer_email=data["email"],
-                notes=data["notes"], source=AppointmentSource.PUBLIC,
-            )
+            appointment = _book_public(organization, service, provider, data)
         except services.SchedulingError as error:
             day = data["start"].astimezone(organization.tzinfo).date()
             context = _booking_context(request, organization, service=service, day=day, error=error.message)
@@ -166,6 +162,23 @@ def book_confirm(request, org_slug: str):
         response["HX-Redirect"] = target
         return response
     return redirect(target)
+
+
+def _book_public(organization, service, provider, data):
+    """Book with the provider the slot was shown for; if someone took them meanwhile, with any free one.
+
+    Customers choose a time, not a person: the page never shows the provider.
+    """
+    kwargs = {
+        "organization": organization, "service": service, "start": data["start"], "customer_name": data["name"],
+        "customer_phone": data["phone"], "customer_email": data["email"], "notes": data["notes"], "source": AppointmentSource.PUBLIC,
+    }
+    try:
+        return services.appointment_book(provider=provider, **kwargs)
+    except services.SlotUnavailable as error:
+        if provider is None or error.code != "slot_taken":
+            raise
+    return services.appointment_book(provider=None, **kwargs)
 
 
 def _appointment_or_error_page(request, organization, token: str):

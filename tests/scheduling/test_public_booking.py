@@ -205,3 +205,16 @@ def test_tampered_expired_and_foreign_links(client, org, svc, tenant_b):
     assert expired.status_code == 410 and "This link has expired" in expired.content.decode()
     appointment.refresh_from_db()
     assert appointment.status == AppointmentStatus.PENDING
+
+
+def test_a_taken_provider_falls_back_to_another_free_one(client, org):
+    first = factories.provider(org, full_name="Primeiro")
+    second = factories.provider(org, full_name="Segundo")
+    svc = factories.service(org, name="Barba", duration=30, providers=[first, second])
+    start = factories.at(org, factories.future_day(3), 9)
+    factories.appointment(org, svc=svc, prov=first, start=start)  # taken while the customer was on the form
+    response = client.post(confirm_url(org), _post_data(svc, start, provider=first.pk))
+    assert response.status_code == 302
+    assert Appointment.objects.get(customer_name="Carlos").provider_id == second.user_id
+    third = client.post(confirm_url(org), _post_data(svc, start, provider=first.pk, phone="+5511955551111"))
+    assert third.status_code == 409
