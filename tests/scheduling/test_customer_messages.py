@@ -135,3 +135,20 @@ def test_manage_link_round_trip_tampering_and_expiry(appointment, org, tenant_b)
 
     moved = services.appointment_reschedule(appointment=appointment, start=appointment.start + datetime.timedelta(days=1))
     assert links.appointment_from_token(organization=org, token=token, max_age_days=90) == moved  # follows the reschedule
+
+
+def test_relay_sends_rows_whose_task_was_lost_and_frees_stuck_ones(appointment, mailbox, eager_celery):
+    row = AppointmentNotification.objects.get(appointment=appointment, key="booked")
+    assert services.customer_notifications_relay(older_than_seconds=3600) == 0  # too young: its task may still run
+    AppointmentNotification.objects.filter(pk=row.pk).update(created_at=row.created_at - datetime.timedelta(minutes=10))
+    assert services.customer_notifications_relay(older_than_seconds=120) == 1
+    row.refresh_from_db()
+    assert row.status == "sent" and len(mailbox.messages) == 1
+    # A sender that died mid-send leaves "sending": after the lease the row goes out again.
+    AppointmentNotification.objects.filter(pk=row.pk).update(
+        status="sending", claimed_at=datetime.datetime.now(UTC) - datetime.timedelta(hours=1)
+    )
+    services.customer_notifications_relay(older_than_seconds=120, stuck_after_seconds=600)
+    row.refresh_from_db()
+    assert row.status == "sent" and len(mailbox.messages) == 2 and row.attempts == 2
+    assert services.customer_notifications_relay(older_than_seconds=120) == 0

@@ -218,3 +218,16 @@ def test_a_taken_provider_falls_back_to_another_free_one(client, org):
     assert Appointment.objects.get(customer_name="Carlos").provider_id == second.user_id
     third = client.post(confirm_url(org), _post_data(svc, start, provider=first.pk, phone="+5511955551111"))
     assert third.status_code == 409
+
+
+def test_plan_limit_on_the_public_page(client):
+    org = base.organization(slug="pequena", plan="free")  # 50 a month
+    factories.settings(org, minimum_notice_minutes=0)
+    prov = factories.provider(org, windows=[(datetime.time(0), datetime.time(23, 45))])
+    svc = factories.service(org, duration=15, providers=[prov])
+    day = factories.future_day(3)
+    for i in range(50):
+        factories.appointment(org, svc=svc, prov=prov, start=factories.at(org, day, i // 4, (i % 4) * 15))
+    response = client.post(confirm_url(org), _post_data(svc, factories.at(org, day, 20)))
+    assert response.status_code == 403
+    assert "reached its plan&#x27;s limit of 50 appointments this month" in response.content.decode()
