@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
-from accounts.models import AgentStatus, Department, Membership, Organization, Queue
-from accounts.roles import ACTING_ROLES, Role
+from accounts.models import Department, Membership, Organization, Queue
+from accounts.roles import ACTING_ROLES
 from conversations.models import ACTIVE_STATUSES, CannedResponse, Conversation, Message, Priority, Status
 
 PAGE_SIZE = 25
@@ -132,28 +132,34 @@ def inbox_page(*, organization: Organization, membership: Membership | None, fil
     return InboxPage(conversations=rows[:PAGE_SIZE], page=filters.page, has_next=len(rows) > PAGE_SIZE, has_previous=filters.page > 1)
 
 
-def inbox_counts(*, organization: Organization, membership: Membership | None) -> dict[str, int]:
-    """Counts for the filter tabs, in one query: active conversations per view, and per status."""
-    active = Q(status__in=ACTIVE_STATUSES)
+def inbox_counts(*, organization: Organization, membership: Membership | None) -> dict:
+    """Counts for the filter tabs and the queue menu, in one grouped scan of the active conversations.
+
+    Returns ``all``, ``mine``, ``unassigned``, ``open``, ``pending`` and ``queues`` (queue id →
+    active count).
+    """
     mine = Q(assignee=membership) if membership is not None else Q(pk__in=[])
-    return Conversation.objects.for_organization(organization).aggregate(
-        all=Count("pk", filter=active),
-        mine=Count("pk", filter=active & mine),
-        unassigned=Count("pk", filter=active & Q(assignee__isnull=True)),
-        open=Count("pk", filter=Q(status=Status.OPEN)),
-        pending=Count("pk", filter=Q(status=Status.PENDING)),
+    rows = (
+        Conversation.objects.for_organization(organization)
+        .filter(status__in=ACTIVE_STATUSES)
+        .values("queue_id", "status")
+        .annotate(total=Count("pk"), mine=Count("pk", filter=mine), unassigned=Count("pk", filter=Q(assignee__isnull=True)))
+        .order_by()
     )
+    counts = {"all": 0, "mine": 0, "unassigned": 0, Status.OPEN.value: 0, Status.PENDING.value: 0, "queues": {}}
+    for row in rows:
+        counts["all"] += row["total"]
+        counts["mine"] += row["mine"]
+        counts["unassigned"] += row["unassigned"]
+        counts[row["status"]] += row["total"]
+        if row["queue_id"] is not None:
+            counts["queues"][row["queue_id"]] = counts["queues"].get(row["queue_id"], 0) + row["total"]
+    return counts
 
 
 def queue_choices(*, organization: Organization) -> list[Queue]:
-    """The organization's active queues with their department and active conversation count."""
-    return list(
-        Queue.objects.for_organization(organization)
-        .filter(is_active=True)
-        .select_related("department")
-        .annotate(active_count=Count("conversations", filter=Q(conversations__status__in=ACTIVE_STATUSES)))
-        .order_by("department__name", "name")
-    )
+    """The organization's active queues with their department."""
+    return list(Queue.objects.for_organization(organization).filter(is_active=True).select_related("department").order_by("department__name", "name"))
 
 
 def department_choices(*, organization: Organization) -> list[Department]:
@@ -238,7 +244,3 @@ def canned_response_list(*, organization: Organization) -> list[CannedResponse]:
 def membership_get_fresh(*, membership_id: int) -> Membership | None:
     """The membership as stored now (its role may have changed since a websocket connected)."""
     return Membership.objects.select_related("organization", "user").filter(pk=membership_id, organization__is_active=True).first()
-
-
-def members_online(*, organization: Organization) -> int:
-    return Membership.objects.for_organization(organization).filter(role__in=(Role.ORG_ADMIN, Role.AGENT), status=AgentStatus.ONLINE).count()

@@ -53,7 +53,7 @@ def _list_context(request, filters: selectors.InboxFilters) -> dict:
     return {
         "filters": filters,
         "page": page,
-        "queues": selectors.queue_choices(organization=organization),
+        "queues": [(queue, counts["queues"].get(queue.pk, 0)) for queue in selectors.queue_choices(organization=organization)],
         "departments": selectors.department_choices(organization=organization),
         "priorities": Priority.choices,
         "views": [
