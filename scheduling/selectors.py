@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Organization
 from accounts.roles import Role
+from scheduling.availability import settings_for
 from scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentStatus, ClientMetrics, Service, WorkingHours
 
 
@@ -18,8 +19,6 @@ def organization_for_booking(*, slug: str) -> Organization | None:
     organization = Organization.objects.filter(slug=slug, is_active=True).first()
     if organization is None:
         return None
-    from scheduling.availability import settings_for
-
     return organization if settings_for(organization).booking_enabled else None
 
 

@@ -20,6 +20,7 @@ from collections import Counter
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -238,8 +239,6 @@ def appointment_book(
     phone = normalize_phone(customer_phone)
     email = customer_email.strip().lower()
     if email:
-        from django.core.validators import validate_email
-
         validate_email(email)
     _check_plan_limit(organization)
     contact, _created = contact_services.contact_get_or_create_by_phone(organization=organization, phone=phone, name=customer_name)
