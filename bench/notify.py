@@ -88,6 +88,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--emails", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2, help="pool size of the one worker")
+    parser.add_argument("--prefetch-multiplier", type=int, default=None,
+                        help="the worker's --prefetch-multiplier (default: the settings' CELERY_WORKER_PREFETCH_MULTIPLIER)")
     args = parser.parse_args()
 
     database_url = _bench_database_url()
@@ -111,7 +113,8 @@ def main() -> None:
         from tests.notifications.worker import Worker, wait_until, worker_env
 
         call_command("migrate", verbosity=0)
-        print(f"database {BENCH_DB}; {args.emails} emails; worker concurrency {args.concurrency}; {os.cpu_count()} CPUs")
+        print(f"database {BENCH_DB}; {args.emails} emails; worker concurrency {args.concurrency}, "
+              f"prefetch multiplier {args.prefetch_multiplier or 'from settings'}; {os.cpu_count()} CPUs")
 
         with SmtpServer() as smtp:
             per_connection, reused = baseline(smtp.port, args.emails)
@@ -126,7 +129,7 @@ def main() -> None:
                 users.append(user)
             smtp.handler.messages.clear()
             env = worker_env(database_url=database_url, redis_url=settings.REDIS_URL, key_prefix=settings.REDIS_KEY_PREFIX, smtp_port=smtp.port)
-            worker = Worker(env, concurrency=args.concurrency, log_path=ROOT / "test-output" / "bench-notify-worker.log").start()
+            worker = Worker(env, concurrency=args.concurrency, prefetch_multiplier=args.prefetch_multiplier, log_path=ROOT / "test-output" / "bench-notify-worker.log").start()
             time.sleep(0.5)
             # Rows and tasks first, then let the worker go: the rate is delivery only.
             ids = []

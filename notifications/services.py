@@ -411,6 +411,20 @@ def retry_delay(retry_count: int) -> float:
     return float(settings.NOTIFICATIONS_RETRY_BASE_SECONDS) * (5**retry_count)
 
 
+def _claim(*, log_id: int, now: datetime.datetime) -> NotificationLog | None:
+    """``UPDATE … SET status='sending' WHERE status='pending' RETURNING *``: one atomic statement
+    that both claims the row and loads it; ``None`` if someone else has it (or it is not pending)."""
+    table = NotificationLog._meta.db_table
+    rows = list(
+        NotificationLog.objects.raw(
+            f'UPDATE "{table}" SET "status" = %s, "claimed_at" = %s, "updated_at" = %s '  # noqa: S608 (table name from the model)
+            f'WHERE "id" = %s AND "status" = %s RETURNING *',
+            [Status.SENDING, now, now, log_id, Status.PENDING],
+        )
+    )
+    return rows[0] if rows else None
+
+
 def notification_deliver(*, log_id: int) -> DeliveryOutcome:
     """Send one row if it can be claimed; safe to call any number of times for the same row.
 
@@ -418,10 +432,9 @@ def notification_deliver(*, log_id: int) -> DeliveryOutcome:
     sees it), and the outcome commits after.
     """
     now = timezone.now()
-    claimed = NotificationLog.objects.filter(pk=log_id, status=Status.PENDING).update(status=Status.SENDING, claimed_at=now, updated_at=now)
-    if not claimed:
+    log = _claim(log_id=log_id, now=now)
+    if log is None:
         return DeliveryOutcome("not_claimed")
-    log = NotificationLog.objects.get(pk=log_id)
     mine = NotificationLog.objects.filter(pk=log_id, status=Status.SENDING, claimed_at=now)
     try:
         provider_id = adapter_for(log.channel).send(log)

@@ -205,3 +205,9 @@ def test_stale_send_is_recovered_by_the_relay_after_the_lease(tenant_a, smtp_ser
     row.refresh_from_db()
     assert (row.status, row.retry_count) == (Status.PENDING, 1)
     assert services.notification_deliver(log_id=row.pk).status == Status.SENT
+
+
+def test_delivering_one_email_costs_two_queries(tenant_a, smtp_server, django_assert_num_queries):
+    row = _email_row(tenant_a)
+    with django_assert_num_queries(2):  # claim-and-load (UPDATE … RETURNING), then the outcome
+        assert services.notification_deliver(log_id=row.pk).status == Status.SENT
