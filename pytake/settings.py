@@ -264,3 +264,8 @@ WHATSAPP_SEND_RETRIES = env.int("WHATSAPP_SEND_RETRIES", default=3)
 WHATSAPP_RETRY_BACKOFF = env.float("WHATSAPP_RETRY_BACKOFF", default=0.5)  # seconds, doubled per retry
 WHATSAPP_WEBHOOK_MAX_BYTES = env.int("WHATSAPP_WEBHOOK_MAX_BYTES", default=1024 * 1024)
 SLA_SWEEP_BATCH_SIZE = env.int("SLA_SWEEP_BATCH_SIZE", default=500)
+
+# --- Scheduling: the public booking page's abuse guards ----------------------------------------
+SCHEDULING_BOOKING_RATE_LIMIT = env.int("SCHEDULING_BOOKING_RATE_LIMIT", default=10)  # bookings per address…
+SCHEDULING_BOOKING_RATE_WINDOW = env.int("SCHEDULING_BOOKING_RATE_WINDOW", default=600)  # …per this many seconds
+SCHEDULING_BOOKING_MIN_FILL_SECONDS = env.float("SCHEDULING_BOOKING_MIN_FILL_SECONDS", default=3)  # faster = a bot

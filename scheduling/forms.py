@@ -23,7 +23,7 @@ def form_started_token() -> str:
 
 
 def min_fill_seconds() -> float:
-    return float(getattr(settings, "SCHEDULING_BOOKING_MIN_FILL_SECONDS", 3))
+    return settings.SCHEDULING_BOOKING_MIN_FILL_SECONDS
 
 
 class SlotField(forms.CharField):

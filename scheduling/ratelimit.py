@@ -11,8 +11,8 @@ from django.core.cache import cache
 def booking_limit() -> tuple[int, int]:
     """(attempts, window seconds) for booking posts from one address."""
     return (
-        int(getattr(settings, "SCHEDULING_BOOKING_RATE_LIMIT", 10)),
-        int(getattr(settings, "SCHEDULING_BOOKING_RATE_WINDOW", 600)),
+        settings.SCHEDULING_BOOKING_RATE_LIMIT,
+        settings.SCHEDULING_BOOKING_RATE_WINDOW,
     )
 
 
