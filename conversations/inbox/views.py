@@ -26,6 +26,7 @@ from accounts.tenancy import role_required
 from conversations import services
 from conversations.inbox import presence, selectors
 from conversations.models import Priority
+from scheduling import selectors as scheduling_selectors
 
 TEMPLATE = "conversations/inbox/inbox.html"
 
@@ -83,6 +84,7 @@ def _pane_context(request, conversation, filters: selectors.InboxFilters, *, err
         tags=selectors.contact_tags(conversation=conversation),
         past=selectors.past_conversations(organization=organization, conversation=conversation),
         read_by=_read_by(organization.pk, conversation.pk, request.user.pk),
+        appointments=scheduling_selectors.appointment_list_for_contact(organization=organization, contact=conversation.contact, limit=5),
         priorities=Priority.choices,
     )
     if context["can_act"]:

@@ -214,3 +214,15 @@ def test_inbox_in_portuguese(desk, client_for):
     client.cookies["django_language"] = "pt-br"
     html = client.get("/inbox/").content.decode()
     assert "Caixa de entrada" in html and "Pegar a próxima conversa" in html
+
+
+def test_the_contact_panel_lists_the_contacts_appointments(desk, tenant_b, client_for):
+    from tests.scheduling import factories as sf
+
+    message = inbound(desk, "quero remarcar", name="Carla")
+    contact = message.conversation.contact
+    sf.appointment(desk.tenant.org, svc=sf.service(desk.tenant.org, name="Corte de cabelo"), phone=contact.phone, name="Carla")
+    sf.appointment(tenant_b.org, svc=sf.service(tenant_b.org, name="Beta service"), phone=contact.phone)
+    html = client_for(desk.tenant.agent).get(f"/inbox/?c={message.conversation_id}").content.decode()
+    panel = html[html.index('id="contact-appointments"'):]
+    assert "Corte de cabelo" in panel and "Beta service" not in panel
