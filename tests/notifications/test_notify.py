@@ -268,3 +268,21 @@ def test_queries_per_notify_do_not_grow_with_recipients(django_assert_num_querie
     with django_assert_num_queries(9):
         rows = services.notify(organization=org, event_type="conversation_assigned", recipients=users, context=CTX)
     assert len(rows) == count * 5
+
+
+def test_release_across_a_dst_change_re_defers_to_the_local_end_of_the_window(tenant_a):
+    user = tenant_a.agent
+    user.time_zone = "America/New_York"
+    user.save(update_fields=["time_zone"])
+    start, end = _quiet_around_now("America/New_York")
+    pref = nf.preference(tenant_a.org, user, quiet_hours_enabled=True, quiet_hours_start=start, quiet_hours_end=end)
+    email = by_channel(services.notify(organization=tenant_a.org, event_type="conversation_assigned", recipients=[user], context=CTX))["email"]
+    assert email.status == Status.DEFERRED
+    services.preference_update(preference=pref, quiet_hours_start=datetime.time(22), quiet_hours_end=datetime.time(8))
+    # The relay runs on the night New York springs forward (2027-03-14 02:00): 08:00 local is 12:00 UTC, not 13:00.
+    night = datetime.datetime(2027, 3, 13, 23, 0, tzinfo=zoneinfo.ZoneInfo("America/New_York"))
+    result = services.notification_relay(now=night)
+    assert (result.released, result.redeferred) == (0, 1)
+    email.refresh_from_db()
+    assert email.scheduled_at == datetime.datetime(2027, 3, 14, 12, 0, tzinfo=datetime.timezone.utc)
+    assert services.notification_relay(now=email.scheduled_at).released == 1
