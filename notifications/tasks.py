@@ -47,5 +47,5 @@ def ensure_broker_queue() -> None:
     from pytake.celery import app
 
     queue = app.amqp.queues[app.conf.task_default_queue]
-    with app.connection_for_write() as connection:
+    with app.pool.acquire(block=True) as connection:
         queue(connection.default_channel).declare()
