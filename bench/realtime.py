@@ -12,6 +12,10 @@
    on the same Redis channel layer; ``--burst`` group messages are sent as fast as the layer
    takes them. Prints delivered frames/s of each and the ratio inbox/echo.
 
+Messages over the layer's per-channel capacity are dropped by channels_redis (all consumers of
+one process share a channel key); ``--capacity`` raises it for a run to see the process's
+throughput without drops.
+
 A dedicated database (``<DATABASE_URL name>_bench_realtime``) is dropped and recreated each
 run. Loopback only; every phase is bounded in count and time. Daphne imports this module as
 ``bench.realtime:application`` (the echo route plus the project's websocket stack).
@@ -45,7 +49,17 @@ CLIENT_PROCESSES = 2
 # --- the ASGI application Daphne serves ------------------------------------------------------------
 
 
+def apply_capacity() -> None:
+    """``--capacity``: the channel layer's per-channel capacity for this run (both processes)."""
+    capacity = os.environ.get("PYTAKE_BENCH_CAPACITY")
+    if capacity:
+        from django.conf import settings
+
+        settings.CHANNEL_LAYERS["default"]["CONFIG"]["capacity"] = int(capacity)
+
+
 def build_application():
+    apply_capacity()
     from django.core.asgi import get_asgi_application
 
     django_asgi_app = get_asgi_application()
@@ -232,7 +246,7 @@ def latency_phase(args, base_url, ws_base, channel, cookie) -> None:
                 sent[provider_id] = started
                 server_times.append(took * 1000)
         send_span = max(sent.values()) - min(sent.values())
-        time.sleep(5)  # let the last frames arrive
+        time.sleep(min(90, 5 + total * args.clients / 2000))  # let the queued frames drain (bounded)
         received = [item for chunk in clients.collect() for item in chunk]
     by_message = dict(Message.objects.filter(provider_message_id__in=sent).values_list("pk", "provider_message_id"))
     latencies = [(at - sent[by_message[message_id]]) * 1000 for message_id, at in received if message_id in by_message]
@@ -251,7 +265,7 @@ def throughput_phase(args, base_url, ws_base, cookie, path: str, group: str, mes
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
-    with Clients(f"{ws_base}{path}", base_url, cookie, args.clients, "count", 120) as clients:
+    with Clients(f"{ws_base}{path}", base_url, cookie, args.clients, "count", 300) as clients:
         time.sleep(1)
 
         async def burst():
@@ -261,7 +275,7 @@ def throughput_phase(args, base_url, ws_base, cookie, path: str, group: str, mes
         started = time.time()
         async_to_sync(burst)()
         sent_in = time.time() - started
-        time.sleep(5)  # the clients drain what is queued for them
+        time.sleep(min(120, 10 + args.burst * args.clients / 1000))  # the clients drain what is queued for them
         tallies = clients.collect()
     frames = sum(t["frames"] for t in tallies)
     last = max((t["last"] for t in tallies if t["last"]), default=started)
@@ -277,10 +291,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--rate", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--burst", type=int, default=300)
+    parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument("--capacity", type=int, default=0, help="channel layer capacity per channel (default: the project's setting)")
     args = parser.parse_args()
-    if not (1 <= args.clients <= 1000 and 1 <= args.rate <= 500 and 1 <= args.seconds <= 60 and 1 <= args.burst <= 5000):
-        parser.error("bounds: clients 1-1000, rate 1-500, seconds 1-60, burst 1-5000")
+    if not (1 <= args.clients <= 1000 and 1 <= args.rate <= 500 and 1 <= args.seconds <= 60 and 1 <= args.burst <= 5000
+            and 0 <= args.capacity <= 1_000_000):
+        parser.error("bounds: clients 1-1000, rate 1-500, seconds 1-60, burst 1-5000, capacity 0-1,000,000")
 
     from bench.inbox import bench_database_url, recreate_database
 
@@ -288,9 +304,12 @@ def main() -> None:
     print(f"database {name}: recreating", flush=True)
     recreate_database(admin_url, name)
     os.environ.update(DATABASE_URL=url, REDIS_KEY_PREFIX=KEY_PREFIX, DJANGO_SETTINGS_MODULE="tests.settings", HTTPS="0")
+    if args.capacity:
+        os.environ["PYTAKE_BENCH_CAPACITY"] = str(args.capacity)
     import django
 
     django.setup()
+    apply_capacity()
     import logging
 
     from django.conf import settings
@@ -320,10 +339,12 @@ def main() -> None:
                 if daphne.poll() is not None or time.time() > deadline:
                     raise SystemExit(f"daphne did not start ({error}); see {log_path}") from None
                 time.sleep(0.3)
-        print(f"daphne on {base_url} (one process), channel layer {settings.CHANNEL_LAYERS['default']['BACKEND']}", flush=True)
+        config = settings.CHANNEL_LAYERS["default"]
+        print(f"daphne on {base_url} (one process), {config['BACKEND']} capacity {config['CONFIG'].get('capacity', 100)}", flush=True)
         latency_phase(args, base_url, ws_base, channel, cookie)
         time.sleep(15)  # let Daphne drain what the latency phase left queued
         inbox_rate = throughput_phase(args, base_url, ws_base, cookie, "/ws/inbox/", f"org-{org.pk}.inbox", "inbox.event")
+        time.sleep(15)  # the inbox clients' disconnects (presence writes) finish before the echo phase
         echo_rate = throughput_phase(args, base_url, ws_base, cookie, "/ws/echo/", ECHO_GROUP, "bench.event")
         print(f"delivered frames/s, inbox consumer / bare echo consumer: {inbox_rate:,.0f} / {echo_rate:,.0f} = {inbox_rate / echo_rate:.2f}")
     finally:

@@ -37,8 +37,11 @@ def broadcast(group: str, message: dict) -> None:
 
 
 def _set_status(membership: Membership, status: str) -> None:
-    if membership.status != status:
-        account_services.agent_set_status(membership=membership, status=status)
+    # The row as stored now (a consumer's copy may be old): going offline is dispatched once.
+    fresh = Membership.objects.select_for_update().get(pk=membership.pk)
+    if fresh.status != status:
+        account_services.agent_set_status(membership=fresh, status=status)
+    membership.status = status
     broadcast(
         inbox_group(membership.organization_id),
         {"type": "inbox.presence", "user_id": membership.user_id, "status": status},

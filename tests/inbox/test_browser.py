@@ -62,7 +62,8 @@ def open_inbox(page, server, email: str, path: str = "/inbox/", language: str = 
     log_in(page, server.url, email, factories.PASSWORD)
     page.goto(server.url + path)
     page.wait_for_selector("#ws-status[data-state=live]")
-    page.evaluate("window.__loadedOnce = true")
+    page.evaluate("window.__loadedOnce = true")  # gone if the page ever reloads
+    # A CSP violation names the element it was about in the console errors (which must stay empty).
     page.evaluate("document.addEventListener('securitypolicyviolation', e => console.error('CSPV ' + e.violatedDirective + ' ' + (e.target && e.target.outerHTML ? e.target.outerHTML.slice(0,300) : e.target) + ' ' + e.sample))")
 
 
