@@ -209,6 +209,7 @@ def test_keyboard_flow_in_portuguese(desk, browser, daphne):  # noqa: F811
     assert f"c={first}" in page.url
     page.go_forward()
     page.wait_for_selector(f"#pane[data-conversation-id='{second}']")
+    assert page.locator("#ws-status").get_attribute("data-state") == "live"  # the same socket goes on
     page.keyboard.press("?")
     page.wait_for_selector("#shortcut-help[open]")
     screenshot(page, "inbox-shortcuts-pt-br")

@@ -445,7 +445,10 @@
   document.body.addEventListener("inbox:list-changed", refreshList);
   // Back/Forward: htmx fetches the whole page again (the inbox opts out of its history cache, a
   // live page must not come back stale) and swaps the body.
-  document.addEventListener("htmx:historyRestore", paneChanged);
+  document.addEventListener("htmx:historyRestore", () => {
+    setStatus(socket && socket.readyState === WebSocket.OPEN ? "live" : "reconnecting");
+    paneChanged();
+  });
 
   loadReadMarkers();
   scrollHistory();
