@@ -1,4 +1,4 @@
-"""Conversation and agent events → notifications (``pytake.events`` delivers them after commit).
+"""Conversation and agent events → notifications, written inside the event's transaction (outbox).
 
 Payloads carry ids (see the contract in ``pytake/events.py``); each listener loads fresh state
 here. If a row is gone (or the conversations app is not installed), the listener logs and still
@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Membership, Organization
 from accounts.roles import Role
 from notifications import services
-from pytake.events import Event, listener
+from pytake.events import IN_TRANSACTION, Event, listener
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _metadata(event: Event, **ids) -> dict:
     return {"event": event.name, **{k: v for k, v in {**event.payload, **ids}.items() if k.endswith("_id") and v is not None}}
 
 
-@listener("conversation.assigned")
+@listener("conversation.assigned", phase=IN_TRANSACTION)
 def on_conversation_assigned(event: Event) -> None:
     agent_id = event.payload.get("agent_id")
     if not agent_id or agent_id == event.payload.get("assigned_by_id"):
@@ -112,17 +112,17 @@ def _sla(event: Event, event_type: str, urgent: bool) -> None:
     )
 
 
-@listener("sla.warning")
+@listener("sla.warning", phase=IN_TRANSACTION)
 def on_sla_warning(event: Event) -> None:
     _sla(event, "sla_warning", urgent=False)
 
 
-@listener("sla.breached")
+@listener("sla.breached", phase=IN_TRANSACTION)
 def on_sla_breached(event: Event) -> None:
     _sla(event, "sla_breached", urgent=True)
 
 
-@listener("conversation.closed")
+@listener("conversation.closed", phase=IN_TRANSACTION)
 def on_conversation_closed(event: Event) -> None:
     agent_id = event.payload.get("agent_id")
     if not agent_id or agent_id == event.payload.get("closed_by_id"):
@@ -139,7 +139,7 @@ def on_conversation_closed(event: Event) -> None:
     )
 
 
-@listener("contact.created")
+@listener("contact.created", phase=IN_TRANSACTION)
 def on_contact_created(event: Event) -> None:
     organization = _organization(event)
     if organization is None:
@@ -158,7 +158,7 @@ def on_contact_created(event: Event) -> None:
     )
 
 
-@listener("agent.offline")
+@listener("agent.offline", phase=IN_TRANSACTION)
 def on_agent_offline(event: Event) -> None:
     organization = _organization(event)
     if organization is None:

@@ -1,10 +1,17 @@
 """Domain events: services dispatch them; listeners (notifications, realtime, metrics) react.
 
-A service calls ``dispatch(Event(...))`` inside its transaction. Delivery waits for the commit
-(``transaction.on_commit``): a rolled-back action emits nothing. Each listener is registered for
+A service calls ``dispatch(Event(...))`` inside its transaction. Each listener is registered for
 the event names it handles with ``@listener("conversation.assigned", ...)`` in its app's
-``listeners.py`` (imported when the app is ready). A failing listener is logged with the event
-and never raises into the action or stops the other listeners.
+``listeners.py`` (imported when the app is ready), in one of two phases:
+
+- ``AFTER_COMMIT`` (the default): runs once the transaction commits (``transaction.on_commit``);
+  a rolled-back action emits nothing. For side effects outside the database (websockets, HTTP).
+- ``IN_TRANSACTION``: runs at dispatch, inside the action's transaction, in a savepoint. For
+  writes that must commit or roll back with the action (the notification outbox): a crash after
+  the commit cannot lose them, a rollback leaves none.
+
+A failing listener is logged with the event and never raises into the action or stops the other
+listeners; an in-transaction one is rolled back to its savepoint first.
 
 Event names follow Chatwoot's. The payload carries ids only (listeners load fresh state):
 
@@ -38,7 +45,11 @@ from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
+AFTER_COMMIT = "after_commit"
+IN_TRANSACTION = "in_transaction"
+
 _listeners: dict[str, list[Callable[[Event], None]]] = defaultdict(list)
+_in_transaction: set[Callable[[Event], None]] = set()
 _loaded = False
 
 
@@ -49,13 +60,17 @@ class Event:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-def listener(*names: str):
-    """Register the decorated function for ``names``."""
+def listener(*names: str, phase: str = AFTER_COMMIT):
+    """Register the decorated function for ``names``, to run in ``phase``."""
+    if phase not in (AFTER_COMMIT, IN_TRANSACTION):
+        raise ValueError(f"unknown listener phase: {phase}")
 
     def register(func: Callable[[Event], None]):
         for name in names:
             if func not in _listeners[name]:
                 _listeners[name].append(func)
+        if phase == IN_TRANSACTION:
+            _in_transaction.add(func)
         return func
 
     return register
@@ -76,18 +91,26 @@ def load_listeners() -> None:
     _loaded = True
 
 
-def listeners_for(name: str) -> list[Callable[[Event], None]]:
+def listeners_for(name: str, phase: str = AFTER_COMMIT) -> list[Callable[[Event], None]]:
     load_listeners()
-    return list(_listeners.get(name, ()))
+    wanted = phase == IN_TRANSACTION
+    return [func for func in _listeners.get(name, ()) if (func in _in_transaction) == wanted]
 
 
 def dispatch(event: Event, *, using: str | None = None) -> None:
-    """Deliver ``event`` to its listeners once the current transaction commits (at once outside one)."""
+    """Run the in-transaction listeners now, the others once the transaction commits."""
+    for func in listeners_for(event.name, IN_TRANSACTION):
+        try:
+            with transaction.atomic(using=using):
+                func(event)
+        except Exception:
+            logger.exception("listener %s.%s failed on %s", func.__module__, func.__qualname__, event)
     transaction.on_commit(lambda: deliver(event), using=using, robust=True)
 
 
 def deliver(event: Event) -> None:
-    for func in listeners_for(event.name):
+    """Run the after-commit listeners of ``event``."""
+    for func in listeners_for(event.name, AFTER_COMMIT):
         try:
             func(event)
         except Exception:
