@@ -129,7 +129,9 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="") or _celery_broker_url(R
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Rows are claimed before sending and the relay recovers what a lost worker held, so a small
+# prefetch is safe and keeps one worker busy between round-trips.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_PREFETCH_MULTIPLIER", default=4)
 CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_KEY_PREFIX}-default"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
