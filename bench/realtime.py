@@ -50,12 +50,16 @@ CLIENT_PROCESSES = 2
 
 
 def apply_capacity() -> None:
-    """``--capacity``: the channel layer's per-channel capacity for this run (both processes)."""
+    """``--capacity`` / ``--pubsub``: the channel layer of this run (both processes)."""
+    from django.conf import settings
+
     capacity = os.environ.get("PYTAKE_BENCH_CAPACITY")
     if capacity:
-        from django.conf import settings
-
         settings.CHANNEL_LAYERS["default"]["CONFIG"]["capacity"] = int(capacity)
+    if os.environ.get("PYTAKE_BENCH_PUBSUB"):
+        config = settings.CHANNEL_LAYERS["default"]
+        config["BACKEND"] = "channels_redis.pubsub.RedisPubSubChannelLayer"
+        config["CONFIG"] = {key: value for key, value in config["CONFIG"].items() if key in ("hosts", "prefix")}
 
 
 def build_application():
@@ -293,6 +297,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--capacity", type=int, default=0, help="channel layer capacity per channel (default: the project's setting)")
+    parser.add_argument("--pubsub", action="store_true", help="use channels_redis' RedisPubSubChannelLayer instead of the project's layer")
     args = parser.parse_args()
     if not (1 <= args.clients <= 1000 and 1 <= args.rate <= 500 and 1 <= args.seconds <= 60 and 1 <= args.burst <= 5000
             and 0 <= args.capacity <= 1_000_000):
@@ -306,6 +311,8 @@ def main() -> None:
     os.environ.update(DATABASE_URL=url, REDIS_KEY_PREFIX=KEY_PREFIX, DJANGO_SETTINGS_MODULE="tests.settings", HTTPS="0")
     if args.capacity:
         os.environ["PYTAKE_BENCH_CAPACITY"] = str(args.capacity)
+    if args.pubsub:
+        os.environ["PYTAKE_BENCH_PUBSUB"] = "1"
     import django
 
     django.setup()
@@ -340,7 +347,8 @@ def main() -> None:
                     raise SystemExit(f"daphne did not start ({error}); see {log_path}") from None
                 time.sleep(0.3)
         config = settings.CHANNEL_LAYERS["default"]
-        print(f"daphne on {base_url} (one process), {config['BACKEND']} capacity {config['CONFIG'].get('capacity', 100)}", flush=True)
+        capacity = config["CONFIG"].get("capacity", 100) if "pubsub" not in config["BACKEND"] else "n/a"
+        print(f"daphne on {base_url} (one process), {config['BACKEND']} capacity {capacity}", flush=True)
         latency_phase(args, base_url, ws_base, channel, cookie)
         time.sleep(15)  # let Daphne drain what the latency phase left queued
         inbox_rate = throughput_phase(args, base_url, ws_base, cookie, "/ws/inbox/", f"org-{org.pk}.inbox", "inbox.event")
