@@ -80,7 +80,7 @@ class AsgiServer:
         self.process = process
 
 
-def _database_url_for_tests() -> str:
+def database_url_for_tests() -> str:
     from urllib.parse import quote
 
     from django.db import connection
@@ -114,7 +114,7 @@ def asgi_server(django_db_setup, django_db_blocker):
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": _database_url_for_tests(),
+        "DATABASE_URL": database_url_for_tests(),
         "REDIS_URL": settings.REDIS_URL,
         "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
         "HTTPS": "0",

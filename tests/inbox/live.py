@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from conversations.channels import whatsapp
+from tests.browser import database_url_for_tests
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 LOGS = BASE_DIR / "test-output" / "daphne"
@@ -28,9 +28,8 @@ def free_port() -> int:
 
 
 def database_url() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    """The test database's URL, for TCP hosts and unix sockets (the embedded server) alike."""
+    return database_url_for_tests()
 
 
 class Daphne:

@@ -33,7 +33,7 @@ def test_preferences_page_saves_each_change_and_shows_inline_errors(asgi_server,
         page.locator(selector).dispatch_event("change")
 
     assert saved_after(lambda: page.uncheck("#id_email_enabled")).status == 200
-    assert page.locator(".prefs-status .ok").is_visible()
+    expect(page.locator(".prefs-status .ok")).to_be_visible()
     assert NotificationPreference.objects.get(user=tenant_a.agent).email_enabled is False
 
     saved_after(lambda: page.check("#id_quiet_hours_enabled"))
@@ -42,18 +42,18 @@ def test_preferences_page_saves_each_change_and_shows_inline_errors(asgi_server,
     assert pref.quiet_hours_enabled and str(pref.quiet_hours_start) == "22:30:00"
 
     saved_after(lambda: change("#id_max_emails_per_hour", "0"))
-    assert page.locator("#error-max_emails_per_hour").inner_text() == "Choose a number from 1 to 100."
-    assert page.locator("#id_max_emails_per_hour").get_attribute("aria-invalid") == "true"
+    expect(page.locator("#error-max_emails_per_hour")).to_have_text("Choose a number from 1 to 100.")
+    expect(page.locator("#id_max_emails_per_hour")).to_have_attribute("aria-invalid", "true")
     assert NotificationPreference.objects.get(user=tenant_a.agent).max_emails_per_hour == 10
     screenshot(page, "notifications-preferences-error")
 
     assert saved_after(lambda: change("#id_max_emails_per_hour", "25")).status == 200
-    assert page.locator("#error-max_emails_per_hour").count() == 0
+    expect(page.locator("#error-max_emails_per_hour")).to_have_count(0)
     assert NotificationPreference.objects.get(user=tenant_a.agent).max_emails_per_hour == 25
 
     page.click("text=Send me a test email")
     expect(page.locator("#test-result")).not_to_have_text("")
-    assert "not sent" in page.locator("#test-result").inner_text()  # email is off for this user now
+    expect(page.locator("#test-result")).to_contain_text("not sent")  # email is off for this user now
     screenshot(page, "notifications-preferences")
     assert page.console_errors == [], page.console_errors[:3]
 
@@ -95,12 +95,12 @@ def test_live_unread_badge_updates_without_reload(asgi_server, page, tenant_a): 
 
     page.click("a.notif-link")
     page.wait_for_load_state("networkidle")
-    assert page.locator(".notif-item.is-unread").count() == 2
+    expect(page.locator(".notif-item.is-unread")).to_have_count(2)
     page.locator(".notif-item").first.locator("button").click()
     expect(badge).to_have_text("1")
     page.click("text=Mark all as read")
     expect(badge).to_have_text("0")
     assert badge.is_hidden()
-    assert page.locator(".notif-item.is-unread").count() == 0
+    expect(page.locator(".notif-item.is-unread")).to_have_count(0)
     screenshot(page, "notifications-center")
     assert page.console_errors == [], page.console_errors[:3]

@@ -18,7 +18,7 @@ from accounts.roles import Role
 from notifications import services
 from notifications.models import NotificationLog, Status
 from tests import factories
-from tests.browser import _database_url_for_tests
+from tests.browser import database_url_for_tests
 from tests.notifications import factories as nf
 from tests.notifications.smtp import SmtpServer
 from tests.notifications.worker import Worker, wait_until, worker_env
@@ -34,7 +34,7 @@ def smtp():
 
 @pytest.fixture
 def env(smtp):
-    return worker_env(database_url=_database_url_for_tests(), redis_url=settings.REDIS_URL,
+    return worker_env(database_url=database_url_for_tests(), redis_url=settings.REDIS_URL,
                       key_prefix=settings.REDIS_KEY_PREFIX, smtp_port=smtp.port)
 
 

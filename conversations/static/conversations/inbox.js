@@ -32,8 +32,6 @@
   // Unprocessable answers (a refused action) still replace the pane: they carry the error.
   if (window.htmx) {
     htmx.config.responseHandling = [{ code: "422", swap: true, error: false }].concat(htmx.config.responseHandling);
-    // The CSP forbids style attributes: settling must not copy one (a browser may leave style="" on an input).
-    htmx.config.attributesToSettle = htmx.config.attributesToSettle.filter((name) => name !== "style");
   }
 
   // --- state helpers ----------------------------------------------------------------------------
