@@ -113,6 +113,7 @@ def test_hello_says_who_may_act_and_presence_goes_online(desk):
         ('{"type": "heartbeat", "status": "asleep"}', "invalid"),
         ('{"type": "send", "conversation_id": 1, "body": ["x"]}', "invalid"),
     ],
+    ids=lambda value: value if len(value) <= 60 else f"{value[:12]}…({len(value)} chars)",
 )
 def test_malformed_frames_get_an_error_and_the_connection_stays(desk, frame, code):
     async def scenario():
