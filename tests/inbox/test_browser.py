@@ -54,12 +54,15 @@ def new_page(browser, locale: str = "en-US"):  # noqa: F811
         dialog.dismiss()
 
     page.on("dialog", on_dialog)
+    page.websockets = []
+    page.on("websocket", lambda socket: page.websockets.append(socket.url))
     return page
 
 
 def open_inbox(page, server, email: str, path: str = "/inbox/", language: str = "en"):
     User.objects.filter(email=email).update(language=language)  # applied at login
     log_in(page, server.url, email, factories.PASSWORD)
+    page.websockets.clear()  # count only the sockets the inbox document opens
     page.goto(server.url + path)
     page.wait_for_selector("#ws-status[data-state=live]")
     page.evaluate("window.__loadedOnce = true")  # gone if the page ever reloads
@@ -87,6 +90,8 @@ def test_webhook_reply_typing_presence_and_inert_script(desk, browser, daphne): 
     assert result["messages_stored"] == 1
     item = agent.wait_for_selector("#conv-list .conv-item:has-text('Maria Souza')")
     assert still_same_document(agent)
+    # One websocket per tab: the inbox's own carries the notification badge too.
+    assert [url.rsplit("/", 2)[-2] for url in agent.websockets] == ["inbox"]
     conversation = Conversation.objects.get(contact__name="Maria Souza")
     screenshot(agent, "inbox-new-inbound-en")
 

@@ -2,7 +2,8 @@
 // (re)connect the server sends the current count, so nothing is missed while disconnected.
 (() => {
   const badge = document.querySelector("[data-notification-badge]");
-  if (!badge || !("WebSocket" in window)) {
+  // One websocket per tab: a page whose own socket carries the badge (the inbox) opens no other.
+  if (!badge || !("WebSocket" in window) || document.querySelector("[data-carries-notifications]")) {
     return;
   }
   let delay = 1000;
