@@ -25,7 +25,9 @@ def test_preferences_page_saves_each_change_and_shows_inline_errors(asgi_server,
     def saved_after(action):
         with page.expect_response(lambda r: r.url.endswith("/settings/notifications/") and r.request.method == "POST") as info:
             action()
-        page.wait_for_load_state("networkidle")
+        # The response event comes before htmx has swapped the form in: wait until the request,
+        # swap and settle are over, or the next change lands on the form being replaced.
+        page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
         return info.value
 
     def change(selector, value):
