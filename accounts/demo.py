@@ -7,14 +7,12 @@ accounts step, in ``INSTALLED_APPS`` order. Every step must be idempotent.
 from __future__ import annotations
 
 import datetime
-import importlib
-
-from django.apps import apps
 
 from accounts.models import BusinessHours, Department, Holiday, Membership, Organization, Queue, Skill, User
 from accounts.roles import Role
 
 from accounts.demo_data import DEMO_PASSWORD, MULTI_ORG_EMAIL, ORGANIZATIONS, SUPERUSER_EMAIL
+from pytake.app_modules import app_submodules
 
 
 def _user(email: str, full_name: str, language: str) -> User:
@@ -78,13 +76,7 @@ def seed_accounts(stdout=None) -> None:
 
 def seed_steps():
     steps = [seed_accounts]
-    for config in apps.get_app_configs():
-        if config.name == "accounts":
-            continue
-        try:
-            module = importlib.import_module(f"{config.name}.demo")
-        except ModuleNotFoundError:
-            continue
-        if hasattr(module, "seed_demo"):
+    for module in app_submodules("demo"):
+        if module.__name__ != "accounts.demo" and hasattr(module, "seed_demo"):
             steps.append(module.seed_demo)
     return steps

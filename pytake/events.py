@@ -33,15 +33,15 @@ Event names follow Chatwoot's. The payload carries ids only (listeners load fres
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.apps import apps
 from django.db import transaction
+
+from pytake.app_modules import app_submodules
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +81,7 @@ def load_listeners() -> None:
     global _loaded
     if _loaded:
         return
-    for config in apps.get_app_configs():
-        module_name = f"{config.name}.listeners"
-        try:
-            importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
+    app_submodules("listeners")
     _loaded = True
 
 

@@ -8,20 +8,12 @@ them in the admin.
 
 from __future__ import annotations
 
-import importlib
-
-from django.apps import apps
+from pytake.app_modules import app_submodules
 
 
 def declared_periodic_tasks() -> dict[str, dict]:
     declared: dict[str, dict] = {}
-    for config in apps.get_app_configs():
-        try:
-            module = importlib.import_module(f"{config.name}.tasks")
-        except ModuleNotFoundError as error:
-            if error.name == f"{config.name}.tasks":
-                continue
-            raise
+    for module in app_submodules("tasks"):
         declared.update(getattr(module, "PERIODIC_TASKS", {}))
     return declared
 

@@ -1,6 +1,6 @@
 """Websocket routes of every app, for ``pytake.asgi``. Each module holds ``websocket_urlpatterns``."""
 
-import importlib
+from pytake.app_modules import import_if_present
 
 WEBSOCKET_ROUTE_MODULES = [
     "conversations.inbox.routing",
@@ -8,11 +8,5 @@ WEBSOCKET_ROUTE_MODULES = [
 ]
 
 websocket_urlpatterns: list = []
-for _name in WEBSOCKET_ROUTE_MODULES:
-    try:
-        _module = importlib.import_module(_name)
-    except ModuleNotFoundError as _error:
-        if _error.name != _name:
-            raise
-        continue
+for _module in filter(None, map(import_if_present, WEBSOCKET_ROUTE_MODULES)):
     websocket_urlpatterns += _module.websocket_urlpatterns

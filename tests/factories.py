@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import itertools
 
 from accounts import services
 from accounts.models import BusinessHours, Department, Holiday, Membership, Organization, Queue, Skill, User
 from accounts.roles import Role
+from pytake.app_modules import import_if_present
 
 PASSWORD = "correct-horse-battery-staple"
 _seq = itertools.count(1)
@@ -70,12 +70,7 @@ ACCOUNTS_ROW_BUILDERS = {
 def tenant_row_builders() -> dict:
     builders = dict(ACCOUNTS_ROW_BUILDERS)
     for app in ("conversations", "notifications", "scheduling"):
-        module_name = f"tests.{app}.factories"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue
-        builders.update(getattr(module, "TENANT_ROW_BUILDERS", {}))
+        module = import_if_present(f"tests.{app}.factories")
+        if module is not None:
+            builders.update(getattr(module, "TENANT_ROW_BUILDERS", {}))
     return builders
