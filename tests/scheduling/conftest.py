@@ -2,29 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from pytake import events
-
-_recording: list[list] = []
+from tests.recording import event_recorder
 
 NAMES = (
     "appointment.created", "appointment.confirmed", "appointment.cancelled", "appointment.rescheduled",
     "appointment.completed", "appointment.no_show",
 )
 
-
-@events.listener(*NAMES)
-def _record(event):
-    for sink in _recording:
-        sink.append(event)
-
-
-@pytest.fixture
-def recorded_events():
-    """appointment.* events delivered to listeners while the test runs (after their commit)."""
-    sink: list = []
-    _recording.append(sink)
-    yield sink
-    _recording.remove(sink)
+recorded_events = event_recorder(*NAMES, doc="appointment.* events delivered to listeners while the test runs (after their commit).")
 
 
 @pytest.fixture
