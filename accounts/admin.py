@@ -53,7 +53,14 @@ class OrganizationAdmin(TenantScopedAdmin):
 class QueueInline(TenantScopedTabularInline, admin.TabularInline):
     model = Queue
     extra = 0
-    fields = ["name", "priority", "routing_strategy", "sla_first_response_minutes", "sla_resolution_minutes", "is_active"]
+    fields = [
+        "name",
+        "priority",
+        "routing_strategy",
+        "sla_first_response_minutes",
+        "sla_resolution_minutes",
+        "is_active",
+    ]
     show_change_link = True
 
 
@@ -68,8 +75,15 @@ class DepartmentAdmin(TenantScopedAdmin):
 @admin.register(Queue)
 class QueueAdmin(TenantScopedAdmin):
     list_display = [
-        "name", "department", "organization", "priority", "routing_strategy",
-        "sla_first_response_minutes", "sla_resolution_minutes", "max_conversations_per_agent", "is_active",
+        "name",
+        "department",
+        "organization",
+        "priority",
+        "routing_strategy",
+        "sla_first_response_minutes",
+        "sla_resolution_minutes",
+        "max_conversations_per_agent",
+        "is_active",
     ]
     list_filter = ["routing_strategy", "is_active", "department", "organization"]
     list_select_related = ["department", "organization"]
@@ -77,22 +91,29 @@ class QueueAdmin(TenantScopedAdmin):
     autocomplete_fields = ["department"]
     filter_horizontal = ["agents", "required_skills"]
     fieldsets = [
-        (None, {"fields": ["organization", "department", "name", "description", "color", "icon", "priority", "is_active"]}),
+        (
+            None,
+            {"fields": ["organization", "department", "name", "description", "color", "icon", "priority", "is_active"]},
+        ),
         (_("Routing"), {"fields": ["routing_strategy", "max_conversations_per_agent", "agents", "required_skills"]}),
-        (_("SLA (business hours)"), {"fields": ["sla_first_response_minutes", "sla_resolution_minutes", "sla_warning_percent"]}),
+        (
+            _("SLA (business hours)"),
+            {"fields": ["sla_first_response_minutes", "sla_resolution_minutes", "sla_warning_percent"]},
+        ),
     ]
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if admin_organization(request) is None:
             return fieldsets
-        return [(name, {**opts, "fields": [f for f in opts["fields"] if f != "organization"]}) for name, opts in fieldsets]
+        return [
+            (name, {**opts, "fields": [f for f in opts["fields"] if f != "organization"]}) for name, opts in fieldsets
+        ]
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "agents":
             kwargs["queryset"] = Membership.objects.exclude(role=Role.VIEWER).select_related("user", "organization")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
-
 
 
 @admin.register(Skill)
@@ -190,7 +211,13 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         (_("Important dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [
-        (None, {"classes": ["wide"], "fields": ["email", "full_name", "language", "role", "usable_password", "password1", "password2"]}),
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": ["email", "full_name", "language", "role", "usable_password", "password1", "password2"],
+            },
+        ),
     ]
 
     def get_fieldsets(self, request, obj=None):
@@ -212,7 +239,9 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
             return base
         # Changing the email or password of someone who works elsewhere too would hand over
         # their other organizations: only their membership here is editable.
-        return base + ["email", "full_name", "language", "time_zone"] if self._shared_with_others(request, obj) else base
+        return (
+            base + ["email", "full_name", "language", "time_zone"] if self._shared_with_others(request, obj) else base
+        )
 
     def user_change_password(self, request, id, form_url=""):
         if not is_super_admin(request):

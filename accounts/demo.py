@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import datetime
 
+from accounts.demo_data import DEMO_PASSWORD, MULTI_ORG_EMAIL, ORGANIZATIONS, SUPERUSER_EMAIL
 from accounts.models import BusinessHours, Department, Holiday, Membership, Organization, Queue, Skill, User
 from accounts.roles import Role
-
-from accounts.demo_data import DEMO_PASSWORD, MULTI_ORG_EMAIL, ORGANIZATIONS, SUPERUSER_EMAIL
 from pytake.app_modules import app_submodules
 
 
@@ -26,7 +25,8 @@ def _user(email: str, full_name: str, language: str) -> User:
 def seed_accounts(stdout=None) -> None:
     """Organizations, users and roles, departments, queues, skills, business hours"""
     superuser, created = User.objects.get_or_create(
-        email=SUPERUSER_EMAIL, defaults={"full_name": "Super Admin", "is_superuser": True, "is_staff": True, "language": "en"}
+        email=SUPERUSER_EMAIL,
+        defaults={"full_name": "Super Admin", "is_superuser": True, "is_staff": True, "language": "en"},
     )
     if created:
         superuser.set_password(DEMO_PASSWORD)
@@ -36,7 +36,12 @@ def seed_accounts(stdout=None) -> None:
     for spec in ORGANIZATIONS:
         org, _ = Organization.objects.update_or_create(
             slug=spec["slug"],
-            defaults={"name": spec["name"], "time_zone": spec["time_zone"], "locale": spec["locale"], "plan": spec["plan"]},
+            defaults={
+                "name": spec["name"],
+                "time_zone": spec["time_zone"],
+                "locale": spec["locale"],
+                "plan": spec["plan"],
+            },
         )
         skills = {name: Skill.objects.get_or_create(organization=org, name=name)[0] for name in spec["skills"]}
         memberships = []
@@ -44,20 +49,30 @@ def seed_accounts(stdout=None) -> None:
             user = _user(email, full_name, spec["locale"])
             membership, _ = Membership.objects.update_or_create(organization=org, user=user, defaults={"role": role})
             memberships.append(membership)
-        multi_membership, _ = Membership.objects.get_or_create(organization=org, user=multi, defaults={"role": Role.AGENT})
+        multi_membership, _ = Membership.objects.get_or_create(
+            organization=org, user=multi, defaults={"role": Role.AGENT}
+        )
         memberships.append(multi_membership)
         agents = [m for m in memberships if m.role == Role.AGENT]
         for index, agent in enumerate(agents):
             agent.skills.set([list(skills.values())[index % len(skills)]])
 
         for weekday in range(5):
-            BusinessHours.objects.get_or_create(organization=org, weekday=weekday, start=datetime.time(8), defaults={"end": datetime.time(12)})
-            BusinessHours.objects.get_or_create(organization=org, weekday=weekday, start=datetime.time(13), defaults={"end": datetime.time(18)})
-        BusinessHours.objects.get_or_create(organization=org, weekday=5, start=datetime.time(9), defaults={"end": datetime.time(13)})
+            BusinessHours.objects.get_or_create(
+                organization=org, weekday=weekday, start=datetime.time(8), defaults={"end": datetime.time(12)}
+            )
+            BusinessHours.objects.get_or_create(
+                organization=org, weekday=weekday, start=datetime.time(13), defaults={"end": datetime.time(18)}
+            )
+        BusinessHours.objects.get_or_create(
+            organization=org, weekday=5, start=datetime.time(9), defaults={"end": datetime.time(13)}
+        )
         year = datetime.date.today().year
         for month, day, name in [(1, 1, "New Year"), (12, 25, "Christmas")]:
             for y in (year, year + 1):
-                Holiday.objects.get_or_create(organization=org, date=datetime.date(y, month, day), defaults={"name": name})
+                Holiday.objects.get_or_create(
+                    organization=org, date=datetime.date(y, month, day), defaults={"name": name}
+                )
 
         for department_name, queues in spec["departments"].items():
             department, _ = Department.objects.get_or_create(organization=org, name=department_name)

@@ -19,11 +19,33 @@ ORGANIZATIONS = [
         ],
         "departments": {
             "Atendimento": [
-                {"name": "Geral", "priority": 5, "routing_strategy": "round_robin", "sla_first_response_minutes": 15, "sla_resolution_minutes": 240},
-                {"name": "VIP", "priority": 9, "routing_strategy": "load_balance", "sla_first_response_minutes": 5, "sla_resolution_minutes": 120, "color": "#d97706", "icon": "star"},
+                {
+                    "name": "Geral",
+                    "priority": 5,
+                    "routing_strategy": "round_robin",
+                    "sla_first_response_minutes": 15,
+                    "sla_resolution_minutes": 240,
+                },
+                {
+                    "name": "VIP",
+                    "priority": 9,
+                    "routing_strategy": "load_balance",
+                    "sla_first_response_minutes": 5,
+                    "sla_resolution_minutes": 120,
+                    "color": "#d97706",
+                    "icon": "star",
+                },
             ],
             "Agendamentos": [
-                {"name": "Consultas", "priority": 6, "routing_strategy": "skills_based", "sla_first_response_minutes": 30, "sla_resolution_minutes": 480, "color": "#059669", "icon": "calendar"},
+                {
+                    "name": "Consultas",
+                    "priority": 6,
+                    "routing_strategy": "skills_based",
+                    "sla_first_response_minutes": 30,
+                    "sla_resolution_minutes": 480,
+                    "color": "#059669",
+                    "icon": "calendar",
+                },
             ],
         },
         "skills": ["Português", "Agenda", "Financeiro"],
@@ -42,11 +64,33 @@ ORGANIZATIONS = [
         ],
         "departments": {
             "Support": [
-                {"name": "General", "priority": 5, "routing_strategy": "round_robin", "sla_first_response_minutes": 20, "sla_resolution_minutes": 480},
-                {"name": "Billing", "priority": 7, "routing_strategy": "manual", "sla_first_response_minutes": 60, "sla_resolution_minutes": 960, "color": "#7c3aed", "icon": "receipt"},
+                {
+                    "name": "General",
+                    "priority": 5,
+                    "routing_strategy": "round_robin",
+                    "sla_first_response_minutes": 20,
+                    "sla_resolution_minutes": 480,
+                },
+                {
+                    "name": "Billing",
+                    "priority": 7,
+                    "routing_strategy": "manual",
+                    "sla_first_response_minutes": 60,
+                    "sla_resolution_minutes": 960,
+                    "color": "#7c3aed",
+                    "icon": "receipt",
+                },
             ],
             "Sales": [
-                {"name": "Leads", "priority": 8, "routing_strategy": "load_balance", "sla_first_response_minutes": 10, "sla_resolution_minutes": 240, "color": "#dc2626", "icon": "target"},
+                {
+                    "name": "Leads",
+                    "priority": 8,
+                    "routing_strategy": "load_balance",
+                    "sla_first_response_minutes": 10,
+                    "sla_resolution_minutes": 240,
+                    "color": "#dc2626",
+                    "icon": "target",
+                },
             ],
         },
         "skills": ["English", "Billing"],
@@ -55,7 +99,10 @@ ORGANIZATIONS = [
 
 
 def logins_text() -> str:
-    lines = [f"Demo logins (password for all: {DEMO_PASSWORD}):", f"  super admin (all organizations): {SUPERUSER_EMAIL}"]
+    lines = [
+        f"Demo logins (password for all: {DEMO_PASSWORD}):",
+        f"  super admin (all organizations): {SUPERUSER_EMAIL}",
+    ]
     for spec in ORGANIZATIONS:
         for email, _name, role in spec["members"]:
             lines.append(f"  {spec['name']:<16} {role:<10} {email}")

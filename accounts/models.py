@@ -3,8 +3,7 @@ from __future__ import annotations
 import zoneinfo
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
-from django.contrib.auth.models import BaseUserManager
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -20,7 +19,9 @@ from accounts.scoping import TenantManager, TenantQuerySet
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise ValidationError(_("“%(value)s” is not a known time zone (e.g. America/Sao_Paulo)."), params={"value": value})
+        raise ValidationError(
+            _("“%(value)s” is not a known time zone (e.g. America/Sao_Paulo)."), params={"value": value}
+        )
 
 
 validate_hex_color = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Enter a color as #RRGGBB, e.g. #2563eb."))
@@ -64,7 +65,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         _("language"), max_length=10, choices=[("en", "English"), ("pt-br", "Português (Brasil)")], default="pt-br"
     )
     time_zone = models.CharField(
-        _("time zone"), max_length=64, blank=True, validators=[validate_time_zone],
+        _("time zone"),
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
         help_text=_("Leave empty to use the organization's time zone."),
     )
     is_staff = models.BooleanField(_("staff status"), default=False)
@@ -94,7 +98,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name or self.email
 
     def get_short_name(self):
-        return (self.full_name.split(" ")[0] if self.full_name else self.email.split("@")[0])
+        return self.full_name.split(" ")[0] if self.full_name else self.email.split("@")[0]
 
 
 def default_trial_end():
@@ -106,8 +110,12 @@ class Organization(models.Model):
 
     name = models.CharField(_("name"), max_length=120)
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
-    time_zone = models.CharField(_("time zone"), max_length=64, default="America/Sao_Paulo", validators=[validate_time_zone])
-    locale = models.CharField(_("locale"), max_length=10, choices=[("en", "English"), ("pt-br", "Português (Brasil)")], default="pt-br")
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="America/Sao_Paulo", validators=[validate_time_zone]
+    )
+    locale = models.CharField(
+        _("locale"), max_length=10, choices=[("en", "English"), ("pt-br", "Português (Brasil)")], default="pt-br"
+    )
     plan = models.CharField(_("plan"), max_length=20, choices=Plan.choices, default=Plan.FREE)
     trial_ends_at = models.DateTimeField(_("trial ends at"), default=default_trial_end, null=True, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
@@ -150,7 +158,9 @@ class Weekday(models.IntegerChoices):
 class BusinessHours(models.Model):
     """One working window of a weekday, in the organization's time zone; a day may have several."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="business_hours", verbose_name=_("organization"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="business_hours", verbose_name=_("organization")
+    )
     weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
     start = models.TimeField(_("opens at"))
     end = models.TimeField(_("closes at"))
@@ -164,7 +174,9 @@ class BusinessHours(models.Model):
         ordering = ["weekday", "start"]
         constraints = [
             models.CheckConstraint(condition=Q(start__lt=F("end")), name="accounts_business_hours_start_before_end"),
-            models.UniqueConstraint(fields=["organization", "weekday", "start"], name="accounts_business_hours_unique_start"),
+            models.UniqueConstraint(
+                fields=["organization", "weekday", "start"], name="accounts_business_hours_unique_start"
+            ),
         ]
 
     def __str__(self):
@@ -176,7 +188,9 @@ class BusinessHours(models.Model):
 
 
 class Holiday(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="holidays", verbose_name=_("organization"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="holidays", verbose_name=_("organization")
+    )
     date = models.DateField(_("date"))
     name = models.CharField(_("name"), max_length=120)
 
@@ -194,7 +208,9 @@ class Holiday(models.Model):
 
 
 class Skill(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="skills", verbose_name=_("organization"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="skills", verbose_name=_("organization")
+    )
     name = models.CharField(_("name"), max_length=60)
 
     objects = TenantManager()
@@ -219,11 +235,15 @@ class AgentStatus(models.TextChoices):
 class Membership(models.Model):
     """A user's place in one organization: the role, the skills and the agent status there."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("organization"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("organization")
+    )
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user"))
     role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.AGENT)
     skills = models.ManyToManyField(Skill, blank=True, related_name="memberships", verbose_name=_("skills"))
-    status = models.CharField(_("agent status"), max_length=10, choices=AgentStatus.choices, default=AgentStatus.OFFLINE)
+    status = models.CharField(
+        _("agent status"), max_length=10, choices=AgentStatus.choices, default=AgentStatus.OFFLINE
+    )
     status_changed_at = models.DateTimeField(_("status changed at"), null=True, blank=True)
     last_seen_at = models.DateTimeField(_("last seen at"), null=True, blank=True)
     created_at = models.DateTimeField(_("joined at"), auto_now_add=True)
@@ -250,7 +270,9 @@ class RoutingStrategy(models.TextChoices):
 
 
 class Department(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="departments", verbose_name=_("organization"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="departments", verbose_name=_("organization")
+    )
     name = models.CharField(_("name"), max_length=80)
     description = models.TextField(_("description"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
@@ -272,33 +294,53 @@ class Department(models.Model):
 class Queue(models.Model):
     """Where conversations wait for agents. SLA targets are in business minutes."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="queues", verbose_name=_("organization"))
-    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="queues", verbose_name=_("department"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="queues", verbose_name=_("organization")
+    )
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="queues", verbose_name=_("department")
+    )
     name = models.CharField(_("name"), max_length=80)
     description = models.TextField(_("description"), blank=True)
     color = models.CharField(_("color"), max_length=7, default="#2563eb", validators=[validate_hex_color])
-    icon = models.CharField(_("icon"), max_length=40, default="inbox", help_text=_("Icon name, e.g. inbox, star, headset."))
+    icon = models.CharField(
+        _("icon"), max_length=40, default="inbox", help_text=_("Icon name, e.g. inbox, star, headset.")
+    )
     priority = models.PositiveSmallIntegerField(
-        _("priority"), default=5, validators=[MinValueValidator(1), MaxValueValidator(10)],
+        _("priority"),
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
         help_text=_("1 (lowest) to 10 (highest): higher-priority queues are served first when pulling."),
     )
     sla_first_response_minutes = models.PositiveIntegerField(
-        _("first response target (minutes)"), null=True, blank=True, validators=[MinValueValidator(1)],
+        _("first response target (minutes)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
         help_text=_("Counted in business hours. Empty: no target."),
     )
     sla_resolution_minutes = models.PositiveIntegerField(
-        _("resolution target (minutes)"), null=True, blank=True, validators=[MinValueValidator(1)],
+        _("resolution target (minutes)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
         help_text=_("Counted in business hours. Empty: no target."),
     )
     sla_warning_percent = models.PositiveSmallIntegerField(
-        _("SLA warning at (%)"), default=80, validators=[MinValueValidator(1), MaxValueValidator(99)],
+        _("SLA warning at (%)"),
+        default=80,
+        validators=[MinValueValidator(1), MaxValueValidator(99)],
     )
-    routing_strategy = models.CharField(_("routing strategy"), max_length=20, choices=RoutingStrategy.choices, default=RoutingStrategy.ROUND_ROBIN)
+    routing_strategy = models.CharField(
+        _("routing strategy"), max_length=20, choices=RoutingStrategy.choices, default=RoutingStrategy.ROUND_ROBIN
+    )
     max_conversations_per_agent = models.PositiveSmallIntegerField(
         _("max conversations per agent"), default=5, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )
     agents = models.ManyToManyField(Membership, blank=True, related_name="queues", verbose_name=_("agents"))
-    required_skills = models.ManyToManyField(Skill, blank=True, related_name="queues", verbose_name=_("required skills"))
+    required_skills = models.ManyToManyField(
+        Skill, blank=True, related_name="queues", verbose_name=_("required skills")
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -311,9 +353,12 @@ class Queue(models.Model):
         ordering = ["-priority", "name"]
         constraints = [
             models.UniqueConstraint("department", Lower("name"), name="accounts_queue_unique_name"),
-            models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=10), name="accounts_queue_priority_range"),
             models.CheckConstraint(
-                condition=Q(sla_warning_percent__gte=1, sla_warning_percent__lte=99), name="accounts_queue_warning_range"
+                condition=Q(priority__gte=1, priority__lte=10), name="accounts_queue_priority_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(sla_warning_percent__gte=1, sla_warning_percent__lte=99),
+                name="accounts_queue_warning_range",
             ),
         ]
 

@@ -44,8 +44,8 @@ def member_count(*, organization: Organization) -> int:
 
 
 def department_list_with_queues(*, organization: Organization):
-    queues = Queue.objects.for_organization(organization).annotate(agent_count=Count("agents")).order_by(
-        "-priority", "name"
+    queues = (
+        Queue.objects.for_organization(organization).annotate(agent_count=Count("agents")).order_by("-priority", "name")
     )
     return (
         Department.objects.for_organization(organization)

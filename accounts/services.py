@@ -30,7 +30,9 @@ def ensure_member_capacity(*, organization: Organization, adding: int = 1) -> No
 
 
 @transaction.atomic
-def organization_create(*, name: str, slug: str, time_zone: str = "America/Sao_Paulo", locale: str = "pt-br", plan: str = "free") -> Organization:
+def organization_create(
+    *, name: str, slug: str, time_zone: str = "America/Sao_Paulo", locale: str = "pt-br", plan: str = "free"
+) -> Organization:
     organization = Organization(name=name, slug=slug, time_zone=time_zone, locale=locale, plan=plan)
     organization.full_clean()
     organization.save()
@@ -55,10 +57,15 @@ def member_add(
     email = User.objects.normalize_email(email).lower()
     user = User.objects.filter(email__iexact=email).first()
     if user is not None and Membership.objects.filter(organization=organization, user=user).exists():
-        raise ValidationError(_("%(email)s is already a member of %(org)s.") % {"email": email, "org": organization.name}, code="duplicate_member")
+        raise ValidationError(
+            _("%(email)s is already a member of %(org)s.") % {"email": email, "org": organization.name},
+            code="duplicate_member",
+        )
     ensure_member_capacity(organization=organization)
     if user is None:
-        user = User.objects.create_user(email=email, password=password, full_name=full_name, language=organization.locale)
+        user = User.objects.create_user(
+            email=email, password=password, full_name=full_name, language=organization.locale
+        )
     return membership_create(organization=organization, user=user, role=role)
 
 

@@ -38,7 +38,11 @@ def team(request):
 def my_status(request):
     status = request.POST.get("status", "")
     if status not in AgentStatus.values or request.membership is None:
-        message = _("Choose one of: online, away, offline.") if request.membership else _("Super admins have no agent status here.")
+        message = (
+            _("Choose one of: online, away, offline.")
+            if request.membership
+            else _("Super admins have no agent status here.")
+        )
         if request.htmx:
             return render(request, "accounts/dashboard.html#status-form", _status_context(message), status=400)
         messages.error(request, message)
@@ -64,7 +68,9 @@ def switch(request):
     if not switch_organization(request, organization_id):
         messages.error(request, _("You are not a member of that organization."))
     next_url = request.POST.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         next_url = "/"
     return redirect(next_url)
 
@@ -78,7 +84,10 @@ class LoginView(auth_views.LoginView):
         response = super().form_valid(form)
         if settings.LANGUAGE_COOKIE_NAME not in self.request.COOKIES:
             response.set_cookie(
-                settings.LANGUAGE_COOKIE_NAME, form.get_user().language,
-                max_age=settings.LANGUAGE_COOKIE_AGE, samesite="Lax", secure=self.request.is_secure(),
+                settings.LANGUAGE_COOKIE_NAME,
+                form.get_user().language,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                samesite="Lax",
+                secure=self.request.is_secure(),
             )
         return response

@@ -49,7 +49,9 @@ def _admin_conninfo(url: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=60, help="measured runs of each case (default 60)")
-    parser.add_argument("--appointments", type=int, default=2000, help="appointments of the busy provider (default 2000)")
+    parser.add_argument(
+        "--appointments", type=int, default=2000, help="appointments of the busy provider (default 2000)"
+    )
     args = parser.parse_args()
     if args.runs < 3 or args.appointments < 1:
         parser.error("--runs must be at least 3 and --appointments at least 1")
@@ -62,7 +64,9 @@ def main() -> int:
     with psycopg.connect(admin, autocommit=True) as conn:
         version = conn.execute("SHOW server_version").fetchone()[0]
         conn.execute(f'CREATE DATABASE "{bench_db}"')
-    print(f"PostgreSQL {version}; bench database {bench_db} ({'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded'})")
+    print(
+        f"PostgreSQL {version}; bench database {bench_db} ({'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded'})"
+    )
     os.environ["DATABASE_URL"] = _with_database(server, bench_db)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pytake.settings")
     try:
@@ -91,18 +95,29 @@ def _run(args) -> int:
 
     print("migrating…", flush=True)
     call_command("migrate", verbosity=0)
-    org = account_services.organization_create(name="Bench", slug="bench", plan="enterprise", time_zone="America/Sao_Paulo")
-    services.scheduling_settings_update(organization=org, minimum_notice_minutes=0, booking_horizon_days=730, slot_interval_minutes=15)
+    org = account_services.organization_create(
+        name="Bench", slug="bench", plan="enterprise", time_zone="America/Sao_Paulo"
+    )
+    services.scheduling_settings_update(
+        organization=org, minimum_notice_minutes=0, booking_horizon_days=730, slot_interval_minutes=15
+    )
     windows = [(datetime.time(8), datetime.time(12)), (datetime.time(13), datetime.time(21))]
     members = []
     for email in ("busy@bench.test", "free@bench.test"):
-        membership = account_services.member_add(organization=org, email=email, role="agent", password="bench-password-123")
+        membership = account_services.member_add(
+            organization=org, email=email, role="agent", password="bench-password-123"
+        )
         for weekday in range(7):
             services.working_hours_set(provider=membership, weekday=weekday, windows=windows)
         members.append(membership)
     busy, free = members
     service = services.service_create(
-        organization=org, name="Consulta", duration_minutes=30, price=100, buffer_after_minutes=10, providers=members,
+        organization=org,
+        name="Consulta",
+        duration_minutes=30,
+        price=100,
+        buffer_after_minutes=10,
+        providers=members,
     )
     contact, _ = contact_services.contact_get_or_create_by_phone(organization=org, phone="+5511999990000", name="Bench")
 
@@ -118,27 +133,49 @@ def _run(args) -> int:
             limit = datetime.datetime.combine(day, window_end, tzinfo=tz)
             while moment + datetime.timedelta(minutes=30) <= limit and len(rows) < args.appointments:
                 end = moment + datetime.timedelta(minutes=30)
-                rows.append(Appointment(
-                    organization=org, service=service, provider_id=busy.user_id, contact=contact, customer_name="Bench",
-                    customer_phone=contact.phone, start=moment, end=end, occupied_from=moment,
-                    occupied_until=end + datetime.timedelta(minutes=10), status="confirmed", price=100, source="staff",
-                ))
+                rows.append(
+                    Appointment(
+                        organization=org,
+                        service=service,
+                        provider_id=busy.user_id,
+                        contact=contact,
+                        customer_name="Bench",
+                        customer_phone=contact.phone,
+                        start=moment,
+                        end=end,
+                        occupied_from=moment,
+                        occupied_until=end + datetime.timedelta(minutes=10),
+                        status="confirmed",
+                        price=100,
+                        source="staff",
+                    )
+                )
                 moment += datetime.timedelta(minutes=90)
         day += datetime.timedelta(days=1)
     Appointment.objects.bulk_create(rows, batch_size=500)
     in_month = Appointment.objects.filter(
-        provider_id=busy.user_id, start__gte=datetime.datetime.combine(month_start, datetime.time(), tzinfo=tz),
+        provider_id=busy.user_id,
+        start__gte=datetime.datetime.combine(month_start, datetime.time(), tzinfo=tz),
         start__lt=datetime.datetime.combine(month_end + datetime.timedelta(days=1), datetime.time(), tzinfo=tz),
     ).count()
-    print(f"{len(rows)} appointments for the busy provider ({in_month} in the measured month), 0 for the baseline provider")
+    print(
+        f"{len(rows)} appointments for the busy provider ({in_month} in the measured month), 0 for the baseline provider"
+    )
 
     first = rows[0]
     try:
         with transaction.atomic():
             Appointment.objects.create(
-                organization=org, service=service, provider_id=busy.user_id, contact=contact, customer_name="Overlap",
-                customer_phone=contact.phone, start=first.start + datetime.timedelta(minutes=15), end=first.end + datetime.timedelta(minutes=15),
-                occupied_from=first.start + datetime.timedelta(minutes=15), occupied_until=first.end + datetime.timedelta(minutes=25),
+                organization=org,
+                service=service,
+                provider_id=busy.user_id,
+                contact=contact,
+                customer_name="Overlap",
+                customer_phone=contact.phone,
+                start=first.start + datetime.timedelta(minutes=15),
+                end=first.end + datetime.timedelta(minutes=15),
+                occupied_from=first.start + datetime.timedelta(minutes=15),
+                occupied_until=first.end + datetime.timedelta(minutes=25),
             )
         print("exclusion constraint: DID NOT refuse an overlapping row")
         return 1
@@ -150,7 +187,12 @@ def _run(args) -> int:
 
     def compute(provider):
         return availability.available_slots(
-            organization=org, service=service, provider=provider, date_from=month_start, date_to=month_end, now=now,
+            organization=org,
+            service=service,
+            provider=provider,
+            date_from=month_start,
+            date_to=month_end,
+            now=now,
         )
 
     # Warm up, then alternate the two cases so that machine load hits both alike.
@@ -182,9 +224,15 @@ def _run(args) -> int:
     busy_median, busy_min, busy_max, busy_slots, busy_queries = summary(busy)
     base_median, base_min, base_max, base_slots, base_queries = summary(free)
     print(f"{'case':<34}{'median ms':>10}{'min':>8}{'max':>8}{'slots':>8}{'queries':>9}")
-    print(f"{'baseline (0 appointments)':<34}{base_median:>10.2f}{base_min:>8.2f}{base_max:>8.2f}{base_slots:>8}{base_queries:>9}")
-    print(f"{f'busy ({len(rows)} appointments)':<34}{busy_median:>10.2f}{busy_min:>8.2f}{busy_max:>8.2f}{busy_slots:>8}{busy_queries:>9}")
-    print(f"ratio busy/baseline: {busy_median / base_median:.2f}×; target: busy median < 50 ms → {'PASS' if busy_median < 50 else 'FAIL'}")
+    print(
+        f"{'baseline (0 appointments)':<34}{base_median:>10.2f}{base_min:>8.2f}{base_max:>8.2f}{base_slots:>8}{base_queries:>9}"
+    )
+    print(
+        f"{f'busy ({len(rows)} appointments)':<34}{busy_median:>10.2f}{busy_min:>8.2f}{busy_max:>8.2f}{busy_slots:>8}{busy_queries:>9}"
+    )
+    print(
+        f"ratio busy/baseline: {busy_median / base_median:.2f}×; target: busy median < 50 ms → {'PASS' if busy_median < 50 else 'FAIL'}"
+    )
     return 0 if busy_median < 50 else 1
 
 

@@ -84,7 +84,9 @@ def _agent(member_id: int, barrier, results) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--conversations", type=int, default=3000, help="Conversations in the queue per round (default: %(default)s).")
+    parser.add_argument(
+        "--conversations", type=int, default=3000, help="Conversations in the queue per round (default: %(default)s)."
+    )
     parser.add_argument("--agents", default="1,4,20", help="Comma-separated agent counts (default: %(default)s).")
     parser.add_argument("--keep", action="store_true", help="Keep the bench database afterwards.")
     args = parser.parse_args()
@@ -122,7 +124,9 @@ def run(total: int, agent_counts: list[int]) -> int:
     call_command("migrate", verbosity=0)
     org = account_services.organization_create(name="Bench", slug="bench", plan="enterprise")
     queue = account_services.queue_create(
-        department=account_services.department_create(organization=org, name="Bench"), name="Pull", routing_strategy="manual"
+        department=account_services.department_create(organization=org, name="Bench"),
+        name="Pull",
+        routing_strategy="manual",
     )
     agents = []
     for n in range(max(agent_counts)):
@@ -153,13 +157,15 @@ def run(total: int, agent_counts: list[int]) -> int:
     baseline_n = min(total, 2000)
     started = time.perf_counter()
     for _ in range(baseline_n):
-        Conversation.objects.filter(
-            queue_id=queue.pk, status=Status.OPEN, assignee__isnull=True
-        ).order_by("-priority_rank", "created_at", "id").values_list("pk", flat=True).first()
+        Conversation.objects.filter(queue_id=queue.pk, status=Status.OPEN, assignee__isnull=True).order_by(
+            "-priority_rank", "created_at", "id"
+        ).values_list("pk", flat=True).first()
     baseline = baseline_n / (time.perf_counter() - started)
     print(f"baseline: plain SELECT … LIMIT 1 (no lock, no update), 1 connection: {baseline:,.0f} queries/s\n")
 
-    print(f"{'agents':>6} {'claims':>7} {'seconds':>8} {'claims/s':>10} {'vs baseline':>12} {'duplicates':>11} {'left':>5}")
+    print(
+        f"{'agents':>6} {'claims':>7} {'seconds':>8} {'claims/s':>10} {'vs baseline':>12} {'duplicates':>11} {'left':>5}"
+    )
     ok = True
     context = multiprocessing.get_context("fork")
     for count in agent_counts:
@@ -186,8 +192,10 @@ def run(total: int, agent_counts: list[int]) -> int:
         left = Conversation.objects.filter(assignee__isnull=True).count()
         rate = len(claimed) / elapsed
         per_agent = [len(p) for p in claims.values()]
-        print(f"{count:>6} {len(claimed):>7} {elapsed:>8.2f} {rate:>10,.0f} {rate / baseline:>11.2f}x {duplicates:>11} {left:>5}"
-              f"   (per agent: min {min(per_agent)}, median {statistics.median(per_agent):.0f}, max {max(per_agent)})")
+        print(
+            f"{count:>6} {len(claimed):>7} {elapsed:>8.2f} {rate:>10,.0f} {rate / baseline:>11.2f}x {duplicates:>11} {left:>5}"
+            f"   (per agent: min {min(per_agent)}, median {statistics.median(per_agent):.0f}, max {max(per_agent)})"
+        )
         ok = ok and duplicates == 0 and left == 0 and len(claimed) == total
     print("\nOK: zero duplicates, nothing left behind." if ok else "\nFAILED: duplicates or conversations left behind.")
     return 0 if ok else 1

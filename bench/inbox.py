@@ -71,7 +71,10 @@ def fill(organization, queue, agent, count: int, offset: int) -> None:
 
     with connection.cursor() as cursor:
         for statement in filter(str.strip, FILL_SQL.split(";\n")):
-            cursor.execute(statement, {"org": organization.pk, "queue": queue.pk, "agent": agent.pk, "count": count, "offset": offset})
+            cursor.execute(
+                statement,
+                {"org": organization.pk, "queue": queue.pk, "agent": agent.pk, "count": count, "offset": offset},
+            )
         cursor.execute("ANALYZE")
 
 
@@ -124,7 +127,9 @@ def main() -> None:
         org = account_services.organization_create(name=f"Bench {label}", slug=f"bench-{label}", plan="enterprise")
         department = account_services.department_create(organization=org, name="Support")
         queue = account_services.queue_create(department=department, name="Support")
-        agent = account_services.member_add(organization=org, email=f"agent@{label}.bench", password="bench-password-123")
+        agent = account_services.member_add(
+            organization=org, email=f"agent@{label}.bench", password="bench-password-123"
+        )
         start = time.perf_counter()
         fill(org, queue, agent, count, offset)
         print(f"{label}: {count:,} conversations written in {time.perf_counter() - start:.1f} s", flush=True)
@@ -133,7 +138,11 @@ def main() -> None:
     pages = [
         ("full page", "/inbox/", {}),
         ("list partial", "/inbox/?view=all", {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "inbox-list"}),
-        ("list: mine, open", "/inbox/?view=mine&status=open", {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "inbox-list"}),
+        (
+            "list: mine, open",
+            "/inbox/?view=mine&status=open",
+            {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "inbox-list"},
+        ),
         ("search 'pedido 77'", "/inbox/?q=pedido+77", {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "inbox-list"}),
         ("conversation pane", "/inbox/?c={newest}", {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "inbox-pane"}),
     ]
@@ -146,7 +155,9 @@ def main() -> None:
             results[(label, page)] = timed(client, path.format(newest=newest), headers, args.requests)
         assert Membership.objects.filter(pk=agent.pk).exists()
 
-    print(f"\nInbox server time, {args.requests} requests each (ms), {args.conversations:,} vs {args.baseline:,} conversations")
+    print(
+        f"\nInbox server time, {args.requests} requests each (ms), {args.conversations:,} vs {args.baseline:,} conversations"
+    )
     print(f"{'page':22} {'p50':>8} {'p95':>8}   {'baseline p50':>12} {'p95':>8}   {'ratio p50':>9}")
     for page, _path, _headers in pages:
         big, base = results[("big", page)], results[("baseline", page)]

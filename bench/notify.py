@@ -42,8 +42,9 @@ def _bench_database_url() -> str:
 
 
 def _admin_connection(url: str):
-    import psycopg
     from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
 
     parts = urlsplit(url)
     return psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True)
@@ -88,8 +89,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--emails", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2, help="pool size of the one worker")
-    parser.add_argument("--prefetch-multiplier", type=int, default=None,
-                        help="the worker's --prefetch-multiplier (default: the settings' CELERY_WORKER_PREFETCH_MULTIPLIER)")
+    parser.add_argument(
+        "--prefetch-multiplier",
+        type=int,
+        default=None,
+        help="the worker's --prefetch-multiplier (default: the settings' CELERY_WORKER_PREFETCH_MULTIPLIER)",
+    )
     args = parser.parse_args()
 
     database_url = _bench_database_url()
@@ -113,12 +118,16 @@ def main() -> None:
         from tests.notifications.worker import Worker, wait_until, worker_env
 
         call_command("migrate", verbosity=0)
-        print(f"database {BENCH_DB}; {args.emails} emails; worker concurrency {args.concurrency}, "
-              f"prefetch multiplier {args.prefetch_multiplier or 'from settings'}; {os.cpu_count()} CPUs")
+        print(
+            f"database {BENCH_DB}; {args.emails} emails; worker concurrency {args.concurrency}, "
+            f"prefetch multiplier {args.prefetch_multiplier or 'from settings'}; {os.cpu_count()} CPUs"
+        )
 
         with SmtpServer() as smtp:
             per_connection, reused = baseline(smtp.port, args.emails)
-            print(f"baseline smtplib loop:  {per_connection:8.1f} emails/s (new connection each)  {reused:8.1f} emails/s (one connection)")
+            print(
+                f"baseline smtplib loop:  {per_connection:8.1f} emails/s (new connection each)  {reused:8.1f} emails/s (one connection)"
+            )
 
             org = factories.organization(plan="enterprise", slug="bench")
             nf.org_settings(org, email_rate_limit_per_hour=1_000_000, email_batch_size=1000)
@@ -128,15 +137,31 @@ def main() -> None:
                 nf.preference(org, user, max_emails_per_hour=100)
                 users.append(user)
             smtp.handler.messages.clear()
-            env = worker_env(database_url=database_url, redis_url=settings.REDIS_URL, key_prefix=settings.REDIS_KEY_PREFIX, smtp_port=smtp.port)
-            worker = Worker(env, concurrency=args.concurrency, prefetch_multiplier=args.prefetch_multiplier, log_path=ROOT / "test-output" / "bench-notify-worker.log").start()
+            env = worker_env(
+                database_url=database_url,
+                redis_url=settings.REDIS_URL,
+                key_prefix=settings.REDIS_KEY_PREFIX,
+                smtp_port=smtp.port,
+            )
+            worker = Worker(
+                env,
+                concurrency=args.concurrency,
+                prefetch_multiplier=args.prefetch_multiplier,
+                log_path=ROOT / "test-output" / "bench-notify-worker.log",
+            ).start()
             time.sleep(0.5)
             # Rows and tasks first, then let the worker go: the rate is delivery only.
             ids = []
             rounds = max(1, args.emails // len(users))
             started_enqueue = time.perf_counter()
             for n in range(rounds):
-                rows = services.notify(organization=org, event_type="custom", recipients=users, channels=["email"], context={"title": f"Bench {n}"})
+                rows = services.notify(
+                    organization=org,
+                    event_type="custom",
+                    recipients=users,
+                    channels=["email"],
+                    context={"title": f"Bench {n}"},
+                )
                 ids += [r.pk for r in rows]
             enqueue_rate = len(ids) / (time.perf_counter() - started_enqueue)
             wait_until(lambda: len(smtp.handler.messages) >= 1, timeout=60, what="the first email")
@@ -147,17 +172,31 @@ def main() -> None:
             rate = (len(ids) - first_count) / elapsed if elapsed > 0 else float("inf")
             sent = NotificationLog.objects.filter(pk__in=ids, status=Status.SENT).count()
             unique = len(smtp.handler.message_ids())
-            print(f"notify() writing rows:  {enqueue_rate:8.1f} rows/s (one email row per recipient, tasks published on commit)")
-            print(f"PyTake, one worker:     {rate:8.1f} emails/s ({sent}/{len(ids)} rows sent, {unique} unique Message-IDs received)")
-            print(f"ratio to smtplib loop:  {rate / per_connection:8.2f} (new connection each)  {rate / reused:8.2f} (one connection)")
+            print(
+                f"notify() writing rows:  {enqueue_rate:8.1f} rows/s (one email row per recipient, tasks published on commit)"
+            )
+            print(
+                f"PyTake, one worker:     {rate:8.1f} emails/s ({sent}/{len(ids)} rows sent, {unique} unique Message-IDs received)"
+            )
+            print(
+                f"ratio to smtplib loop:  {rate / per_connection:8.2f} (new connection each)  {rate / reused:8.2f} (one connection)"
+            )
             worker.stop()
             worker = None
 
             for count in (1, 50):
-                recipients = [factories.member(org, Role.AGENT).user for _ in range(count)] if count > len(users) else users[:count]
+                recipients = (
+                    [factories.member(org, Role.AGENT).user for _ in range(count)]
+                    if count > len(users)
+                    else users[:count]
+                )
                 with CaptureQueriesContext(connection) as queries:
-                    services.notify(organization=org, event_type="conversation_assigned", recipients=recipients,
-                                    context={"contact_name": "Ana", "conversation_id": 1})
+                    services.notify(
+                        organization=org,
+                        event_type="conversation_assigned",
+                        recipients=recipients,
+                        context={"contact_name": "Ana", "conversation_id": 1},
+                    )
                 print(f"queries per notify():   {len(queries):4d} with {count} recipient(s) × 5 channels")
     finally:
         if worker is not None:

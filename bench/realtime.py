@@ -103,7 +103,9 @@ if __name__ != "__main__" and os.environ.get("PYTAKE_BENCH_REALTIME") == "daphne
 # --- websocket clients (run in child processes) ----------------------------------------------------
 
 
-def client_process(uri: str, origin: str, cookie: str, count: int, mode: str, ready, results, stop, seconds: float) -> None:
+def client_process(
+    uri: str, origin: str, cookie: str, count: int, mode: str, ready, results, stop, seconds: float
+) -> None:
     asyncio.run(_clients(uri, origin, cookie, count, mode, ready, results, stop, seconds))
 
 
@@ -115,8 +117,14 @@ async def _clients(uri, origin, cookie, count, mode, ready, results, stop, secon
     connected = asyncio.Semaphore(0)
 
     async def one():
-        async with connect(uri, origin=origin, additional_headers={"Cookie": cookie}, open_timeout=60, ping_interval=None,
-                           max_queue=None) as ws:
+        async with connect(
+            uri,
+            origin=origin,
+            additional_headers={"Cookie": cookie},
+            open_timeout=60,
+            ping_interval=None,
+            max_queue=None,
+        ) as ws:
             connected.release()
             async for raw in ws:
                 now = time.time()
@@ -148,10 +156,16 @@ class Clients:
     def __init__(self, uri: str, origin: str, cookie: str, count: int, mode: str, seconds: float):
         context = multiprocessing.get_context("spawn")
         self.ready, self.results, self.stop = context.Queue(), context.Queue(), context.Event()
-        shares = [count // CLIENT_PROCESSES + (1 if n < count % CLIENT_PROCESSES else 0) for n in range(CLIENT_PROCESSES)]
+        shares = [
+            count // CLIENT_PROCESSES + (1 if n < count % CLIENT_PROCESSES else 0) for n in range(CLIENT_PROCESSES)
+        ]
         self.processes = [
-            context.Process(target=client_process, args=(uri, origin, cookie, share, mode, self.ready, self.results, self.stop, seconds))
-            for share in shares if share
+            context.Process(
+                target=client_process,
+                args=(uri, origin, cookie, share, mode, self.ready, self.results, self.stop, seconds),
+            )
+            for share in shares
+            if share
         ]
 
     def __enter__(self):
@@ -199,8 +213,15 @@ def setup_data():
     queue = account_services.queue_create(department=department, name="Support", routing_strategy="manual")
     agent = account_services.member_add(organization=org, email="agent@realtime.bench", password="bench-password-123")
     channel = Channel(
-        organization=org, name="Bench WhatsApp", kind=ChannelKind.WHATSAPP, display_phone="+5511955550000", phone_number_id="100000000000001",
-        access_token="bench-token", app_secret="bench-secret", verify_token="bench-verify", default_queue=queue,
+        organization=org,
+        name="Bench WhatsApp",
+        kind=ChannelKind.WHATSAPP,
+        display_phone="+5511955550000",
+        phone_number_id="100000000000001",
+        access_token="bench-token",
+        app_secret="bench-secret",
+        verify_token="bench-verify",
+        default_queue=queue,
     )
     channel.full_clean()
     channel.save()
@@ -215,13 +236,23 @@ def post_webhook(base_url: str, channel, n: int) -> tuple[str, float, float]:
     provider_id = f"wamid.bench-{n}"
     phone = f"55119{70000000 + n % 50:08d}"
     payload = whatsapp.text_notification(
-        phone_number_id=channel.phone_number_id, display_phone=channel.display_phone, wa_id=phone, name=f"Bench {n % 50}",
-        body=f"bench message {n}", message_id=provider_id, timestamp=int(time.time()),
+        phone_number_id=channel.phone_number_id,
+        display_phone=channel.display_phone,
+        wa_id=phone,
+        name=f"Bench {n % 50}",
+        body=f"bench message {n}",
+        message_id=provider_id,
+        timestamp=int(time.time()),
     )
     raw = json.dumps(payload).encode()
     request = urllib.request.Request(
-        f"{base_url}/webhooks/whatsapp/{channel.public_id}/", data=raw, method="POST",
-        headers={"Content-Type": "application/json", whatsapp.SIGNATURE_HEADER: whatsapp.signature_for(raw, channel.app_secret)},
+        f"{base_url}/webhooks/whatsapp/{channel.public_id}/",
+        data=raw,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            whatsapp.SIGNATURE_HEADER: whatsapp.signature_for(raw, channel.app_secret),
+        },
     )
     started = time.time()
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -255,11 +286,15 @@ def latency_phase(args, base_url, ws_base, channel, cookie) -> None:
     by_message = dict(Message.objects.filter(provider_message_id__in=sent).values_list("pk", "provider_message_id"))
     latencies = [(at - sent[by_message[message_id]]) * 1000 for message_id, at in received if message_id in by_message]
     expected = total * args.clients
-    print(f"webhook answer time (ms): p50 {statistics.median(server_times):.1f}, p99 {pct(server_times, 0.99):.1f}; "
-          f"{total} sent in {send_span:.1f} s ({total / max(send_span, 0.001):.1f}/s achieved)")
+    print(
+        f"webhook answer time (ms): p50 {statistics.median(server_times):.1f}, p99 {pct(server_times, 0.99):.1f}; "
+        f"{total} sent in {send_span:.1f} s ({total / max(send_span, 0.001):.1f}/s achieved)"
+    )
     if latencies:
-        print(f"webhook -> client latency (ms): p50 {statistics.median(latencies):.1f}, p99 {pct(latencies, 0.99):.1f}, "
-              f"max {max(latencies):.1f}; frames {len(latencies)}/{expected} ({100 * len(latencies) / expected:.1f}%)")
+        print(
+            f"webhook -> client latency (ms): p50 {statistics.median(latencies):.1f}, p99 {pct(latencies, 0.99):.1f}, "
+            f"max {max(latencies):.1f}; frames {len(latencies)}/{expected} ({100 * len(latencies) / expected:.1f}%)"
+        )
     else:
         print("webhook -> client latency: no frame arrived")
 
@@ -274,7 +309,10 @@ def throughput_phase(args, base_url, ws_base, cookie, path: str, group: str, mes
 
         async def burst():
             for n in range(args.burst):
-                await layer.group_send(group, {"type": message_type, "n": n, "event": "bench", "conversation_id": n + 1, "message_id": n + 1})
+                await layer.group_send(
+                    group,
+                    {"type": message_type, "n": n, "event": "bench", "conversation_id": n + 1, "message_id": n + 1},
+                )
 
         started = time.time()
         async_to_sync(burst)()
@@ -285,8 +323,11 @@ def throughput_phase(args, base_url, ws_base, cookie, path: str, group: str, mes
     last = max((t["last"] for t in tallies if t["last"]), default=started)
     rate = frames / max(last - started, 0.001)
     expected = args.burst * args.clients
-    print(f"{path}: {args.burst} group messages sent in {sent_in:.2f} s; {frames}/{expected} frames delivered "
-          f"({100 * frames / expected:.1f}%) in {last - started:.2f} s = {rate:,.0f} frames/s", flush=True)
+    print(
+        f"{path}: {args.burst} group messages sent in {sent_in:.2f} s; {frames}/{expected} frames delivered "
+        f"({100 * frames / expected:.1f}%) in {last - started:.2f} s = {rate:,.0f} frames/s",
+        flush=True,
+    )
     return rate
 
 
@@ -296,11 +337,22 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--burst", type=int, default=100)
-    parser.add_argument("--capacity", type=int, default=0, help="channel layer capacity per channel (default: the project's setting)")
-    parser.add_argument("--pubsub", action="store_true", help="use channels_redis' RedisPubSubChannelLayer instead of the project's layer")
+    parser.add_argument(
+        "--capacity", type=int, default=0, help="channel layer capacity per channel (default: the project's setting)"
+    )
+    parser.add_argument(
+        "--pubsub",
+        action="store_true",
+        help="use channels_redis' RedisPubSubChannelLayer instead of the project's layer",
+    )
     args = parser.parse_args()
-    if not (1 <= args.clients <= 1000 and 1 <= args.rate <= 500 and 1 <= args.seconds <= 60 and 1 <= args.burst <= 5000
-            and 0 <= args.capacity <= 1_000_000):
+    if not (
+        1 <= args.clients <= 1000
+        and 1 <= args.rate <= 500
+        and 1 <= args.seconds <= 60
+        and 1 <= args.burst <= 5000
+        and 0 <= args.capacity <= 1_000_000
+    ):
         parser.error("bounds: clients 1-1000, rate 1-500, seconds 1-60, burst 1-5000, capacity 0-1,000,000")
 
     from bench.inbox import bench_database_url, recreate_database
@@ -331,10 +383,17 @@ def main() -> None:
     base_url, ws_base = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
     log_path = BASE_DIR / "test-output" / "bench" / "realtime-daphne.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = os.environ | {"PYTAKE_BENCH_REALTIME": "daphne", "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING"}
+    env = os.environ | {
+        "PYTAKE_BENCH_REALTIME": "daphne",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+    }
     daphne = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.realtime:application"],
-        cwd=BASE_DIR, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
+        cwd=BASE_DIR,
+        env=env,
+        stdout=open(log_path, "wb"),
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.time() + 30
@@ -351,10 +410,14 @@ def main() -> None:
         print(f"daphne on {base_url} (one process), {config['BACKEND']} capacity {capacity}", flush=True)
         latency_phase(args, base_url, ws_base, channel, cookie)
         time.sleep(15)  # let Daphne drain what the latency phase left queued
-        inbox_rate = throughput_phase(args, base_url, ws_base, cookie, "/ws/inbox/", f"org-{org.pk}.inbox", "inbox.event")
+        inbox_rate = throughput_phase(
+            args, base_url, ws_base, cookie, "/ws/inbox/", f"org-{org.pk}.inbox", "inbox.event"
+        )
         time.sleep(15)  # the inbox clients' disconnects (presence writes) finish before the echo phase
         echo_rate = throughput_phase(args, base_url, ws_base, cookie, "/ws/echo/", ECHO_GROUP, "bench.event")
-        print(f"delivered frames/s, inbox consumer / bare echo consumer: {inbox_rate:,.0f} / {echo_rate:,.0f} = {inbox_rate / echo_rate:.2f}")
+        print(
+            f"delivered frames/s, inbox consumer / bare echo consumer: {inbox_rate:,.0f} / {echo_rate:,.0f} = {inbox_rate / echo_rate:.2f}"
+        )
     finally:
         daphne.terminate()
         try:

@@ -71,8 +71,11 @@ def run() -> int:
     call_command("migrate", verbosity=0)
     org = account_services.organization_create(name="Bench", slug="bench", plan="enterprise")
     queue = account_services.queue_create(
-        department=account_services.department_create(organization=org, name="Bench"), name="SLA", routing_strategy="manual",
-        sla_first_response_minutes=10, sla_resolution_minutes=100,
+        department=account_services.department_create(organization=org, name="Bench"),
+        name="SLA",
+        routing_strategy="manual",
+        sla_first_response_minutes=10,
+        sla_resolution_minutes=100,
     )
     contact = services.contact_create(organization=org, name="Bench contact", phone="+5511900000000")
 
@@ -146,8 +149,12 @@ def run() -> int:
     started = time.perf_counter()
     result = services.sla_sweep()
     committed = time.perf_counter() - started
-    print(f"\ncommitted sweep at 1,000,000 rows, delivering {sum(result.values()):,} events to {listener_count} listener(s): {committed:.2f} s")
-    left = Conversation.objects.filter(first_response_due_at__lte=time_now(), first_response_breached_at__isnull=True, status="open").count()
+    print(
+        f"\ncommitted sweep at 1,000,000 rows, delivering {sum(result.values()):,} events to {listener_count} listener(s): {committed:.2f} s"
+    )
+    left = Conversation.objects.filter(
+        first_response_due_at__lte=time_now(), first_response_breached_at__isnull=True, status="open"
+    ).count()
     print(f"due rows left unraised after it: {left}")
     ok = all(raised == 2 * DUE for _s, raised in rows.values()) and left == 0
     print("OK" if ok else "FAILED: unexpected event counts")

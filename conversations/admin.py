@@ -30,7 +30,9 @@ class TagAdmin(TenantScopedAdmin):
 
 class ContactForm(forms.ModelForm):
     # Wider than the stored E.164 value: people type spaces, dashes and parentheses.
-    phone = forms.CharField(label=_("phone"), max_length=40, required=False, help_text=_("International format, e.g. +55 11 98765-4321."))
+    phone = forms.CharField(
+        label=_("phone"), max_length=40, required=False, help_text=_("International format, e.g. +55 11 98765-4321.")
+    )
 
     class Meta:
         model = Contact
@@ -44,7 +46,11 @@ class ContactForm(forms.ModelForm):
         cleaned = super().clean()
         organization = self.instance.organization if self.instance.organization_id else cleaned.get("organization")
         limit = organization.limits.contacts if organization is not None else None
-        if self.instance.pk is None and limit is not None and Contact.objects.for_organization(organization).count() >= limit:
+        if (
+            self.instance.pk is None
+            and limit is not None
+            and Contact.objects.for_organization(organization).count() >= limit
+        ):
             raise ValidationError(
                 _("The %(plan)s plan allows up to %(limit)d contacts. Upgrade the plan or remove contacts first.")
                 % {"plan": organization.get_plan_display(), "limit": limit}
@@ -55,7 +61,17 @@ class ContactForm(forms.ModelForm):
 @admin.register(Contact)
 class ContactAdmin(TenantScopedAdmin):
     form = ContactForm
-    list_display = ["__str__", "phone", "email", "lifecycle_stage", "opt_in", "is_blocked", "lead_score", "last_message_at", "organization"]
+    list_display = [
+        "__str__",
+        "phone",
+        "email",
+        "lifecycle_stage",
+        "opt_in",
+        "is_blocked",
+        "lead_score",
+        "last_message_at",
+        "organization",
+    ]
     list_filter = ["lifecycle_stage", "opt_in", "is_blocked", "tags"]
     search_fields = ["name", "phone", "email"]
     list_select_related = ["organization"]
@@ -68,8 +84,14 @@ class ContactAdmin(TenantScopedAdmin):
             return
         # New contacts go through the service: plan limit, normalization, ``contact.created``.
         created = services.contact_create(
-            organization=obj.organization, name=obj.name, phone=obj.phone, email=obj.email, lifecycle_stage=obj.lifecycle_stage,
-            opt_in=obj.opt_in, lead_score=obj.lead_score, custom_fields=obj.custom_fields,
+            organization=obj.organization,
+            name=obj.name,
+            phone=obj.phone,
+            email=obj.email,
+            lifecycle_stage=obj.lifecycle_stage,
+            opt_in=obj.opt_in,
+            lead_score=obj.lead_score,
+            custom_fields=obj.custom_fields,
         )
         if obj.is_blocked:
             services.contact_set_blocked(contact=created, blocked=True)
@@ -102,7 +124,16 @@ class ChannelForm(forms.ModelForm):
 @admin.register(Channel)
 class ChannelAdmin(TenantScopedAdmin):
     form = ChannelForm
-    list_display = ["name", "kind", "display_phone", "phone_number_id", "default_queue", "is_active", "webhook_path", "organization"]
+    list_display = [
+        "name",
+        "kind",
+        "display_phone",
+        "phone_number_id",
+        "default_queue",
+        "is_active",
+        "webhook_path",
+        "organization",
+    ]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "display_phone", "phone_number_id"]
     list_select_related = ["organization", "default_queue__department"]
@@ -133,17 +164,46 @@ class MessageInline(TenantScopedTabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(TenantScopedAdmin):
-    list_display = ["__str__", "status", "priority", "queue", "assignee", "channel", "last_message_at", "first_response_due_at", "organization"]
+    list_display = [
+        "__str__",
+        "status",
+        "priority",
+        "queue",
+        "assignee",
+        "channel",
+        "last_message_at",
+        "first_response_due_at",
+        "organization",
+    ]
     list_filter = ["status", "priority", "queue", "channel"]
     search_fields = ["contact__name", "contact__phone", "subject"]
     list_select_related = ["organization", "contact", "queue__department", "assignee__user", "channel"]
     date_hierarchy = "created_at"
     inlines = [MessageInline]
     fields = [
-        "contact", "channel", "subject", "queue", "assignee", "status", "priority",
-        "created_at", "assigned_at", "first_response_at", "last_message_at", "last_inbound_at", "closed_at", "closed_by",
-        "sla_started_at", "first_response_due_at", "first_response_warning_at", "first_response_warned_at", "first_response_breached_at",
-        "resolution_due_at", "resolution_warning_at", "resolution_warned_at", "resolution_breached_at",
+        "contact",
+        "channel",
+        "subject",
+        "queue",
+        "assignee",
+        "status",
+        "priority",
+        "created_at",
+        "assigned_at",
+        "first_response_at",
+        "last_message_at",
+        "last_inbound_at",
+        "closed_at",
+        "closed_by",
+        "sla_started_at",
+        "first_response_due_at",
+        "first_response_warning_at",
+        "first_response_warned_at",
+        "first_response_breached_at",
+        "resolution_due_at",
+        "resolution_warning_at",
+        "resolution_warned_at",
+        "resolution_breached_at",
     ]
     actions = ["close_selected", "reopen_selected", "auto_assign_selected"]
 
@@ -174,20 +234,42 @@ class ConversationAdmin(TenantScopedAdmin):
 
     @admin.action(description=_("Close selected conversations"))
     def close_selected(self, request, queryset):
-        self._run(request, queryset, lambda c: services.conversation_close(conversation=c, by=request.user), _("%(count)d closed."))
+        self._run(
+            request,
+            queryset,
+            lambda c: services.conversation_close(conversation=c, by=request.user),
+            _("%(count)d closed."),
+        )
 
     @admin.action(description=_("Reopen selected conversations"))
     def reopen_selected(self, request, queryset):
-        self._run(request, queryset, lambda c: services.conversation_reopen(conversation=c, by=request.user), _("%(count)d reopened."))
+        self._run(
+            request,
+            queryset,
+            lambda c: services.conversation_reopen(conversation=c, by=request.user),
+            _("%(count)d reopened."),
+        )
 
     @admin.action(description=_("Assign selected by their queue's strategy"))
     def auto_assign_selected(self, request, queryset):
-        self._run(request, queryset, lambda c: services.conversation_auto_assign(conversation=c), _("%(count)d routed."))
+        self._run(
+            request, queryset, lambda c: services.conversation_auto_assign(conversation=c), _("%(count)d routed.")
+        )
 
 
 @admin.register(Message)
 class MessageAdmin(TenantScopedAdmin):
-    list_display = ["__str__", "conversation", "direction", "author_type", "kind", "delivery_status", "is_internal_note", "created_at", "organization"]
+    list_display = [
+        "__str__",
+        "conversation",
+        "direction",
+        "author_type",
+        "kind",
+        "delivery_status",
+        "is_internal_note",
+        "created_at",
+        "organization",
+    ]
     list_filter = ["direction", "author_type", "kind", "delivery_status", "is_internal_note"]
     search_fields = ["body", "provider_message_id", "conversation__contact__name", "conversation__contact__phone"]
     list_select_related = ["organization", "conversation__contact"]
@@ -197,7 +279,9 @@ class MessageAdmin(TenantScopedAdmin):
     exclude = ["attachment"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields if f.name not in ("organization", "attachment")] + ["attachment_link"]
+        return [f.name for f in self.model._meta.fields if f.name not in ("organization", "attachment")] + [
+            "attachment_link"
+        ]
 
     @admin.display(description=_("attachment"))
     def attachment_link(self, obj):

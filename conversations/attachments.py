@@ -21,12 +21,19 @@ ALLOWED_TYPES: dict[str, tuple[frozenset[str], int]] = {
     "video": (frozenset({"video/mp4", "video/3gpp"}), 16 * MiB),
     "audio": (frozenset({"audio/aac", "audio/mp4", "audio/mpeg", "audio/amr", "audio/ogg"}), 16 * MiB),
     "document": (
-        frozenset({
-            "application/pdf", "text/plain", "text/csv",
-            "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-            "application/vnd.ms-excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "application/vnd.ms-powerpoint", "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        }),
+        frozenset(
+            {
+                "application/pdf",
+                "text/plain",
+                "text/csv",
+                "application/msword",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "application/vnd.ms-excel",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "application/vnd.ms-powerpoint",
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            }
+        ),
         100 * MiB,
     ),
 }
@@ -59,7 +66,9 @@ def validate_attachment(*, name: str, content_type: str, size: int) -> str:
     kind = kind_for_content_type(content_type)
     if kind is None:
         raise ValidationError(
-            _("Files of type “%(type)s” cannot be sent. Send an image (JPEG, PNG, WebP), a video (MP4), audio or a PDF/Office document.")
+            _(
+                "Files of type “%(type)s” cannot be sent. Send an image (JPEG, PNG, WebP), a video (MP4), audio or a PDF/Office document."
+            )
             % {"type": content_type or "?"},
             code="attachment_type",
         )

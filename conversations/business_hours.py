@@ -33,7 +33,13 @@ class Schedule:
     holidays: frozenset[dt.date] = frozenset()
 
     @classmethod
-    def build(cls, *, tz: str | ZoneInfo, windows: Iterable[tuple[int, dt.time, dt.time]] = (), holidays: Iterable[dt.date] = ()) -> Schedule:
+    def build(
+        cls,
+        *,
+        tz: str | ZoneInfo,
+        windows: Iterable[tuple[int, dt.time, dt.time]] = (),
+        holidays: Iterable[dt.date] = (),
+    ) -> Schedule:
         by_day: dict[int, list[tuple[dt.time, dt.time]]] = {}
         for weekday, start, end in windows:
             if start >= end:

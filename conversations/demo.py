@@ -35,23 +35,64 @@ from conversations.models import (
 DEMO_SLUGS = ("acme", "globex")
 CONTACTS_PER_ORG = 24
 
-FIRST_NAMES = ["Ana", "Bruno", "Carla", "Diego", "Elisa", "Fábio", "Gabriela", "Heitor", "Isabela", "João", "Karina", "Lucas",
-               "Mariana", "Nicolas", "Olívia", "Paulo", "Quésia", "Rafael", "Sofia", "Tiago", "Úrsula", "Vitor", "Wanda", "Yasmin"]
+FIRST_NAMES = [
+    "Ana",
+    "Bruno",
+    "Carla",
+    "Diego",
+    "Elisa",
+    "Fábio",
+    "Gabriela",
+    "Heitor",
+    "Isabela",
+    "João",
+    "Karina",
+    "Lucas",
+    "Mariana",
+    "Nicolas",
+    "Olívia",
+    "Paulo",
+    "Quésia",
+    "Rafael",
+    "Sofia",
+    "Tiago",
+    "Úrsula",
+    "Vitor",
+    "Wanda",
+    "Yasmin",
+]
 LAST_NAMES = ["Silva", "Souza", "Oliveira", "Santos", "Pereira", "Lima", "Costa", "Almeida"]
 CUSTOMER_LINES = [
-    "Olá, gostaria de marcar uma consulta.", "Qual o valor da consulta?", "Vocês atendem convênio?",
-    "Preciso remarcar meu horário de amanhã.", "Obrigado pelo retorno!", "Pode me enviar o endereço?",
-    "Hi, I have a question about my invoice.", "Is there any slot available next week?", "Thanks, that solved it.",
+    "Olá, gostaria de marcar uma consulta.",
+    "Qual o valor da consulta?",
+    "Vocês atendem convênio?",
+    "Preciso remarcar meu horário de amanhã.",
+    "Obrigado pelo retorno!",
+    "Pode me enviar o endereço?",
+    "Hi, I have a question about my invoice.",
+    "Is there any slot available next week?",
+    "Thanks, that solved it.",
 ]
 AGENT_LINES = [
-    "Olá! Claro, posso ajudar. Qual o melhor dia para você?", "A consulta custa R$ 250,00.", "Sim, atendemos os principais convênios.",
-    "Remarcado! Você receberá a confirmação em instantes.", "Disponha!", "Hello! Let me check that for you.",
-    "I have Tuesday at 10:00 or Thursday at 15:00.", "Glad to help — anything else?",
+    "Olá! Claro, posso ajudar. Qual o melhor dia para você?",
+    "A consulta custa R$ 250,00.",
+    "Sim, atendemos os principais convênios.",
+    "Remarcado! Você receberá a confirmação em instantes.",
+    "Disponha!",
+    "Hello! Let me check that for you.",
+    "I have Tuesday at 10:00 or Thursday at 15:00.",
+    "Glad to help — anything else?",
 ]
 # (status, priority, assigned?) cycled over the contacts: every status and priority appears.
 PLAN = [
-    (Status.OPEN, "medium", False), (Status.OPEN, "high", True), (Status.OPEN, "urgent", False), (Status.PENDING, "low", True),
-    (Status.CLOSED, "medium", True), (Status.ARCHIVED, "low", True), (Status.OPEN, "low", True), (Status.CLOSED, "high", True),
+    (Status.OPEN, "medium", False),
+    (Status.OPEN, "high", True),
+    (Status.OPEN, "urgent", False),
+    (Status.PENDING, "low", True),
+    (Status.CLOSED, "medium", True),
+    (Status.ARCHIVED, "low", True),
+    (Status.OPEN, "low", True),
+    (Status.CLOSED, "high", True),
 ]
 
 
@@ -65,11 +106,15 @@ def _channels(org: Organization, org_index: int, queue: Queue | None) -> tuple[C
     )
     digest = hashlib.sha256(org.slug.encode()).hexdigest()
     whatsapp, _ = Channel.objects.get_or_create(
-        organization=org, name="WhatsApp",
+        organization=org,
+        name="WhatsApp",
         defaults={
-            "kind": ChannelKind.WHATSAPP, "default_queue": queue, "display_phone": f"+5511955{org_index:02d}0000",
+            "kind": ChannelKind.WHATSAPP,
+            "default_queue": queue,
+            "display_phone": f"+5511955{org_index:02d}0000",
             "phone_number_id": f"1099{org_index:02d}{int(digest[:8], 16) % 10**9:09d}",
-            "access_token": f"demo-access-token-{org.slug}", "app_secret": f"demo-app-secret-{org.slug}",
+            "access_token": f"demo-access-token-{org.slug}",
+            "app_secret": f"demo-app-secret-{org.slug}",
             "verify_token": f"demo-verify-{org.slug}",
         },
     )
@@ -81,28 +126,48 @@ def _history(conversation: Conversation, agent: Membership | None, start: dt.dat
     for k in range(length):
         inbound = k % 2 == 0 or agent is None
         lines = CUSTOMER_LINES if inbound else AGENT_LINES
-        messages.append(Message(
-            organization_id=conversation.organization_id, conversation=conversation,
-            direction=Direction.INBOUND if inbound else Direction.OUTBOUND,
-            author_type=AuthorType.CONTACT if inbound else AuthorType.AGENT, author=None if inbound else agent.user,
-            kind=MessageKind.TEXT, body=lines[(seed + k) % len(lines)],
-            delivery_status=DeliveryStatus.DELIVERED if inbound else (DeliveryStatus.READ if k < length - 1 else DeliveryStatus.DELIVERED),
-            provider_message_id=f"wamid.demo-{conversation.pk}-{k}",
-        ))
+        messages.append(
+            Message(
+                organization_id=conversation.organization_id,
+                conversation=conversation,
+                direction=Direction.INBOUND if inbound else Direction.OUTBOUND,
+                author_type=AuthorType.CONTACT if inbound else AuthorType.AGENT,
+                author=None if inbound else agent.user,
+                kind=MessageKind.TEXT,
+                body=lines[(seed + k) % len(lines)],
+                delivery_status=DeliveryStatus.DELIVERED
+                if inbound
+                else (DeliveryStatus.READ if k < length - 1 else DeliveryStatus.DELIVERED),
+                provider_message_id=f"wamid.demo-{conversation.pk}-{k}",
+            )
+        )
     if seed % 5 == 0 and agent is not None:
-        messages.append(Message(
-            organization_id=conversation.organization_id, conversation=conversation, direction=Direction.OUTBOUND,
-            author_type=AuthorType.AGENT, author=agent.user, kind=MessageKind.TEXT, is_internal_note=True,
-            body="Nota interna: cliente recorrente, priorizar.", delivery_status=DeliveryStatus.SENT,
-        ))
+        messages.append(
+            Message(
+                organization_id=conversation.organization_id,
+                conversation=conversation,
+                direction=Direction.OUTBOUND,
+                author_type=AuthorType.AGENT,
+                author=agent.user,
+                kind=MessageKind.TEXT,
+                is_internal_note=True,
+                body="Nota interna: cliente recorrente, priorizar.",
+                delivery_status=DeliveryStatus.SENT,
+            )
+        )
     created = Message.objects.bulk_create(messages)
     for k, message in enumerate(created):
         at = start + dt.timedelta(minutes=3 * k)
         Message.objects.filter(pk=message.pk).update(created_at=at, sent_at=at, delivered_at=at)
     last = Message.objects.filter(conversation=conversation).aggregate(last=Max("created_at"))["last"]
-    first_reply = Message.objects.filter(conversation=conversation, author_type=AuthorType.AGENT, is_internal_note=False).order_by("created_at").first()
+    first_reply = (
+        Message.objects.filter(conversation=conversation, author_type=AuthorType.AGENT, is_internal_note=False)
+        .order_by("created_at")
+        .first()
+    )
     Conversation.objects.filter(pk=conversation.pk).update(
-        last_message_at=last, first_response_at=first_reply.created_at if first_reply else None,
+        last_message_at=last,
+        first_response_at=first_reply.created_at if first_reply else None,
     )
 
 
@@ -119,18 +184,26 @@ def seed_demo(stdout=None) -> None:
             if stdout is not None:
                 stdout.write(f"  {org.name}: conversations present, left as they are")
             continue
-        tags = [Tag.objects.get_or_create(organization=org, name=name, defaults={"color": color})[0]
-                for name, color in (("VIP", "#d97706"), ("Novo", "#2563eb"), ("Retorno", "#059669"))]
-        agents = list(Membership.objects.for_organization(org).filter(role=Role.AGENT).select_related("user").order_by("pk"))
+        tags = [
+            Tag.objects.get_or_create(organization=org, name=name, defaults={"color": color})[0]
+            for name, color in (("VIP", "#d97706"), ("Novo", "#2563eb"), ("Retorno", "#059669"))
+        ]
+        agents = list(
+            Membership.objects.for_organization(org).filter(role=Role.AGENT).select_related("user").order_by("pk")
+        )
         message_count = 0
         for n in range(CONTACTS_PER_ORG):
             name = f"{FIRST_NAMES[n % len(FIRST_NAMES)]} {LAST_NAMES[(n * 3 + org_index) % len(LAST_NAMES)]}"
-            contact, _created = services.contact_get_or_create_by_phone(organization=org, phone=_phone(org_index, n), name=name)
+            contact, _created = services.contact_get_or_create_by_phone(
+                organization=org, phone=_phone(org_index, n), name=name
+            )
             contact.tags.set([tags[n % len(tags)]] if n % 4 else [])
             status, priority, assigned = PLAN[n % len(PLAN)]
             queue = queues[n % len(queues)] if queues else None
             channel = whatsapp if n % 3 else console
-            conversation = services.conversation_open(contact=contact, channel=channel, queue=queue, priority=priority, auto_assign=False)
+            conversation = services.conversation_open(
+                contact=contact, channel=channel, queue=queue, priority=priority, auto_assign=False
+            )
             agent = agents[n % len(agents)] if agents and assigned else None
             if agent is not None:
                 services.conversation_assign(conversation=conversation, membership=agent)
@@ -145,5 +218,7 @@ def seed_demo(stdout=None) -> None:
                 if status == Status.ARCHIVED:
                     services.conversation_archive(conversation=conversation)
         if stdout is not None:
-            stdout.write(f"  {org.name}: {CONTACTS_PER_ORG} contacts, {CONTACTS_PER_ORG} conversations, ~{message_count} messages; "
-                         f"WhatsApp webhook /webhooks/whatsapp/{whatsapp.public_id}/")
+            stdout.write(
+                f"  {org.name}: {CONTACTS_PER_ORG} contacts, {CONTACTS_PER_ORG} conversations, ~{message_count} messages; "
+                f"WhatsApp webhook /webhooks/whatsapp/{whatsapp.public_id}/"
+            )

@@ -36,12 +36,14 @@ def normalize_phone(value: str, default_region: str | None = None) -> str:
     except phonenumbers.NumberParseException:
         raise ValidationError(
             _("“%(value)s” is not a phone number. Use the international format, e.g. +5511987654321."),
-            params={"value": raw}, code="phone_invalid",
+            params={"value": raw},
+            code="phone_invalid",
         ) from None
     if not phonenumbers.is_valid_number(parsed):
         raise ValidationError(
             _("“%(value)s” is not a valid phone number. Use the international format, e.g. +5511987654321."),
-            params={"value": raw}, code="phone_invalid",
+            params={"value": raw},
+            code="phone_invalid",
         )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
@@ -49,7 +51,9 @@ def normalize_phone(value: str, default_region: str | None = None) -> str:
 def validate_e164(value: str) -> None:
     if value and normalize_phone(value) != value:
         raise ValidationError(
-            _("Store phone numbers in E.164, e.g. +5511987654321 (got “%(value)s”)."), params={"value": value}, code="phone_not_e164"
+            _("Store phone numbers in E.164, e.g. +5511987654321 (got “%(value)s”)."),
+            params={"value": value},
+            code="phone_not_e164",
         )
 
 
@@ -61,12 +65,16 @@ def validate_custom_fields(value) -> None:
             raise ValidationError(_("Custom field names must be 1 to 64 characters."), code="custom_fields_key")
         if not isinstance(item, (str, int, float, bool)) and item is not None:
             raise ValidationError(
-                _("Custom field “%(key)s” must be text, a number, true/false or empty."), params={"key": key}, code="custom_fields_value"
+                _("Custom field “%(key)s” must be text, a number, true/false or empty."),
+                params={"key": key},
+                code="custom_fields_value",
             )
 
 
 class Tag(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="tags", verbose_name=_("organization"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="tags", verbose_name=_("organization")
+    )
     name = models.CharField(_("name"), max_length=50)
     color = models.CharField(_("color"), max_length=7, default="#64748b", validators=[validate_hex_color])
 
@@ -101,16 +109,24 @@ class OptIn(models.TextChoices):
 class Contact(models.Model):
     """A customer who writes in. The phone, when present, is E.164 and unique per organization."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="contacts", verbose_name=_("organization"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="contacts", verbose_name=_("organization")
+    )
     name = models.CharField(_("name"), max_length=150, blank=True)
     phone = models.CharField(_("phone (E.164)"), max_length=16, blank=True, validators=[validate_e164])
     email = models.EmailField(_("email"), blank=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts", verbose_name=_("tags"))
-    lifecycle_stage = models.CharField(_("lifecycle stage"), max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD)
+    lifecycle_stage = models.CharField(
+        _("lifecycle stage"), max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD
+    )
     opt_in = models.CharField(_("messaging consent"), max_length=10, choices=OptIn.choices, default=OptIn.UNKNOWN)
     opt_in_changed_at = models.DateTimeField(_("consent changed at"), null=True, blank=True)
-    is_blocked = models.BooleanField(_("blocked"), default=False, help_text=_("Messages from a blocked contact are stored but not routed."))
-    lead_score = models.PositiveSmallIntegerField(_("lead score"), default=0, validators=[MinValueValidator(0), MaxValueValidator(100)])
+    is_blocked = models.BooleanField(
+        _("blocked"), default=False, help_text=_("Messages from a blocked contact are stored but not routed.")
+    )
+    lead_score = models.PositiveSmallIntegerField(
+        _("lead score"), default=0, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
     custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True, validators=[validate_custom_fields])
     last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -125,10 +141,14 @@ class Contact(models.Model):
         ordering = ["name", "phone"]
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "phone"], condition=~Q(phone=""), name="conversations_contact_unique_phone",
+                fields=["organization", "phone"],
+                condition=~Q(phone=""),
+                name="conversations_contact_unique_phone",
                 violation_error_message=_("A contact with this phone number already exists in this organization."),
             ),
-            models.CheckConstraint(condition=Q(lead_score__gte=0, lead_score__lte=100), name="conversations_contact_lead_score_range"),
+            models.CheckConstraint(
+                condition=Q(lead_score__gte=0, lead_score__lte=100), name="conversations_contact_lead_score_range"
+            ),
         ]
         indexes = [models.Index(fields=["organization", "name"], name="conv_contact_org_name")]
 
@@ -158,19 +178,33 @@ class Channel(models.Model):
     ``public_id`` is what the webhook URL carries (``/webhooks/whatsapp/<public_id>/``).
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="channels", verbose_name=_("organization"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="channels", verbose_name=_("organization")
+    )
     public_id = models.UUIDField(_("webhook id"), default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(_("name"), max_length=80)
     kind = models.CharField(_("kind"), max_length=20, choices=ChannelKind.choices, default=ChannelKind.WHATSAPP)
     display_phone = models.CharField(_("display phone"), max_length=16, blank=True, validators=[validate_e164])
     phone_number_id = models.CharField(
-        _("phone number id"), max_length=64, blank=True, help_text=_("The WhatsApp Business phone number id from Meta's app dashboard.")
+        _("phone number id"),
+        max_length=64,
+        blank=True,
+        help_text=_("The WhatsApp Business phone number id from Meta's app dashboard."),
     )
     access_token = models.CharField(_("access token"), max_length=512, blank=True)
-    app_secret = models.CharField(_("app secret"), max_length=128, blank=True, help_text=_("Signs webhook deliveries (X-Hub-Signature-256)."))
-    verify_token = models.CharField(_("verify token"), max_length=128, blank=True, help_text=_("Answered in Meta's webhook verification."))
+    app_secret = models.CharField(
+        _("app secret"), max_length=128, blank=True, help_text=_("Signs webhook deliveries (X-Hub-Signature-256).")
+    )
+    verify_token = models.CharField(
+        _("verify token"), max_length=128, blank=True, help_text=_("Answered in Meta's webhook verification.")
+    )
     default_queue = models.ForeignKey(
-        Queue, on_delete=models.SET_NULL, null=True, blank=True, related_name="channels", verbose_name=_("default queue")
+        Queue,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="channels",
+        verbose_name=_("default queue"),
     )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -185,7 +219,9 @@ class Channel(models.Model):
         constraints = [
             models.UniqueConstraint("organization", Lower("name"), name="conversations_channel_unique_name"),
             models.UniqueConstraint(
-                fields=["phone_number_id"], condition=~Q(phone_number_id=""), name="conversations_channel_unique_phone_number_id",
+                fields=["phone_number_id"],
+                condition=~Q(phone_number_id=""),
+                name="conversations_channel_unique_phone_number_id",
                 violation_error_message=_("Another channel already uses this phone number id."),
             ),
         ]
@@ -203,7 +239,11 @@ class Channel(models.Model):
             ]
             if missing:
                 raise ValidationError(_("A WhatsApp channel needs: %(fields)s.") % {"fields": ", ".join(missing)})
-        if self.default_queue_id and self.organization_id and self.default_queue.organization_id != self.organization_id:
+        if (
+            self.default_queue_id
+            and self.organization_id
+            and self.default_queue.organization_id != self.organization_id
+        ):
             raise ValidationError({"default_queue": _("The queue belongs to another organization.")})
         if self._state.adding and self.organization_id:
             limit = self.organization.limits.channels
@@ -255,16 +295,36 @@ class Conversation(models.Model):
     only rows still waiting for their warning or breach, so the sweep reads due rows only.
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("organization"))
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("contact"))
-    channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations", verbose_name=_("channel"))
-    queue = models.ForeignKey(Queue, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations", verbose_name=_("queue"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("organization")
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("contact")
+    )
+    channel = models.ForeignKey(
+        Channel,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+        verbose_name=_("channel"),
+    )
+    queue = models.ForeignKey(
+        Queue, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations", verbose_name=_("queue")
+    )
     assignee = models.ForeignKey(
-        Membership, on_delete=models.SET_NULL, null=True, blank=True, related_name="assigned_conversations", verbose_name=_("assigned agent")
+        Membership,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_conversations",
+        verbose_name=_("assigned agent"),
     )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
     priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
-    priority_rank = models.GeneratedField(expression=PRIORITY_RANK, output_field=models.SmallIntegerField(), db_persist=True)
+    priority_rank = models.GeneratedField(
+        expression=PRIORITY_RANK, output_field=models.SmallIntegerField(), db_persist=True
+    )
     subject = models.CharField(_("subject"), max_length=200, blank=True)
 
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=False)
@@ -273,7 +333,9 @@ class Conversation(models.Model):
     last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
     last_inbound_at = models.DateTimeField(_("last customer message at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
-    closed_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("closed by"))
+    closed_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("closed by")
+    )
     sla_started_at = models.DateTimeField(_("SLA clock started at"), null=True, blank=True)
 
     first_response_due_at = models.DateTimeField(_("first response due at"), null=True, blank=True)
@@ -295,7 +357,9 @@ class Conversation(models.Model):
         constraints = [
             # One active conversation per contact and channel: concurrent inbound messages join it.
             models.UniqueConstraint(
-                fields=["contact", "channel"], condition=Q(status__in=ACTIVE_STATUSES), name="conversations_one_active_per_contact_channel"
+                fields=["contact", "channel"],
+                condition=Q(status__in=ACTIVE_STATUSES),
+                name="conversations_one_active_per_contact_channel",
             ),
             models.CheckConstraint(
                 condition=~Q(status__in=[Status.CLOSED, Status.ARCHIVED]) | Q(closed_at__isnull=False),
@@ -309,25 +373,47 @@ class Conversation(models.Model):
             models.Index(fields=["assignee", "status"], name="conv_assignee_status"),
             # Pulling: oldest, most urgent unassigned open conversation of a queue.
             models.Index(
-                "queue", models.F("priority_rank").desc(), "created_at", "id",
-                condition=Q(assignee__isnull=True, status=Status.OPEN), name="conv_pull_unassigned",
+                "queue",
+                models.F("priority_rank").desc(),
+                "created_at",
+                "id",
+                condition=Q(assignee__isnull=True, status=Status.OPEN),
+                name="conv_pull_unassigned",
             ),
             # SLA sweep: only rows whose warning/breach is still to be raised.
             models.Index(
-                fields=["first_response_warning_at"], name="conv_sla_fr_warning_due",
-                condition=Q(first_response_warned_at__isnull=True, first_response_at__isnull=True, first_response_warning_at__isnull=False, status__in=ACTIVE_STATUSES),
+                fields=["first_response_warning_at"],
+                name="conv_sla_fr_warning_due",
+                condition=Q(
+                    first_response_warned_at__isnull=True,
+                    first_response_at__isnull=True,
+                    first_response_warning_at__isnull=False,
+                    status__in=ACTIVE_STATUSES,
+                ),
             ),
             models.Index(
-                fields=["first_response_due_at"], name="conv_sla_fr_breach_due",
-                condition=Q(first_response_breached_at__isnull=True, first_response_at__isnull=True, first_response_due_at__isnull=False, status__in=ACTIVE_STATUSES),
+                fields=["first_response_due_at"],
+                name="conv_sla_fr_breach_due",
+                condition=Q(
+                    first_response_breached_at__isnull=True,
+                    first_response_at__isnull=True,
+                    first_response_due_at__isnull=False,
+                    status__in=ACTIVE_STATUSES,
+                ),
             ),
             models.Index(
-                fields=["resolution_warning_at"], name="conv_sla_res_warning_due",
-                condition=Q(resolution_warned_at__isnull=True, resolution_warning_at__isnull=False, status__in=ACTIVE_STATUSES),
+                fields=["resolution_warning_at"],
+                name="conv_sla_res_warning_due",
+                condition=Q(
+                    resolution_warned_at__isnull=True, resolution_warning_at__isnull=False, status__in=ACTIVE_STATUSES
+                ),
             ),
             models.Index(
-                fields=["resolution_due_at"], name="conv_sla_res_breach_due",
-                condition=Q(resolution_breached_at__isnull=True, resolution_due_at__isnull=False, status__in=ACTIVE_STATUSES),
+                fields=["resolution_due_at"],
+                name="conv_sla_res_breach_due",
+                condition=Q(
+                    resolution_breached_at__isnull=True, resolution_due_at__isnull=False, status__in=ACTIVE_STATUSES
+                ),
             ),
         ]
 
@@ -378,11 +464,17 @@ MESSAGE_BODY_MAX_LENGTH = 4096
 
 
 class Message(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="messages", verbose_name=_("organization"))
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages", verbose_name=_("conversation"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="messages", verbose_name=_("organization")
+    )
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages", verbose_name=_("conversation")
+    )
     direction = models.CharField(_("direction"), max_length=10, choices=Direction.choices)
     author_type = models.CharField(_("author"), max_length=10, choices=AuthorType.choices)
-    author = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("agent"))
+    author = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("agent")
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=MessageKind.choices, default=MessageKind.TEXT)
     body = models.TextField(_("body"), blank=True)
     is_internal_note = models.BooleanField(_("internal note"), default=False)
@@ -391,7 +483,9 @@ class Message(models.Model):
     attachment_content_type = models.CharField(_("attachment type"), max_length=100, blank=True)
     attachment_size = models.PositiveBigIntegerField(_("attachment size (bytes)"), null=True, blank=True)
     provider_media_id = models.CharField(_("provider media id"), max_length=128, blank=True)
-    delivery_status = models.CharField(_("delivery status"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
+    delivery_status = models.CharField(
+        _("delivery status"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
+    )
     provider_message_id = models.CharField(_("provider message id"), max_length=128, blank=True)
     error = models.TextField(_("delivery error"), blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -410,7 +504,8 @@ class Message(models.Model):
         constraints = [
             # Duplicate webhook deliveries of one provider message store it once.
             models.UniqueConstraint(
-                fields=["organization", "provider_message_id"], condition=~Q(provider_message_id=""),
+                fields=["organization", "provider_message_id"],
+                condition=~Q(provider_message_id=""),
                 name="conversations_message_unique_provider_id",
             ),
             models.CheckConstraint(
@@ -427,8 +522,12 @@ class Message(models.Model):
 class CannedResponse(models.Model):
     """A reply agents insert from the inbox by its shortcut (``/greeting``); unique per organization."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="canned_responses", verbose_name=_("organization"))
-    shortcut = models.SlugField(_("shortcut"), max_length=40, help_text=_("Typed after “/” in the reply box, e.g. greeting."))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="canned_responses", verbose_name=_("organization")
+    )
+    shortcut = models.SlugField(
+        _("shortcut"), max_length=40, help_text=_("Typed after “/” in the reply box, e.g. greeting.")
+    )
     title = models.CharField(_("title"), max_length=100)
     body = models.TextField(_("body"), max_length=MESSAGE_BODY_MAX_LENGTH)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -442,7 +541,9 @@ class CannedResponse(models.Model):
         ordering = ["shortcut"]
         constraints = [
             models.UniqueConstraint(
-                "organization", Lower("shortcut"), name="conversations_canned_unique_shortcut",
+                "organization",
+                Lower("shortcut"),
+                name="conversations_canned_unique_shortcut",
                 violation_error_message=_("Another canned response of this organization uses this shortcut."),
             )
         ]

@@ -37,7 +37,9 @@ def active_load(membership_ref) -> Subquery:
 def candidates(queue: Queue):
     """The queue's agents who may take one more conversation now, best first for its strategy."""
     agents = (
-        Membership.objects.filter(queues=queue, organization_id=queue.organization_id, status=AgentStatus.ONLINE, role__in=ACTING_ROLES)
+        Membership.objects.filter(
+            queues=queue, organization_id=queue.organization_id, status=AgentStatus.ONLINE, role__in=ACTING_ROLES
+        )
         .annotate(
             load=active_load(OuterRef("pk")),
             last_assigned=Subquery(
@@ -51,9 +53,9 @@ def candidates(queue: Queue):
     if queue.routing_strategy == RoutingStrategy.SKILLS_BASED:
         required = list(queue.required_skills.values_list("pk", flat=True))
         if required:
-            agents = agents.annotate(
-                matched=Count("skills", filter=Q(skills__in=required), distinct=True)
-            ).filter(matched=len(required))
+            agents = agents.annotate(matched=Count("skills", filter=Q(skills__in=required), distinct=True)).filter(
+                matched=len(required)
+            )
     round_robin = [F("last_assigned").asc(nulls_first=True), "pk"]
     if queue.routing_strategy == RoutingStrategy.ROUND_ROBIN:
         return agents.order_by(*round_robin)

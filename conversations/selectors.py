@@ -41,14 +41,21 @@ def conversation_get(*, organization: Organization, conversation_id) -> Conversa
 
 
 def conversation_list(*, organization: Organization, active_only: bool = False) -> QuerySet[Conversation]:
-    conversations = Conversation.objects.for_organization(organization).select_related("contact", "queue", "assignee__user", "channel")
+    conversations = Conversation.objects.for_organization(organization).select_related(
+        "contact", "queue", "assignee__user", "channel"
+    )
     if active_only:
         conversations = conversations.filter(status__in=ACTIVE_STATUSES)
     return conversations
 
 
 def message_list(*, organization: Organization, conversation: Conversation) -> QuerySet[Message]:
-    return Message.objects.for_organization(organization).filter(conversation=conversation).select_related("author").order_by("created_at", "id")
+    return (
+        Message.objects.for_organization(organization)
+        .filter(conversation=conversation)
+        .select_related("author")
+        .order_by("created_at", "id")
+    )
 
 
 def message_with_attachment_get(*, organization: Organization, message_id) -> Message | None:

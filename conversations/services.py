@@ -62,7 +62,9 @@ def clean_body(text: str | None) -> str:
 
 def _same_org(obj, organization_id: int, what: str) -> None:
     if obj is not None and obj.organization_id != organization_id:
-        raise ValidationError(_("The %(what)s belongs to another organization.") % {"what": what}, code="wrong_organization")
+        raise ValidationError(
+            _("The %(what)s belongs to another organization.") % {"what": what}, code="wrong_organization"
+        )
 
 
 def _acting(membership: Membership, organization_id: int) -> None:
@@ -72,7 +74,11 @@ def _acting(membership: Membership, organization_id: int) -> None:
 
 
 def _locked(conversation: Conversation) -> Conversation:
-    return Conversation.objects.select_for_update(of=("self",)).select_related("queue", "assignee", "organization").get(pk=conversation.pk)
+    return (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("queue", "assignee", "organization")
+        .get(pk=conversation.pk)
+    )
 
 
 # --- Contacts and tags ---------------------------------------------------------------------
@@ -111,13 +117,26 @@ def contact_create(
         current = Contact.objects.for_organization(organization).count()
         if current >= organization.limits.contacts:
             raise ValidationError(
-                _("The %(plan)s plan allows up to %(limit)d contacts and %(org)s has %(current)d. Upgrade the plan or remove contacts first.")
-                % {"plan": organization.get_plan_display(), "limit": organization.limits.contacts, "org": organization.name, "current": current},
+                _(
+                    "The %(plan)s plan allows up to %(limit)d contacts and %(org)s has %(current)d. Upgrade the plan or remove contacts first."
+                )
+                % {
+                    "plan": organization.get_plan_display(),
+                    "limit": organization.limits.contacts,
+                    "org": organization.name,
+                    "current": current,
+                },
                 code="plan_limit_contacts",
             )
     contact = Contact(
-        organization=organization, name=name.strip(), phone=normalize_phone(phone) if phone else "", email=email.strip().lower(),
-        lifecycle_stage=lifecycle_stage, opt_in=opt_in, lead_score=lead_score, custom_fields=custom_fields or {},
+        organization=organization,
+        name=name.strip(),
+        phone=normalize_phone(phone) if phone else "",
+        email=email.strip().lower(),
+        lifecycle_stage=lifecycle_stage,
+        opt_in=opt_in,
+        lead_score=lead_score,
+        custom_fields=custom_fields or {},
         opt_in_changed_at=timezone.now() if opt_in != OptIn.UNKNOWN else None,
     )
     contact.full_clean()
@@ -135,7 +154,9 @@ def contact_update(*, contact: Contact, **fields) -> Contact:
     editable = {"name", "phone", "email", "lifecycle_stage", "lead_score", "custom_fields", "tags"}
     unknown = set(fields) - editable
     if unknown:
-        raise ValidationError(_("These contact fields cannot be changed here: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
+        raise ValidationError(
+            _("These contact fields cannot be changed here: %(fields)s") % {"fields": ", ".join(sorted(unknown))}
+        )
     tags = fields.pop("tags", None)
     if fields.get("phone"):
         fields["phone"] = normalize_phone(fields["phone"])
@@ -219,15 +240,33 @@ def conversation_open(
         raise ValidationError(_("Unknown priority: %(value)s") % {"value": priority}, code="priority")
     now = timezone.now()
     conversation = Conversation(
-        organization=organization, contact=contact, channel=channel, queue=queue, subject=subject[:200], priority=priority,
-        status=Status.OPEN, sla_started_at=now, last_message_at=now,
+        organization=organization,
+        contact=contact,
+        channel=channel,
+        queue=queue,
+        subject=subject[:200],
+        priority=priority,
+        status=Status.OPEN,
+        sla_started_at=now,
+        last_message_at=now,
     )
     schedule = sla.schedule_for(organization, since=now.date())
     _apply_first_response_sla(conversation, schedule)
     _apply_resolution_sla(conversation, schedule, now)
     conversation.save()
-    _emit("conversation.created", organization.pk, conversation_id=conversation.pk, contact_id=contact.pk, queue_id=queue.pk if queue else None)
-    if auto_assign and queue is not None and not contact.is_blocked and conversation_auto_assign(conversation=conversation):
+    _emit(
+        "conversation.created",
+        organization.pk,
+        conversation_id=conversation.pk,
+        contact_id=contact.pk,
+        queue_id=queue.pk if queue else None,
+    )
+    if (
+        auto_assign
+        and queue is not None
+        and not contact.is_blocked
+        and conversation_auto_assign(conversation=conversation)
+    ):
         conversation.refresh_from_db(fields=["assignee", "assigned_at"])
     return conversation
 
@@ -239,8 +278,13 @@ def _assign(conversation: Conversation, membership: Membership | None, *, by: Us
     conversation.save(update_fields=["assignee", "assigned_at"])
     if membership is not None:
         _emit(
-            "conversation.assigned", conversation.organization_id, conversation_id=conversation.pk, agent_id=membership.user_id,
-            previous_agent_id=previous_user_id, queue_id=conversation.queue_id, assigned_by_id=by.pk if by else None,
+            "conversation.assigned",
+            conversation.organization_id,
+            conversation_id=conversation.pk,
+            agent_id=membership.user_id,
+            previous_agent_id=previous_user_id,
+            queue_id=conversation.queue_id,
+            assigned_by_id=by.pk if by else None,
         )
 
 
@@ -281,9 +325,11 @@ def conversation_pull_next(*, membership: Membership) -> Conversation | None:
     none is skipped for good.
     """
     _acting(membership, membership.organization_id)
-    queue_ids = Queue.objects.filter(agents=membership, organization_id=membership.organization_id, is_active=True).order_by(
-        "-priority", "pk"
-    ).values_list("pk", flat=True)
+    queue_ids = (
+        Queue.objects.filter(agents=membership, organization_id=membership.organization_id, is_active=True)
+        .order_by("-priority", "pk")
+        .values_list("pk", flat=True)
+    )
     for queue_id in queue_ids:
         conversation = (
             Conversation.objects.filter(queue_id=queue_id, status=Status.OPEN, assignee__isnull=True)
@@ -300,14 +346,25 @@ def conversation_pull_next(*, membership: Membership) -> Conversation | None:
 def _system_message(conversation: Conversation, text: str) -> Message:
     now = timezone.now()
     return Message.objects.create(
-        organization_id=conversation.organization_id, conversation=conversation, direction=Direction.OUTBOUND,
-        author_type=AuthorType.SYSTEM, kind=MessageKind.SYSTEM, body=clean_body(text), delivery_status=DeliveryStatus.SENT, sent_at=now,
+        organization_id=conversation.organization_id,
+        conversation=conversation,
+        direction=Direction.OUTBOUND,
+        author_type=AuthorType.SYSTEM,
+        kind=MessageKind.SYSTEM,
+        body=clean_body(text),
+        delivery_status=DeliveryStatus.SENT,
+        sent_at=now,
     )
 
 
 @transaction.atomic
 def conversation_transfer(
-    *, conversation: Conversation, by: User, to_queue: Queue | None = None, to_membership: Membership | None = None, reason: str = ""
+    *,
+    conversation: Conversation,
+    by: User,
+    to_queue: Queue | None = None,
+    to_membership: Membership | None = None,
+    reason: str = "",
 ) -> Conversation:
     """Move the conversation to another queue and/or agent, leaving a system message.
 
@@ -324,7 +381,9 @@ def conversation_transfer(
     if to_membership is not None:
         _acting(to_membership, conversation.organization_id)
     from_queue, from_agent = conversation.queue, conversation.assignee
-    if (to_queue is None or to_queue.pk == conversation.queue_id) and (to_membership is None or to_membership.pk == conversation.assignee_id):
+    if (to_queue is None or to_queue.pk == conversation.queue_id) and (
+        to_membership is None or to_membership.pk == conversation.assignee_id
+    ):
         raise ValidationError(_("The conversation is already there."), code="transfer_noop")
     now = timezone.now()
     if to_queue is not None and to_queue.pk != conversation.queue_id:
@@ -338,7 +397,7 @@ def conversation_transfer(
     names = {
         "from": f"{from_queue.name if from_queue else '—'} / {from_agent.user.get_full_name() if from_agent else _('unassigned')}",
         "to": f"{conversation.queue.name if conversation.queue else '—'} / "
-              f"{to_membership.user.get_full_name() if to_membership else _('unassigned')}",
+        f"{to_membership.user.get_full_name() if to_membership else _('unassigned')}",
         "by": by.get_full_name(),
     }
     text = _("Transferred from %(from)s to %(to)s by %(by)s.") % names
@@ -346,9 +405,14 @@ def conversation_transfer(
         text += " " + _("Reason: %(reason)s") % {"reason": clean_body(reason)}
     _system_message(conversation, text)
     _emit(
-        "conversation.transferred", conversation.organization_id, conversation_id=conversation.pk,
-        from_queue_id=from_queue.pk if from_queue else None, to_queue_id=conversation.queue_id,
-        from_agent_id=from_agent.user_id if from_agent else None, to_agent_id=to_membership.user_id if to_membership else None, by_id=by.pk,
+        "conversation.transferred",
+        conversation.organization_id,
+        conversation_id=conversation.pk,
+        from_queue_id=from_queue.pk if from_queue else None,
+        to_queue_id=conversation.queue_id,
+        from_agent_id=from_agent.user_id if from_agent else None,
+        to_agent_id=to_membership.user_id if to_membership else None,
+        by_id=by.pk,
     )
     if to_membership is not None:
         _assign(conversation, to_membership, by=by, now=now)
@@ -369,8 +433,11 @@ def conversation_close(*, conversation: Conversation, by: User | None = None) ->
     conversation.closed_by = by
     conversation.save(update_fields=["status", "closed_at", "closed_by"])
     _emit(
-        "conversation.closed", conversation.organization_id, conversation_id=conversation.pk,
-        agent_id=conversation.agent_user_id, closed_by_id=by.pk if by else None,
+        "conversation.closed",
+        conversation.organization_id,
+        conversation_id=conversation.pk,
+        agent_id=conversation.agent_user_id,
+        closed_by_id=by.pk if by else None,
     )
     return conversation
 
@@ -406,9 +473,12 @@ def conversation_reopen(*, conversation: Conversation, by: User | None = None) -
     conversation = _locked(conversation)
     if conversation.is_active:
         raise ValidationError(_("The conversation is already open."), code="already_open")
-    if conversation.channel_id and Conversation.objects.filter(
-        contact_id=conversation.contact_id, channel_id=conversation.channel_id, status__in=ACTIVE_STATUSES
-    ).exists():
+    if (
+        conversation.channel_id
+        and Conversation.objects.filter(
+            contact_id=conversation.contact_id, channel_id=conversation.channel_id, status__in=ACTIVE_STATUSES
+        ).exists()
+    ):
         raise ValidationError(_("This contact already has an open conversation on this channel."), code="other_active")
     now = timezone.now()
     conversation.status = Status.OPEN
@@ -419,7 +489,12 @@ def conversation_reopen(*, conversation: Conversation, by: User | None = None) -
     schedule = sla.schedule_for(conversation.organization, since=now.date())
     _apply_resolution_sla(conversation, schedule, now)
     conversation.save()
-    _emit("conversation.reopened", conversation.organization_id, conversation_id=conversation.pk, by_id=by.pk if by else None)
+    _emit(
+        "conversation.reopened",
+        conversation.organization_id,
+        conversation_id=conversation.pk,
+        by_id=by.pk if by else None,
+    )
     return conversation
 
 
@@ -495,10 +570,19 @@ def inbound_message_receive(
     try:
         with transaction.atomic():
             message = Message.objects.create(
-                organization=organization, conversation=conversation, direction=Direction.INBOUND, author_type=AuthorType.CONTACT,
-                kind=kind, body=clean_body(body), provider_message_id=provider_message_id[:128], provider_media_id=media_id[:128],
-                attachment_content_type=content_type[:100], attachment_name=sanitize_filename(filename) if filename else "",
-                delivery_status=DeliveryStatus.DELIVERED, sent_at=sent_at or now, delivered_at=now,
+                organization=organization,
+                conversation=conversation,
+                direction=Direction.INBOUND,
+                author_type=AuthorType.CONTACT,
+                kind=kind,
+                body=clean_body(body),
+                provider_message_id=provider_message_id[:128],
+                provider_media_id=media_id[:128],
+                attachment_content_type=content_type[:100],
+                attachment_name=sanitize_filename(filename) if filename else "",
+                delivery_status=DeliveryStatus.DELIVERED,
+                sent_at=sent_at or now,
+                delivered_at=now,
             )
     except IntegrityError:
         existing = _existing_by_provider_id(organization.pk, provider_message_id)
@@ -512,7 +596,13 @@ def inbound_message_receive(
     Contact.objects.filter(pk=contact.pk).update(last_message_at=now)
     if media_id and channel.kind == ChannelKind.WHATSAPP:
         transaction.on_commit(lambda: _enqueue_media_fetch(message.pk))
-    _emit("message.received", organization.pk, conversation_id=conversation.pk, message_id=message.pk, contact_id=contact.pk)
+    _emit(
+        "message.received",
+        organization.pk,
+        conversation_id=conversation.pk,
+        message_id=message.pk,
+        contact_id=contact.pk,
+    )
     return InboundResult(message, True)
 
 
@@ -539,13 +629,21 @@ def message_send(*, conversation: Conversation, author: Membership, body: str = 
     text = clean_body(body)
     kind = MessageKind.TEXT
     if attachment is not None:
-        kind = validate_attachment(name=attachment.name, content_type=getattr(attachment, "content_type", ""), size=attachment.size)
+        kind = validate_attachment(
+            name=attachment.name, content_type=getattr(attachment, "content_type", ""), size=attachment.size
+        )
     elif not text:
         raise ValidationError(_("Write a message or attach a file."), code="empty")
     now = timezone.now()
     message = Message(
-        organization_id=conversation.organization_id, conversation=conversation, direction=Direction.OUTBOUND,
-        author_type=AuthorType.AGENT, author=author.user, kind=kind, body=text, delivery_status=DeliveryStatus.QUEUED,
+        organization_id=conversation.organization_id,
+        conversation=conversation,
+        direction=Direction.OUTBOUND,
+        author_type=AuthorType.AGENT,
+        author=author.user,
+        kind=kind,
+        body=text,
+        delivery_status=DeliveryStatus.QUEUED,
     )
     if attachment is not None:
         message.attachment_name = sanitize_filename(attachment.name)
@@ -560,7 +658,13 @@ def message_send(*, conversation: Conversation, author: Membership, body: str = 
         updates.append("first_response_at")
     conversation.save(update_fields=updates)
     transaction.on_commit(lambda: _enqueue_delivery(message.pk))
-    _emit("message.sent", conversation.organization_id, conversation_id=conversation.pk, message_id=message.pk, author_id=author.user_id)
+    _emit(
+        "message.sent",
+        conversation.organization_id,
+        conversation_id=conversation.pk,
+        message_id=message.pk,
+        author_id=author.user_id,
+    )
     return message
 
 
@@ -594,7 +698,9 @@ def message_fetch_media(*, message_id: int) -> Message | None:
             content, content_type = client.download_media(media_id=message.provider_media_id, max_bytes=limit)
             content_type = content_type.split(";")[0].strip().lower() or message.attachment_content_type
             extension = mimetypes.guess_extension(content_type) or ""
-            name = message.attachment_name or sanitize_filename(f"{message.kind}-{message.provider_media_id}{extension}")
+            name = message.attachment_name or sanitize_filename(
+                f"{message.kind}-{message.provider_media_id}{extension}"
+            )
             validate_attachment(name=name, content_type=content_type, size=len(content))
         except (whatsapp.SendError, ValidationError) as error:
             reason = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
@@ -629,11 +735,24 @@ def note_add(*, conversation: Conversation, author: Membership, body: str) -> Me
         raise ValidationError(_("Write the note first."), code="empty")
     now = timezone.now()
     message = Message.objects.create(
-        organization_id=conversation.organization_id, conversation=conversation, direction=Direction.OUTBOUND,
-        author_type=AuthorType.AGENT, author=author.user, kind=MessageKind.TEXT, body=text, is_internal_note=True,
-        delivery_status=DeliveryStatus.SENT, sent_at=now,
+        organization_id=conversation.organization_id,
+        conversation=conversation,
+        direction=Direction.OUTBOUND,
+        author_type=AuthorType.AGENT,
+        author=author.user,
+        kind=MessageKind.TEXT,
+        body=text,
+        is_internal_note=True,
+        delivery_status=DeliveryStatus.SENT,
+        sent_at=now,
     )
-    _emit("message.sent", conversation.organization_id, conversation_id=conversation.pk, message_id=message.pk, author_id=author.user_id)
+    _emit(
+        "message.sent",
+        conversation.organization_id,
+        conversation_id=conversation.pk,
+        message_id=message.pk,
+        author_id=author.user_id,
+    )
     return message
 
 
@@ -653,7 +772,11 @@ def message_deliver(*, message_id: int) -> Message | None:
         )
         if message is None or message.provider_message_id or message.delivery_status != DeliveryStatus.QUEUED:
             return message
-        if message.direction != Direction.OUTBOUND or message.is_internal_note or message.author_type == AuthorType.SYSTEM:
+        if (
+            message.direction != Direction.OUTBOUND
+            or message.is_internal_note
+            or message.author_type == AuthorType.SYSTEM
+        ):
             return message
         channel = message.conversation.channel
         contact = message.conversation.contact
@@ -681,8 +804,13 @@ def message_deliver(*, message_id: int) -> Message | None:
 
 def _send_through(channel: Channel, message: Message, phone: str) -> str:
     if channel.kind == ChannelKind.CONSOLE:
-        logger.info("[console channel %s] to %s: %s%s", channel.name, phone, message.body,
-                    f" [{message.attachment_name}]" if message.attachment_name else "")
+        logger.info(
+            "[console channel %s] to %s: %s%s",
+            channel.name,
+            phone,
+            message.body,
+            f" [{message.attachment_name}]" if message.attachment_name else "",
+        )
         return f"console-{uuid.uuid4().hex}"
     client = whatsapp.WhatsAppClient(phone_number_id=channel.phone_number_id, access_token=channel.access_token)
     if message.attachment:
@@ -691,13 +819,20 @@ def _send_through(channel: Channel, message: Message, phone: str) -> str:
             content = message.attachment.read()
         finally:
             message.attachment.close()
-        media_id = client.upload_media(content=content, filename=message.attachment_name, content_type=message.attachment_content_type)
-        return client.send_media(to=phone, kind=message.kind, media_id=media_id, caption=message.body, filename=message.attachment_name)
+        media_id = client.upload_media(
+            content=content, filename=message.attachment_name, content_type=message.attachment_content_type
+        )
+        return client.send_media(
+            to=phone, kind=message.kind, media_id=media_id, caption=message.body, filename=message.attachment_name
+        )
     return client.send_text(to=phone, body=message.body)
 
 
 _STATUS_TIMESTAMP = {
-    DeliveryStatus.SENT: "sent_at", DeliveryStatus.DELIVERED: "delivered_at", DeliveryStatus.READ: "read_at", DeliveryStatus.FAILED: "failed_at",
+    DeliveryStatus.SENT: "sent_at",
+    DeliveryStatus.DELIVERED: "delivered_at",
+    DeliveryStatus.READ: "read_at",
+    DeliveryStatus.FAILED: "failed_at",
 }
 
 
@@ -726,7 +861,9 @@ def message_status_update(
             message.delivery_status = DeliveryStatus.FAILED
             message.error = error[:2000] or message.error
             fields += ["delivery_status", "error"]
-    elif message.delivery_status == DeliveryStatus.FAILED or DELIVERY_ORDER[status] > DELIVERY_ORDER.get(message.delivery_status, 0):
+    elif message.delivery_status == DeliveryStatus.FAILED or DELIVERY_ORDER[status] > DELIVERY_ORDER.get(
+        message.delivery_status, 0
+    ):
         message.delivery_status = status
         fields.append("delivery_status")
     if fields:
@@ -747,8 +884,20 @@ class _SlaCheck:
 
 
 SLA_CHECKS = (
-    _SlaCheck(SlaKind.FIRST_RESPONSE, "sla.warning", "first_response_warning_at", "first_response_warned_at", Q(first_response_at__isnull=True)),
-    _SlaCheck(SlaKind.FIRST_RESPONSE, "sla.breached", "first_response_due_at", "first_response_breached_at", Q(first_response_at__isnull=True)),
+    _SlaCheck(
+        SlaKind.FIRST_RESPONSE,
+        "sla.warning",
+        "first_response_warning_at",
+        "first_response_warned_at",
+        Q(first_response_at__isnull=True),
+    ),
+    _SlaCheck(
+        SlaKind.FIRST_RESPONSE,
+        "sla.breached",
+        "first_response_due_at",
+        "first_response_breached_at",
+        Q(first_response_at__isnull=True),
+    ),
     _SlaCheck(SlaKind.RESOLUTION, "sla.warning", "resolution_warning_at", "resolution_warned_at", Q()),
     _SlaCheck(SlaKind.RESOLUTION, "sla.breached", "resolution_due_at", "resolution_breached_at", Q()),
 )
@@ -781,22 +930,37 @@ def _sla_sweep_batch(check: _SlaCheck, now: dt.datetime, batch_size: int) -> int
     rows = list(
         Conversation.objects.filter(
             check.extra,
-            **{f"{check.due_field}__lte": now, f"{check.due_field}__isnull": False, f"{check.raised_field}__isnull": True},
+            **{
+                f"{check.due_field}__lte": now,
+                f"{check.due_field}__isnull": False,
+                f"{check.raised_field}__isnull": True,
+            },
             status__in=ACTIVE_STATUSES,
         )
         .order_by(check.due_field)
         .select_for_update(skip_locked=True, of=("self",))
-        .values("pk", "organization_id", "assignee_id", "queue_id", "first_response_due_at", "resolution_due_at")[:batch_size]
+        .values("pk", "organization_id", "assignee_id", "queue_id", "first_response_due_at", "resolution_due_at")[
+            :batch_size
+        ]
     )
     if not rows:
         return 0
     Conversation.objects.filter(pk__in=[row["pk"] for row in rows]).update(**{check.raised_field: now})
-    agents = dict(Membership.objects.filter(pk__in={row["assignee_id"] for row in rows if row["assignee_id"]}).values_list("pk", "user_id"))
+    agents = dict(
+        Membership.objects.filter(pk__in={row["assignee_id"] for row in rows if row["assignee_id"]}).values_list(
+            "pk", "user_id"
+        )
+    )
     due_column = "first_response_due_at" if check.kind == SlaKind.FIRST_RESPONSE else "resolution_due_at"
     for row in rows:
         due_at = row[due_column]
         _emit(
-            check.event, row["organization_id"], conversation_id=row["pk"], kind=str(check.kind),
-            agent_id=agents.get(row["assignee_id"]), queue_id=row["queue_id"], due_at=due_at.isoformat() if due_at else None,
+            check.event,
+            row["organization_id"],
+            conversation_id=row["pk"],
+            kind=str(check.kind),
+            agent_id=agents.get(row["assignee_id"]),
+            queue_id=row["queue_id"],
+            due_at=due_at.isoformat() if due_at else None,
         )
     return len(rows)

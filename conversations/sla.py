@@ -20,7 +20,9 @@ def schedule_for(organization: Organization, *, since: dt.date | None = None) ->
     holidays = Holiday.objects.for_organization(organization)
     if since is not None:
         holidays = holidays.filter(date__gte=since - dt.timedelta(days=1))
-    return Schedule.build(tz=organization.time_zone, windows=list(windows), holidays=holidays.values_list("date", flat=True))
+    return Schedule.build(
+        tz=organization.time_zone, windows=list(windows), holidays=holidays.values_list("date", flat=True)
+    )
 
 
 @dataclass(frozen=True)

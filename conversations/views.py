@@ -18,7 +18,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.roles import ALL_ROLES
 from accounts.tenancy import role_required
-
 from conversations import selectors, services
 from conversations.channels import whatsapp
 
@@ -79,9 +78,16 @@ def _receive(request, channel) -> JsonResponse:
             continue
         try:
             outcome = services.inbound_message_receive(
-                channel=channel, phone=item.wa_id, name=item.profile_name, body=item.body, kind=item.kind,
-                provider_message_id=item.provider_message_id, media_id=item.media_id, content_type=item.mime_type,
-                filename=item.filename, sent_at=item.timestamp,
+                channel=channel,
+                phone=item.wa_id,
+                name=item.profile_name,
+                body=item.body,
+                kind=item.kind,
+                provider_message_id=item.provider_message_id,
+                media_id=item.media_id,
+                content_type=item.mime_type,
+                filename=item.filename,
+                sent_at=item.timestamp,
             )
         except ValidationError as error:
             return _error(400, f"message {item.provider_message_id} refused: {' '.join(error.messages)}")
@@ -91,8 +97,11 @@ def _receive(request, channel) -> JsonResponse:
             result["ignored"] += 1
             continue
         message = services.message_status_update(
-            organization=channel.organization, provider_message_id=item.provider_message_id, status=item.status,
-            at=item.timestamp, error=item.error,
+            organization=channel.organization,
+            provider_message_id=item.provider_message_id,
+            status=item.status,
+            at=item.timestamp,
+            error=item.error,
         )
         result["statuses_applied" if message is not None else "ignored"] += 1
     return JsonResponse(result)
@@ -110,7 +119,9 @@ def attachment_download(request, message_id: int):
     except FileNotFoundError:
         raise Http404 from None
     response = FileResponse(
-        handle, as_attachment=True, filename=message.attachment_name or "attachment",
+        handle,
+        as_attachment=True,
+        filename=message.attachment_name or "attachment",
         content_type=message.attachment_content_type or "application/octet-stream",
     )
     response["X-Content-Type-Options"] = "nosniff"

@@ -46,8 +46,14 @@ class EmailAdapter:
 
     @staticmethod
     def _settings_key() -> tuple:
-        return (settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_HOST_USER,
-                settings.EMAIL_USE_TLS, settings.EMAIL_USE_SSL)
+        return (
+            settings.EMAIL_BACKEND,
+            settings.EMAIL_HOST,
+            settings.EMAIL_PORT,
+            settings.EMAIL_HOST_USER,
+            settings.EMAIL_USE_TLS,
+            settings.EMAIL_USE_SSL,
+        )
 
     @classmethod
     def _connection(cls):
@@ -165,13 +171,18 @@ class WhatsAppAdapter:
         number_id = settings.NOTIFICATIONS_WHATSAPP_PHONE_NUMBER_ID
         token = settings.NOTIFICATIONS_WHATSAPP_ACCESS_TOKEN
         if not number_id or not token:
-            raise PermanentDeliveryError("WhatsApp is not configured (NOTIFICATIONS_WHATSAPP_PHONE_NUMBER_ID / _ACCESS_TOKEN)")
+            raise PermanentDeliveryError(
+                "WhatsApp is not configured (NOTIFICATIONS_WHATSAPP_PHONE_NUMBER_ID / _ACCESS_TOKEN)"
+            )
         body = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": log.recipient.lstrip("+"),
             "type": "text",
-            "text": {"preview_url": False, "body": (f"{log.subject}\n\n{log.message}" if log.subject else log.message)[:4096]},
+            "text": {
+                "preview_url": False,
+                "body": (f"{log.subject}\n\n{log.message}" if log.subject else log.message)[:4096],
+            },
         }
         url = f"{base}/{settings.NOTIFICATIONS_WHATSAPP_API_VERSION}/{number_id}/messages"
         data = _post_json(url, body, token=token, timeout=settings.NOTIFICATIONS_HTTP_TIMEOUT)
@@ -189,8 +200,12 @@ class HttpSmsAdapter:
         if not url:
             raise PermanentDeliveryError("SMS gateway is not configured (NOTIFICATIONS_SMS_GATEWAY_URL)")
         text = log.subject if log.subject else log.message
-        data = _post_json(url, {"to": log.recipient, "text": text[:480]}, token=settings.NOTIFICATIONS_SMS_GATEWAY_TOKEN,
-                          timeout=settings.NOTIFICATIONS_HTTP_TIMEOUT)
+        data = _post_json(
+            url,
+            {"to": log.recipient, "text": text[:480]},
+            token=settings.NOTIFICATIONS_SMS_GATEWAY_TOKEN,
+            timeout=settings.NOTIFICATIONS_HTTP_TIMEOUT,
+        )
         return str(data.get("id", "")) if isinstance(data, dict) else ""
 
 

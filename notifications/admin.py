@@ -12,7 +12,17 @@ class OrganizationNotificationSettingsAdmin(TenantScopedAdmin):
     list_display = ["organization", "urgent_bypasses_quiet_hours", "email_rate_limit_per_hour", "email_batch_size"]
     fieldsets = [
         (None, {"fields": ["organization"]}),
-        (_("Policy"), {"fields": ["role_channels", "urgent_bypasses_quiet_hours", "email_rate_limit_per_hour", "email_batch_size"]}),
+        (
+            _("Policy"),
+            {
+                "fields": [
+                    "role_channels",
+                    "urgent_bypasses_quiet_hours",
+                    "email_rate_limit_per_hour",
+                    "email_batch_size",
+                ]
+            },
+        ),
         (_("Defaults for new members"), {"fields": NotificationPreference.COPIED_FIELDS}),
     ]
 
@@ -23,7 +33,16 @@ class OrganizationNotificationSettingsAdmin(TenantScopedAdmin):
 
 @admin.register(NotificationPreference)
 class NotificationPreferenceAdmin(TenantScopedAdmin):
-    list_display = ["user", "organization", "email_enabled", "sms_enabled", "whatsapp_enabled", "in_app_enabled", "quiet_hours_enabled", "max_emails_per_hour"]
+    list_display = [
+        "user",
+        "organization",
+        "email_enabled",
+        "sms_enabled",
+        "whatsapp_enabled",
+        "in_app_enabled",
+        "quiet_hours_enabled",
+        "max_emails_per_hour",
+    ]
     list_filter = ["email_enabled", "sms_enabled", "quiet_hours_enabled"]
     search_fields = ["user__email", "user__full_name"]
     autocomplete_fields = []
@@ -33,7 +52,18 @@ class NotificationPreferenceAdmin(TenantScopedAdmin):
 class NotificationLogAdmin(TenantScopedAdmin):
     """The audit trail: read-only, filterable, with a resend action (a new row; the original stays)."""
 
-    list_display = ["id", "created_at", "organization", "user", "event_type", "channel", "status", "reason", "retry_count", "sent_at"]
+    list_display = [
+        "id",
+        "created_at",
+        "organization",
+        "user",
+        "event_type",
+        "channel",
+        "status",
+        "reason",
+        "retry_count",
+        "sent_at",
+    ]
     list_filter = ["status", "channel", "event_type", "user", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["recipient", "subject", "user__email", "provider_message_id", "dedupe_key"]
     date_hierarchy = "created_at"
@@ -65,11 +95,20 @@ class NotificationLogAdmin(TenantScopedAdmin):
             else:
                 resent += 1
         if resent:
-            self.message_user(request, ngettext("%(n)d notification queued again.", "%(n)d notifications queued again.", resent) % {"n": resent}, messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext("%(n)d notification queued again.", "%(n)d notifications queued again.", resent)
+                % {"n": resent},
+                messages.SUCCESS,
+            )
         if skipped:
             self.message_user(
                 request,
-                ngettext("%(n)d notification is still on its way or has no address; not resent.",
-                         "%(n)d notifications are still on their way or have no address; not resent.", skipped) % {"n": skipped},
+                ngettext(
+                    "%(n)d notification is still on its way or has no address; not resent.",
+                    "%(n)d notifications are still on their way or have no address; not resent.",
+                    skipped,
+                )
+                % {"n": skipped},
                 messages.WARNING,
             )

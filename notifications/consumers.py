@@ -25,7 +25,9 @@ def _current_membership(user, wanted_org_id):
 def _still_member(user_id: int, organization_id: int) -> bool:
     from accounts.models import Membership
 
-    return Membership.objects.filter(user_id=user_id, organization_id=organization_id, organization__is_active=True, user__is_active=True).exists()
+    return Membership.objects.filter(
+        user_id=user_id, organization_id=organization_id, organization__is_active=True, user__is_active=True
+    ).exists()
 
 
 @database_sync_to_async
@@ -58,7 +60,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         if isinstance(content, dict) and content.get("type") == "sync":
             await self.send_json({"type": "unread", "unread": await _unread(self.organization_id, self.user_id)})
         else:
-            await self.send_json({"type": "error", "error": "unknown frame; send {\"type\": \"sync\"}"})
+            await self.send_json({"type": "error", "error": 'unknown frame; send {"type": "sync"}'})
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         try:

@@ -11,7 +11,7 @@ import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 HOUR = datetime.timedelta(hours=1)
 
 

@@ -22,21 +22,34 @@ def seed_demo(stdout=None) -> None:
             preference = services.preference_ensure(organization=org, user=membership.user)
             if index == 1 and not preference.quiet_hours_enabled:
                 services.preference_update(
-                    preference=preference, quiet_hours_enabled=True,
-                    quiet_hours_start=datetime.time(22), quiet_hours_end=datetime.time(7),
+                    preference=preference,
+                    quiet_hours_enabled=True,
+                    quiet_hours_start=datetime.time(22),
+                    quiet_hours_end=datetime.time(7),
                 )
         rows = services.notify(
-            organization=org, event_type="custom", recipients=[m.user for m in memberships], channels=["in_app"],
-            context={"title": "Bem-vindo ao PyTake" if org.locale == "pt-br" else "Welcome to PyTake",
-                     "body": "Ajuste suas notificações em Configurações › Notificações." if org.locale == "pt-br"
-                     else "Choose how you are notified under Settings › Notifications."},
+            organization=org,
+            event_type="custom",
+            recipients=[m.user for m in memberships],
+            channels=["in_app"],
+            context={
+                "title": "Bem-vindo ao PyTake" if org.locale == "pt-br" else "Welcome to PyTake",
+                "body": "Ajuste suas notificações em Configurações › Notificações."
+                if org.locale == "pt-br"
+                else "Choose how you are notified under Settings › Notifications.",
+            },
             dedupe_key="demo-welcome",
         )
         admins = [m.user for m in memberships if m.role == Role.ORG_ADMIN]
         rows += services.notify(
-            organization=org, event_type="sla_warning", recipients=admins, channels=["in_app", "websocket"],
+            organization=org,
+            event_type="sla_warning",
+            recipients=admins,
+            channels=["in_app", "websocket"],
             context={"contact_name": "Cliente Demo", "queue_name": "Geral", "kind_label": "first response"},
             dedupe_key="demo-sla-warning",
         )
         if stdout is not None:
-            stdout.write(f"  {org.name}: {len(memberships)} preferences, {len(rows)} demo notifications (kept if present)")
+            stdout.write(
+                f"  {org.name}: {len(memberships)} preferences, {len(rows)} demo notifications (kept if present)"
+            )

@@ -23,23 +23,41 @@ LIMIT_ERRORS = {
 class PreferenceForm(forms.ModelForm):
     """Parses and validates the page's input; ``services.preference_update`` saves it."""
 
-    max_emails_per_hour = forms.IntegerField(label=_("max emails per hour"), min_value=1, max_value=100, error_messages=LIMIT_ERRORS)
-    max_sms_per_hour = forms.IntegerField(label=_("max SMS per hour"), min_value=1, max_value=100, error_messages=LIMIT_ERRORS)
+    max_emails_per_hour = forms.IntegerField(
+        label=_("max emails per hour"), min_value=1, max_value=100, error_messages=LIMIT_ERRORS
+    )
+    max_sms_per_hour = forms.IntegerField(
+        label=_("max SMS per hour"), min_value=1, max_value=100, error_messages=LIMIT_ERRORS
+    )
 
     class Meta:
         model = NotificationPreference
         fields = [
-            "email_enabled", "sms_enabled", "whatsapp_enabled", "websocket_enabled", "in_app_enabled",
-            "phone_number", "quiet_hours_enabled", "quiet_hours_start", "quiet_hours_end",
-            "max_emails_per_hour", "max_sms_per_hour",
+            "email_enabled",
+            "sms_enabled",
+            "whatsapp_enabled",
+            "websocket_enabled",
+            "in_app_enabled",
+            "phone_number",
+            "quiet_hours_enabled",
+            "quiet_hours_start",
+            "quiet_hours_end",
+            "max_emails_per_hour",
+            "max_sms_per_hour",
         ]
         widgets = {
             "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "quiet_hours_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         }
         error_messages = {
-            "quiet_hours_start": {"invalid": _("Enter a valid time, e.g. 22:00."), "required": _("Enter a valid time, e.g. 22:00.")},
-            "quiet_hours_end": {"invalid": _("Enter a valid time, e.g. 08:00."), "required": _("Enter a valid time, e.g. 08:00.")},
+            "quiet_hours_start": {
+                "invalid": _("Enter a valid time, e.g. 22:00."),
+                "required": _("Enter a valid time, e.g. 22:00."),
+            },
+            "quiet_hours_end": {
+                "invalid": _("Enter a valid time, e.g. 08:00."),
+                "required": _("Enter a valid time, e.g. 08:00."),
+            },
         }
 
     def __init__(self, *args, **kwargs):
@@ -53,7 +71,10 @@ class PreferenceForm(forms.ModelForm):
         return [self[EVENT_PREFIX + e.name] for e in configurable_event_types()]
 
     def channel_fields(self):
-        return [self[name] for name in ("email_enabled", "sms_enabled", "whatsapp_enabled", "websocket_enabled", "in_app_enabled")]
+        return [
+            self[name]
+            for name in ("email_enabled", "sms_enabled", "whatsapp_enabled", "websocket_enabled", "in_app_enabled")
+        ]
 
     def quiet_fields(self):
         return [self["quiet_hours_start"], self["quiet_hours_end"]]

@@ -56,10 +56,15 @@ def _conversation_context(organization: Organization, conversation_id) -> dict:
     if Conversation is None or not conversation_id:
         return context
     conversation = (
-        Conversation.objects.for_organization(organization).select_related("contact", "queue", "assignee__user", "closed_by").filter(pk=conversation_id).first()
+        Conversation.objects.for_organization(organization)
+        .select_related("contact", "queue", "assignee__user", "closed_by")
+        .filter(pk=conversation_id)
+        .first()
     )
     if conversation is None:
-        logger.warning("conversation %s of organization %s not found for a notification", conversation_id, organization.pk)
+        logger.warning(
+            "conversation %s of organization %s not found for a notification", conversation_id, organization.pk
+        )
         return context
     context.update(
         contact_name=conversation.contact.name or conversation.contact.phone,
@@ -74,7 +79,10 @@ def _conversation_context(organization: Organization, conversation_id) -> dict:
 
 
 def _metadata(event: Event, **ids) -> dict:
-    return {"event": event.name, **{k: v for k, v in {**event.payload, **ids}.items() if k.endswith("_id") and v is not None}}
+    return {
+        "event": event.name,
+        **{k: v for k, v in {**event.payload, **ids}.items() if k.endswith("_id") and v is not None},
+    }
 
 
 @listener("conversation.assigned", phase=IN_TRANSACTION)
@@ -89,8 +97,12 @@ def on_conversation_assigned(event: Event) -> None:
     assigned_at = context.get("assigned_at")
     key = f"{event.payload.get('conversation_id')}:{agent_id}:{assigned_at.isoformat()}" if assigned_at else None
     services.notify(
-        organization=organization, event_type="conversation_assigned", recipients=_members(organization, user_ids=[agent_id]),
-        context=context, dedupe_key=key, metadata=_metadata(event),
+        organization=organization,
+        event_type="conversation_assigned",
+        recipients=_members(organization, user_ids=[agent_id]),
+        context=context,
+        dedupe_key=key,
+        metadata=_metadata(event),
     )
 
 
@@ -107,8 +119,13 @@ def _sla(event: Event, event_type: str, urgent: bool) -> None:
     recipients = _members(organization, user_ids=[payload.get("agent_id")]) if payload.get("agent_id") else []
     recipients += _members(organization, roles=[Role.ORG_ADMIN])
     services.notify(
-        organization=organization, event_type=event_type, recipients=recipients, context=context, urgent=urgent,
-        dedupe_key=f"{payload.get('conversation_id')}:{kind}", metadata=_metadata(event),
+        organization=organization,
+        event_type=event_type,
+        recipients=recipients,
+        context=context,
+        urgent=urgent,
+        dedupe_key=f"{payload.get('conversation_id')}:{kind}",
+        metadata=_metadata(event),
     )
 
 
@@ -133,8 +150,11 @@ def on_conversation_closed(event: Event) -> None:
     context = _conversation_context(organization, event.payload.get("conversation_id"))
     closed_at = context.get("closed_at")
     services.notify(
-        organization=organization, event_type="conversation_closed", recipients=_members(organization, user_ids=[agent_id]),
-        context=context, dedupe_key=f"{event.payload.get('conversation_id')}:{closed_at.isoformat()}" if closed_at else None,
+        organization=organization,
+        event_type="conversation_closed",
+        recipients=_members(organization, user_ids=[agent_id]),
+        context=context,
+        dedupe_key=f"{event.payload.get('conversation_id')}:{closed_at.isoformat()}" if closed_at else None,
         metadata=_metadata(event),
     )
 
@@ -147,14 +167,20 @@ def on_contact_created(event: Event) -> None:
     contact_id = event.payload.get("contact_id")
     context = {"contact_id": contact_id}
     Contact = _model("Contact")
-    contact = Contact.objects.for_organization(organization).filter(pk=contact_id).first() if Contact is not None else None
+    contact = (
+        Contact.objects.for_organization(organization).filter(pk=contact_id).first() if Contact is not None else None
+    )
     if contact is not None:
         context.update(contact_name=contact.name or contact.phone, contact_phone=contact.phone)
     else:
         logger.warning("contact %s of organization %s not found for a notification", contact_id, organization.pk)
     services.notify(
-        organization=organization, event_type="new_contact", recipients=_members(organization, roles=[Role.ORG_ADMIN]),
-        context=context, dedupe_key=str(contact_id), metadata=_metadata(event),
+        organization=organization,
+        event_type="new_contact",
+        recipients=_members(organization, roles=[Role.ORG_ADMIN]),
+        context=context,
+        dedupe_key=str(contact_id),
+        metadata=_metadata(event),
     )
 
 
@@ -163,17 +189,34 @@ def on_agent_offline(event: Event) -> None:
     organization = _organization(event)
     if organization is None:
         return
-    membership = Membership.objects.for_organization(organization).select_related("user").filter(pk=event.payload.get("membership_id")).first()
+    membership = (
+        Membership.objects.for_organization(organization)
+        .select_related("user")
+        .filter(pk=event.payload.get("membership_id"))
+        .first()
+    )
     if membership is None:
-        logger.warning("membership %s of organization %s not found for agent.offline", event.payload.get("membership_id"), organization.pk)
+        logger.warning(
+            "membership %s of organization %s not found for agent.offline",
+            event.payload.get("membership_id"),
+            organization.pk,
+        )
         return
     context = {"agent_name": membership.user.get_full_name()}
     Conversation = _model("Conversation")
     if Conversation is not None:
-        context["open_conversations"] = Conversation.objects.for_organization(organization).filter(assignee=membership, status__in=["open", "pending"]).count()
+        context["open_conversations"] = (
+            Conversation.objects.for_organization(organization)
+            .filter(assignee=membership, status__in=["open", "pending"])
+            .count()
+        )
     admins = [u for u in _members(organization, roles=[Role.ORG_ADMIN]) if u.pk != membership.user_id]
     changed = membership.status_changed_at.isoformat() if membership.status_changed_at else None
     services.notify(
-        organization=organization, event_type="agent_offline", recipients=admins, context=context,
-        dedupe_key=f"{membership.pk}:{changed}" if changed else None, metadata=_metadata(event),
+        organization=organization,
+        event_type="agent_offline",
+        recipients=admins,
+        context=context,
+        dedupe_key=f"{membership.pk}:{changed}" if changed else None,
+        metadata=_metadata(event),
     )

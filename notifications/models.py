@@ -35,7 +35,9 @@ class PreferenceFields(models.Model):
     quiet_hours_enabled = models.BooleanField(_("quiet hours"), default=False)
     quiet_hours_start = models.TimeField(_("quiet hours start"), default=datetime.time(22, 0))
     quiet_hours_end = models.TimeField(_("quiet hours end"), default=datetime.time(8, 0))
-    max_emails_per_hour = models.PositiveSmallIntegerField(_("max emails per hour"), default=10, validators=LIMIT_VALIDATORS)
+    max_emails_per_hour = models.PositiveSmallIntegerField(
+        _("max emails per hour"), default=10, validators=LIMIT_VALIDATORS
+    )
     max_sms_per_hour = models.PositiveSmallIntegerField(_("max SMS per hour"), default=5, validators=LIMIT_VALIDATORS)
     # {event type name: bool}; a missing name means the event type's default (registry).
     event_types = models.JSONField(_("event types"), default=dict, blank=True)
@@ -44,8 +46,16 @@ class PreferenceFields(models.Model):
 
     CHANNEL_FIELDS = {c: f"{c}_enabled" for c in Channel.values}
     COPIED_FIELDS = [
-        "email_enabled", "sms_enabled", "whatsapp_enabled", "websocket_enabled", "in_app_enabled",
-        "quiet_hours_enabled", "quiet_hours_start", "quiet_hours_end", "max_emails_per_hour", "max_sms_per_hour",
+        "email_enabled",
+        "sms_enabled",
+        "whatsapp_enabled",
+        "websocket_enabled",
+        "in_app_enabled",
+        "quiet_hours_enabled",
+        "quiet_hours_start",
+        "quiet_hours_end",
+        "max_emails_per_hour",
+        "max_sms_per_hour",
         "event_types",
     ]
 
@@ -80,15 +90,20 @@ class OrganizationNotificationSettings(PreferenceFields):
     # {role: [channels]}: RBAC decides which channels a role may receive at all.
     role_channels = models.JSONField(_("channels allowed per role"), default=default_role_channels)
     urgent_bypasses_quiet_hours = models.BooleanField(
-        _("urgent events bypass quiet hours"), default=True,
+        _("urgent events bypass quiet hours"),
+        default=True,
         help_text=_("SLA breaches and other urgent events are sent even inside a member's quiet hours."),
     )
     email_rate_limit_per_hour = models.PositiveIntegerField(
-        _("organization email limit per hour"), default=100, validators=[MinValueValidator(1)],
+        _("organization email limit per hour"),
+        default=100,
+        validators=[MinValueValidator(1)],
         help_text=_("Emails over this count in a rolling hour are deferred, not dropped."),
     )
     email_batch_size = models.PositiveIntegerField(
-        _("email batch size"), default=50, validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        _("email batch size"),
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
         help_text=_("At most this many deferred emails of the organization are released per relay run."),
     )
 
@@ -116,15 +131,28 @@ class OrganizationNotificationSettings(PreferenceFields):
                 raise ValidationError({"role_channels": _("Unknown role “%(role)s”.") % {"role": role}})
             if not isinstance(channels, list) or not set(channels) <= set(Channel.values):
                 raise ValidationError(
-                    {"role_channels": _("Channels of %(role)s must be a list of: %(channels)s.") % {"role": role, "channels": ", ".join(Channel.values)}}
+                    {
+                        "role_channels": _("Channels of %(role)s must be a list of: %(channels)s.")
+                        % {"role": role, "channels": ", ".join(Channel.values)}
+                    }
                 )
 
 
 class NotificationPreference(PreferenceFields):
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="notification_preferences", verbose_name=_("organization"))
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences", verbose_name=_("user"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="notification_preferences", verbose_name=_("organization")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notification_preferences",
+        verbose_name=_("user"),
+    )
     phone_number = models.CharField(
-        _("phone for SMS and WhatsApp"), max_length=20, blank=True, help_text=_("International format, e.g. +5511987654321.")
+        _("phone for SMS and WhatsApp"),
+        max_length=20,
+        blank=True,
+        help_text=_("International format, e.g. +5511987654321."),
     )
 
     objects = TenantManager()
@@ -133,7 +161,9 @@ class NotificationPreference(PreferenceFields):
     class Meta:
         verbose_name = _("notification preference")
         verbose_name_plural = _("notification preferences")
-        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="notifications_pref_unique_user_org")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="notifications_pref_unique_user_org")
+        ]
         indexes = [models.Index(fields=["organization"], name="notif_pref_org_idx")]
 
     def __str__(self):
@@ -156,16 +186,24 @@ COUNTED_STATUSES = (Status.PENDING, Status.SENDING, Status.SENT, Status.DELIVERE
 
 
 class NotificationLog(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="notification_logs", verbose_name=_("organization"))
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_logs", verbose_name=_("user"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="notification_logs", verbose_name=_("organization")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_logs", verbose_name=_("user")
+    )
     event_type = models.CharField(_("type"), max_length=40, choices=EVENT_TYPE_CHOICES)
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
-    recipient = models.CharField(_("recipient"), max_length=255, blank=True, help_text=_("Email address, phone number or channel group."))
+    recipient = models.CharField(
+        _("recipient"), max_length=255, blank=True, help_text=_("Email address, phone number or channel group.")
+    )
     subject = models.CharField(_("subject"), max_length=255, blank=True)
     message = models.TextField(_("message"), blank=True)
     html = models.TextField(_("HTML body"), blank=True)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING)
-    reason = models.CharField(_("reason"), max_length=40, blank=True, help_text=_("Why the row was not sent or was deferred."))
+    reason = models.CharField(
+        _("reason"), max_length=40, blank=True, help_text=_("Why the row was not sent or was deferred.")
+    )
     error = models.TextField(_("error"), blank=True)
     urgent = models.BooleanField(_("urgent"), default=False)
     scheduled_at = models.DateTimeField(_("scheduled for"), help_text=_("When the row became (or becomes) sendable."))
@@ -191,7 +229,9 @@ class NotificationLog(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["dedupe_key"], name="notifications_log_unique_dedupe_key"),
-            models.CheckConstraint(condition=Q(retry_count__lte=models.F("max_retries")), name="notifications_log_retries_within_max"),
+            models.CheckConstraint(
+                condition=Q(retry_count__lte=models.F("max_retries")), name="notifications_log_retries_within_max"
+            ),
         ]
         indexes = [
             models.Index(fields=["organization", "-created_at"], name="notif_log_org_created_idx"),
@@ -202,14 +242,19 @@ class NotificationLog(models.Model):
             models.Index(fields=["organization", "user", "channel", "scheduled_at"], name="notif_log_rate_idx"),
             # The relay reads only rows that may need it.
             models.Index(
-                fields=["status", "scheduled_at"], name="notif_log_outbox_idx",
+                fields=["status", "scheduled_at"],
+                name="notif_log_outbox_idx",
                 condition=Q(status__in=["pending", "deferred", "sending"]),
             ),
             # The notification center: a user's unread in-app rows in one organization.
             models.Index(
-                fields=["organization", "user", "-created_at"], name="notif_log_inapp_idx", condition=Q(channel="in_app"),
+                fields=["organization", "user", "-created_at"],
+                name="notif_log_inapp_idx",
+                condition=Q(channel="in_app"),
             ),
-            models.Index(fields=["provider_message_id"], name="notif_log_provider_id_idx", condition=~Q(provider_message_id="")),
+            models.Index(
+                fields=["provider_message_id"], name="notif_log_provider_id_idx", condition=~Q(provider_message_id="")
+            ),
         ]
 
     def __str__(self):

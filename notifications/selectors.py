@@ -31,7 +31,9 @@ def notification_center_list(*, organization, user, limit: int = 50) -> list[Not
 
 def unread_count(*, organization_id: int, user_id: int) -> int:
     return (
-        NotificationLog.objects.filter(organization_id=organization_id, user_id=user_id, channel=Channel.IN_APP, read_at__isnull=True)
+        NotificationLog.objects.filter(
+            organization_id=organization_id, user_id=user_id, channel=Channel.IN_APP, read_at__isnull=True
+        )
         .exclude(status__in=[Status.SKIPPED, Status.DEFERRED])
         .count()
     )
@@ -39,7 +41,11 @@ def unread_count(*, organization_id: int, user_id: int) -> int:
 
 def notification_stats(*, organization=None, since: datetime.datetime | None = None) -> dict:
     """Counts by status × channel and by event type, with retries, for ``organization`` (all if ``None``)."""
-    queryset = NotificationLog.objects.all() if organization is None else NotificationLog.objects.for_organization(organization)
+    queryset = (
+        NotificationLog.objects.all()
+        if organization is None
+        else NotificationLog.objects.for_organization(organization)
+    )
     if since is not None:
         queryset = queryset.filter(created_at__gte=since)
     by_status_channel = {

@@ -94,6 +94,7 @@ REASON_TEXT = {
 
 # --- Organization settings and preferences ------------------------------------------------
 
+
 @transaction.atomic
 def organization_settings_ensure(*, organization: Organization) -> OrganizationNotificationSettings:
     """The organization's notification settings, created with the defaults on first use."""
@@ -111,7 +112,9 @@ def organization_settings_update(*, organization: Organization, **fields) -> Org
     return org_settings
 
 
-def _preference_from_defaults(*, organization: Organization, user, org_settings: OrganizationNotificationSettings) -> NotificationPreference:
+def _preference_from_defaults(
+    *, organization: Organization, user, org_settings: OrganizationNotificationSettings
+) -> NotificationPreference:
     values = {name: getattr(org_settings, name) for name in NotificationPreference.COPIED_FIELDS}
     values["event_types"] = dict(values["event_types"])
     return NotificationPreference(organization=organization, user=user, **values)
@@ -163,13 +166,16 @@ def normalize_phone(value: str) -> str:
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
-        raise ValidationError({"phone_number": _("Enter the number in international format, e.g. +5511987654321.")}) from None
+        raise ValidationError(
+            {"phone_number": _("Enter the number in international format, e.g. +5511987654321.")}
+        ) from None
     if not phonenumbers.is_valid_number(number):
         raise ValidationError({"phone_number": _("This is not a valid phone number.")})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 # --- Deciding ----------------------------------------------------------------------------
+
 
 @dataclass
 class _Facts:
@@ -185,22 +191,34 @@ class _Facts:
 
 
 def _load_facts(*, organization: Organization, users: list, now: datetime.datetime) -> _Facts:
-    org_settings = selectors.organization_settings_find(organization=organization) or organization_settings_ensure(organization=organization)
+    org_settings = selectors.organization_settings_find(organization=organization) or organization_settings_ensure(
+        organization=organization
+    )
     user_ids = [u.pk for u in users]
-    roles = dict(Membership.objects.for_organization(organization).filter(user_id__in=user_ids).values_list("user_id", "role"))
-    preferences = {p.user_id: p for p in NotificationPreference.objects.for_organization(organization).filter(user_id__in=user_ids)}
+    roles = dict(
+        Membership.objects.for_organization(organization).filter(user_id__in=user_ids).values_list("user_id", "role")
+    )
+    preferences = {
+        p.user_id: p for p in NotificationPreference.objects.for_organization(organization).filter(user_id__in=user_ids)
+    }
     for user in users:
         if user.pk not in preferences:
-            preferences[user.pk] = _preference_from_defaults(organization=organization, user=user, org_settings=org_settings)
+            preferences[user.pk] = _preference_from_defaults(
+                organization=organization, user=user, org_settings=org_settings
+            )
     facts = _Facts(organization=organization, org_settings=org_settings, roles=roles, preferences=preferences)
     window = NotificationLog.objects.for_organization(organization).filter(
-        status__in=COUNTED_STATUSES, scheduled_at__gt=now - HOUR, scheduled_at__lte=now,
+        status__in=COUNTED_STATUSES,
+        scheduled_at__gt=now - HOUR,
+        scheduled_at__lte=now,
         channel__in=INTERRUPTING_CHANNELS,
     )
     for user_id, channel, at in window.filter(user_id__in=user_ids).values_list("user_id", "channel", "scheduled_at"):
         facts.recent[(user_id, _limit_bucket(channel))].append(at)
     facts.org_recent_emails = list(
-        window.filter(channel=Channel.EMAIL).order_by("-scheduled_at").values_list("scheduled_at", flat=True)[: org_settings.email_rate_limit_per_hour]
+        window.filter(channel=Channel.EMAIL)
+        .order_by("-scheduled_at")
+        .values_list("scheduled_at", flat=True)[: org_settings.email_rate_limit_per_hour]
     )
     return facts
 
@@ -255,7 +273,10 @@ def _decide(*, facts: _Facts, user, event: EventType, channel: str, urgent: bool
     bypass = urgent and facts.org_settings.urgent_bypasses_quiet_hours
     if preference.quiet_hours_enabled and not bypass:
         end = decisions.quiet_hours_end(
-            now, start=preference.quiet_hours_start, end=preference.quiet_hours_end, tz=user_time_zone(user, facts.organization)
+            now,
+            start=preference.quiet_hours_start,
+            end=preference.quiet_hours_end,
+            tz=user_time_zone(user, facts.organization),
         )
         if end is not None:
             return Decision(Status.DEFERRED, Reason.QUIET_HOURS, end, address)
@@ -266,7 +287,9 @@ def _decide(*, facts: _Facts, user, event: EventType, channel: str, urgent: bool
     if not user_rate.allowed:
         return Decision(Status.DEFERRED, Reason.USER_RATE_LIMIT, user_rate.next_slot, address)
     if channel == Channel.EMAIL:
-        org_rate = decisions.rolling_hour_limit(now, limit=facts.org_settings.email_rate_limit_per_hour, recent=facts.org_recent_emails)
+        org_rate = decisions.rolling_hour_limit(
+            now, limit=facts.org_settings.email_rate_limit_per_hour, recent=facts.org_recent_emails
+        )
         if not org_rate.allowed:
             return Decision(Status.DEFERRED, Reason.ORG_RATE_LIMIT, org_rate.next_slot, address)
         facts.org_recent_emails.append(now)
@@ -345,7 +368,10 @@ def notify(
 
     with transaction.atomic():
         keys = {(u.pk, c): f"{organization.pk}:{event.name}:{base_key}:{u.pk}:{c}"[:200] for u in users for c in wanted}
-        existing = {log.dedupe_key: log for log in NotificationLog.objects.for_organization(organization).filter(dedupe_key__in=keys.values())}
+        existing = {
+            log.dedupe_key: log
+            for log in NotificationLog.objects.for_organization(organization).filter(dedupe_key__in=keys.values())
+        }
         if len(existing) == len(keys):
             return sorted(existing.values(), key=lambda log: log.pk)
         facts = _load_facts(organization=organization, users=users, now=now)
@@ -359,14 +385,23 @@ def notify(
                 decision = _decide(facts=facts, user=user, event=event, channel=channel, urgent=urgent, now=now)
                 rows.append(
                     NotificationLog(
-                        organization=organization, user=user, event_type=event.name, channel=channel,
-                        recipient=decision.recipient, subject=subject, message=text if channel == Channel.EMAIL else compact,
+                        organization=organization,
+                        user=user,
+                        event_type=event.name,
+                        channel=channel,
+                        recipient=decision.recipient,
+                        subject=subject,
+                        message=text if channel == Channel.EMAIL else compact,
                         html=html if channel == Channel.EMAIL else "",
-                        status=decision.status, reason=decision.reason,
+                        status=decision.status,
+                        reason=decision.reason,
                         error=str(REASON_TEXT.get(decision.reason, "")) if decision.status == Status.SKIPPED else "",
-                        urgent=urgent, scheduled_at=decision.scheduled_at or now,
+                        urgent=urgent,
+                        scheduled_at=decision.scheduled_at or now,
                         enqueued_at=now if decision.status == Status.PENDING else None,
-                        max_retries=settings.NOTIFICATIONS_MAX_RETRIES, metadata=dict(metadata or {}), dedupe_key=key,
+                        max_retries=settings.NOTIFICATIONS_MAX_RETRIES,
+                        metadata=dict(metadata or {}),
+                        dedupe_key=key,
                     )
                 )
         NotificationLog.objects.bulk_create(rows)
@@ -375,6 +410,7 @@ def notify(
 
 
 # --- Sending -----------------------------------------------------------------------------
+
 
 def _enqueue_on_commit(ids: list[int]) -> None:
     if ids:
@@ -396,7 +432,9 @@ def publish_deliveries(ids: list[int]) -> int:
             deliver_notification.apply_async(args=[log_id])
             published += 1
     except Exception:
-        logger.exception("publishing %d notification deliveries failed after %d; the relay will retry them", len(ids), published)
+        logger.exception(
+            "publishing %d notification deliveries failed after %d; the relay will retry them", len(ids), published
+        )
     return published
 
 
@@ -448,8 +486,12 @@ def notification_deliver(*, log_id: int) -> DeliveryOutcome:
             retries = log.retry_count + 1
             delay = retry_delay(retries)
             mine.update(
-                status=Status.PENDING, retry_count=retries, error=message, claimed_at=None,
-                enqueued_at=timezone.now() + datetime.timedelta(seconds=delay), updated_at=timezone.now(),
+                status=Status.PENDING,
+                retry_count=retries,
+                error=message,
+                claimed_at=None,
+                enqueued_at=timezone.now() + datetime.timedelta(seconds=delay),
+                updated_at=timezone.now(),
             )
             logger.info("notification %s failed (%s); retry %d in %.2fs", log_id, message, retries, delay)
             return DeliveryOutcome(Status.PENDING, retry_in=delay)
@@ -457,11 +499,14 @@ def notification_deliver(*, log_id: int) -> DeliveryOutcome:
         logger.warning("notification %s failed after %d retries: %s", log_id, log.retry_count, message)
         return DeliveryOutcome(Status.FAILED)
     sent_at = timezone.now()
-    mine.update(status=Status.SENT, sent_at=sent_at, provider_message_id=provider_id[:255], error="", updated_at=sent_at)
+    mine.update(
+        status=Status.SENT, sent_at=sent_at, provider_message_id=provider_id[:255], error="", updated_at=sent_at
+    )
     return DeliveryOutcome(Status.SENT)
 
 
 # --- Relay: lost tasks, stuck rows, deferred rows -------------------------------------------
+
 
 @dataclass
 class RelayResult:
@@ -481,7 +526,11 @@ class RelayResult:
 
 @transaction.atomic
 def notification_relay(
-    *, now: datetime.datetime | None = None, relay_after: float | None = None, lease: float | None = None, limit: int = 5000
+    *,
+    now: datetime.datetime | None = None,
+    relay_after: float | None = None,
+    lease: float | None = None,
+    limit: int = 5000,
 ) -> RelayResult:
     """The Beat job: release due ``deferred`` rows, re-queue lost ``pending`` ones, recover stale sends.
 
@@ -503,7 +552,12 @@ def notification_relay(
     for log in stale:
         note = "The worker was lost while sending (lease expired); delivery unknown."
         if log.retry_count < log.max_retries:
-            log.status, log.retry_count, log.claimed_at, log.enqueued_at = Status.PENDING, log.retry_count + 1, None, now
+            log.status, log.retry_count, log.claimed_at, log.enqueued_at = (
+                Status.PENDING,
+                log.retry_count + 1,
+                None,
+                now,
+            )
             log.error = note + " Sent again with the same Message-ID."
             result.reclaimed += 1
             to_publish.append(log.pk)
@@ -542,7 +596,14 @@ def notification_relay(
         for log in rows:
             if log.channel == Channel.EMAIL and emails_released >= facts.org_settings.email_batch_size:
                 continue  # the next run takes them: the organization's batch size
-            decision = _decide(facts=facts, user=log.user, event=event_type_get(log.event_type), channel=log.channel, urgent=log.urgent, now=now)
+            decision = _decide(
+                facts=facts,
+                user=log.user,
+                event=event_type_get(log.event_type),
+                channel=log.channel,
+                urgent=log.urgent,
+                now=now,
+            )
             log.status, log.reason = decision.status, decision.reason
             if decision.status == Status.PENDING:
                 log.scheduled_at, log.enqueued_at, log.recipient = now, now, decision.recipient
@@ -555,13 +616,16 @@ def notification_relay(
             else:
                 log.error = str(REASON_TEXT.get(decision.reason, ""))
                 result.skipped += 1
-            log.save(update_fields=["status", "reason", "scheduled_at", "enqueued_at", "recipient", "error", "updated_at"])
+            log.save(
+                update_fields=["status", "reason", "scheduled_at", "enqueued_at", "recipient", "error", "updated_at"]
+            )
 
     _enqueue_on_commit(to_publish)
     return result
 
 
 # --- In-app center, resend, tracking ---------------------------------------------------------
+
 
 def _push_unread_on_commit(*, organization_id: int, user_id: int) -> None:
     def push():
@@ -573,7 +637,10 @@ def _push_unread_on_commit(*, organization_id: int, user_id: int) -> None:
         try:
             async_to_sync(get_channel_layer().group_send)(
                 user_group_name(organization_id=organization_id, user_id=user_id),
-                {"type": "notification.unread", "unread": selectors.unread_count(organization_id=organization_id, user_id=user_id)},
+                {
+                    "type": "notification.unread",
+                    "unread": selectors.unread_count(organization_id=organization_id, user_id=user_id),
+                },
             )
         except Exception:
             logger.exception("pushing the unread count to user %s failed", user_id)
@@ -589,7 +656,12 @@ def notification_mark_read(*, organization: Organization, user, log_id: int) -> 
         .filter(pk=log_id, user=user, channel=Channel.IN_APP, read_at__isnull=True)
         .update(read_at=timezone.now())
     )
-    exists = updated or NotificationLog.objects.for_organization(organization).filter(pk=log_id, user=user, channel=Channel.IN_APP).exists()
+    exists = (
+        updated
+        or NotificationLog.objects.for_organization(organization)
+        .filter(pk=log_id, user=user, channel=Channel.IN_APP)
+        .exists()
+    )
     if updated:
         _push_unread_on_commit(organization_id=organization.pk, user_id=user.pk)
     return bool(exists)
@@ -620,15 +692,32 @@ def notification_resend(*, log: NotificationLog, by=None) -> NotificationLog | N
         return None
     recipient = log.recipient
     if not recipient:
-        preference = NotificationPreference.objects.filter(organization_id=log.organization_id, user_id=log.user_id).first()
-        recipient = _address(user=log.user, channel=log.channel, preference=preference or NotificationPreference(), organization_id=log.organization_id)
+        preference = NotificationPreference.objects.filter(
+            organization_id=log.organization_id, user_id=log.user_id
+        ).first()
+        recipient = _address(
+            user=log.user,
+            channel=log.channel,
+            preference=preference or NotificationPreference(),
+            organization_id=log.organization_id,
+        )
         if not recipient:
             return None
     now = timezone.now()
     copy = NotificationLog.objects.create(
-        organization_id=log.organization_id, user_id=log.user_id, event_type=log.event_type, channel=log.channel,
-        recipient=recipient, subject=log.subject, message=log.message, html=log.html, urgent=log.urgent,
-        status=Status.PENDING, scheduled_at=now, enqueued_at=now, max_retries=log.max_retries,
+        organization_id=log.organization_id,
+        user_id=log.user_id,
+        event_type=log.event_type,
+        channel=log.channel,
+        recipient=recipient,
+        subject=log.subject,
+        message=log.message,
+        html=log.html,
+        urgent=log.urgent,
+        status=Status.PENDING,
+        scheduled_at=now,
+        enqueued_at=now,
+        max_retries=log.max_retries,
         metadata={**log.metadata, "resent_from": log.pk, **({"resent_by": by.pk} if by is not None else {})},
         dedupe_key=f"resend:{log.pk}:{uuid.uuid4().hex}",
     )
@@ -636,14 +725,18 @@ def notification_resend(*, log: NotificationLog, by=None) -> NotificationLog | N
     return copy
 
 
-def notification_retry_failed(*, organization: Organization | None = None, since: datetime.datetime | None = None, limit: int = 1000) -> list[NotificationLog]:
+def notification_retry_failed(
+    *, organization: Organization | None = None, since: datetime.datetime | None = None, limit: int = 1000
+) -> list[NotificationLog]:
     """Resend ``failed`` rows (each once: a row already resent is not resent again)."""
     queryset = NotificationLog.objects.filter(status=Status.FAILED)
     if organization is not None:
         queryset = queryset.filter(organization=organization)
     if since is not None:
         queryset = queryset.filter(created_at__gte=since)
-    already = NotificationLog.objects.filter(metadata__has_key="resent_from").values_list("metadata__resent_from", flat=True)
+    already = NotificationLog.objects.filter(metadata__has_key="resent_from").values_list(
+        "metadata__resent_from", flat=True
+    )
     resent_ids = {int(v) for v in already if v is not None}
     copies = []
     for log in queryset.select_related("user").order_by("id")[:limit]:
@@ -655,25 +748,43 @@ def notification_retry_failed(*, organization: Organization | None = None, since
     return copies
 
 
-TRACKING_STATUS = {"delivered": Status.DELIVERED, "bounced": Status.BOUNCED, "rejected": Status.BOUNCED, "failed": Status.BOUNCED, "complained": Status.BOUNCED}
+TRACKING_STATUS = {
+    "delivered": Status.DELIVERED,
+    "bounced": Status.BOUNCED,
+    "rejected": Status.BOUNCED,
+    "failed": Status.BOUNCED,
+    "complained": Status.BOUNCED,
+}
 
 
 @transaction.atomic
-def notification_tracking_update(*, provider_message_id: str, event_type: str, description: str = "", at: datetime.datetime | None = None) -> int:
+def notification_tracking_update(
+    *, provider_message_id: str, event_type: str, description: str = "", at: datetime.datetime | None = None
+) -> int:
     """Apply an ESP tracking event (anymail ``tracking`` signal) to the rows it names; returns rows changed."""
     status = TRACKING_STATUS.get(event_type)
     if status is None or not provider_message_id:
         return 0
     at = at or timezone.now()
-    rows = NotificationLog.objects.filter(channel=Channel.EMAIL, provider_message_id=provider_message_id, status__in=[Status.SENT, Status.DELIVERED])
+    rows = NotificationLog.objects.filter(
+        channel=Channel.EMAIL, provider_message_id=provider_message_id, status__in=[Status.SENT, Status.DELIVERED]
+    )
     if status == Status.DELIVERED:
-        return rows.filter(status=Status.SENT).update(status=Status.DELIVERED, delivered_at=at, updated_at=timezone.now())
+        return rows.filter(status=Status.SENT).update(
+            status=Status.DELIVERED, delivered_at=at, updated_at=timezone.now()
+        )
     return rows.update(status=Status.BOUNCED, error=(description or event_type)[:2000], updated_at=timezone.now())
 
 
-def notification_send_test(*, organization: Organization, user, channels: Iterable[str] = (Channel.EMAIL,)) -> list[NotificationLog]:
+def notification_send_test(
+    *, organization: Organization, user, channels: Iterable[str] = (Channel.EMAIL,)
+) -> list[NotificationLog]:
     """The "send me a test" button and command: a ``test`` notification to ``user`` only."""
     return notify(
-        organization=organization, event_type="test", recipients=[user], channels=list(channels),
-        context={"requested_at": timezone.now()}, metadata={"test": True},
+        organization=organization,
+        event_type="test",
+        recipients=[user],
+        channels=list(channels),
+        context={"requested_at": timezone.now()},
+        metadata={"test": True},
     )

@@ -63,10 +63,18 @@ def send_test(request):
     if row.status == Status.PENDING:
         text = _("A test email is on its way to %(email)s.") % {"email": request.user.email}
     elif row.status == Status.DEFERRED:
-        when = formats.date_format(timezone.localtime(row.scheduled_at, services.user_time_zone(request.user, request.organization)), "SHORT_DATETIME_FORMAT")
-        text = _("The test email was deferred until %(when)s (%(reason)s).") % {"when": when, "reason": services.REASON_TEXT.get(row.reason, row.error)}
+        when = formats.date_format(
+            timezone.localtime(row.scheduled_at, services.user_time_zone(request.user, request.organization)),
+            "SHORT_DATETIME_FORMAT",
+        )
+        text = _("The test email was deferred until %(when)s (%(reason)s).") % {
+            "when": when,
+            "reason": services.REASON_TEXT.get(row.reason, row.error),
+        }
     else:
-        text = _("The test email was not sent: %(reason)s") % {"reason": services.REASON_TEXT.get(row.reason, row.error)}
+        text = _("The test email was not sent: %(reason)s") % {
+            "reason": services.REASON_TEXT.get(row.reason, row.error)
+        }
     if request.htmx:
         return render(request, f"{PREFERENCES}#test-result", {"test_result": text, "test_row": row})
     messages.info(request, text)

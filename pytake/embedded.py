@@ -139,12 +139,32 @@ def ensure_redis_url() -> str:
             socket_path.unlink(missing_ok=True)
             process = subprocess.Popen(
                 [
-                    redis_server, "--port", "0", "--unixsocket", str(socket_path), "--unixsocketperm", "700",
-                    "--dir", str(directory), "--dbfilename", "redis.rdb", "--save", "60", "1",
-                    "--appendonly", "no", "--daemonize", "no", "--logfile", str(directory / "redis.log"),
+                    redis_server,
+                    "--port",
+                    "0",
+                    "--unixsocket",
+                    str(socket_path),
+                    "--unixsocketperm",
+                    "700",
+                    "--dir",
+                    str(directory),
+                    "--dbfilename",
+                    "redis.rdb",
+                    "--save",
+                    "60",
+                    "1",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--logfile",
+                    str(directory / "redis.log"),
                 ],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent, start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+                start_new_session=True,
             )
             deadline = time.monotonic() + 15
             while not _redis_answers(socket_path):

@@ -26,12 +26,18 @@ def install_periodic_tasks() -> list[tuple[str, bool]]:
     for name, spec in declared_periodic_tasks().items():
         defaults: dict = {"task": spec["task"], "interval": None, "crontab": None}
         if "every" in spec:
-            defaults["interval"], _ = IntervalSchedule.objects.get_or_create(every=spec["every"], period=IntervalSchedule.SECONDS)
+            defaults["interval"], _ = IntervalSchedule.objects.get_or_create(
+                every=spec["every"], period=IntervalSchedule.SECONDS
+            )
         else:
             minute, hour, day_of_month, month_of_year, day_of_week = spec["cron"].split()
             defaults["crontab"], _ = CrontabSchedule.objects.get_or_create(
-                minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
-                day_of_week=day_of_week, timezone="UTC",
+                minute=minute,
+                hour=hour,
+                day_of_month=day_of_month,
+                month_of_year=month_of_year,
+                day_of_week=day_of_week,
+                timezone="UTC",
             )
         _task, created = PeriodicTask.objects.update_or_create(name=name, defaults=defaults)
         results.append((name, created))

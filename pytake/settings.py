@@ -185,7 +185,9 @@ SERVE_STATIC = env.bool("SERVE_STATIC", default=DEBUG)
 # ANYMAIL holds that ESP's settings (ANYMAIL_* variables).
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
-    default="django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = env("SMTP_HOST", default="localhost")
 EMAIL_PORT = env.int("SMTP_PORT", default=25)
@@ -217,7 +219,7 @@ NOTIFICATIONS_HTTP_TIMEOUT = env.float("NOTIFICATIONS_HTTP_TIMEOUT", default=10.
 # The notification plan's variable names: SMTP_USERNAME (= SMTP_USER) and SMTP_FROM_NAME.
 EMAIL_HOST_USER = EMAIL_HOST_USER or env("SMTP_USERNAME", default="")
 if env("SMTP_FROM_NAME", default="") and "<" not in DEFAULT_FROM_EMAIL:
-    DEFAULT_FROM_EMAIL = f'{env("SMTP_FROM_NAME")} <{DEFAULT_FROM_EMAIL}>'
+    DEFAULT_FROM_EMAIL = f"{env('SMTP_FROM_NAME')} <{DEFAULT_FROM_EMAIL}>"
 
 # --- Security ------------------------------------------------------------------------------
 CONTENT_SECURITY_POLICY = {

@@ -101,8 +101,32 @@ def main(argv: list[str] | None = None) -> int:
 
     commands = {
         "web": [PYTHON, "-m", "daphne", "-b", args.host, "-p", str(args.port), "pytake.asgi:application"],
-        "worker": [PYTHON, "-m", "celery", "-A", "pytake", "worker", "-l", "info", "--concurrency", str(args.concurrency), "-n", f"worker-{os.getpid()}@%h"],
-        "beat": [PYTHON, "-m", "celery", "-A", "pytake", "beat", "-l", "info", "--schedule", str(embedded.data_dir() / "celerybeat-schedule")],
+        "worker": [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "pytake",
+            "worker",
+            "-l",
+            "info",
+            "--concurrency",
+            str(args.concurrency),
+            "-n",
+            f"worker-{os.getpid()}@%h",
+        ],
+        "beat": [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "pytake",
+            "beat",
+            "-l",
+            "info",
+            "--schedule",
+            str(embedded.data_dir() / "celerybeat-schedule"),
+        ],
     }
     for name, command in commands.items():
         # Own process groups: Ctrl-C reaches only this runner, which stops the children in order.

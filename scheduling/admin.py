@@ -28,7 +28,15 @@ from scheduling.models import (
 
 @admin.register(SchedulingSettings)
 class SchedulingSettingsAdmin(TenantScopedAdmin):
-    list_display = ["__str__", "booking_enabled", "minimum_notice_minutes", "booking_horizon_days", "slot_interval_minutes", "reminder_offsets_minutes", "organization"]
+    list_display = [
+        "__str__",
+        "booking_enabled",
+        "minimum_notice_minutes",
+        "booking_horizon_days",
+        "slot_interval_minutes",
+        "reminder_offsets_minutes",
+        "organization",
+    ]
     list_select_related = ["organization"]
 
 
@@ -41,7 +49,16 @@ class ServiceCategoryAdmin(TenantScopedAdmin):
 
 @admin.register(Service)
 class ServiceAdmin(TenantScopedAdmin):
-    list_display = ["name", "category", "duration_minutes", "price", "buffer_before_minutes", "buffer_after_minutes", "is_active", "organization"]
+    list_display = [
+        "name",
+        "category",
+        "duration_minutes",
+        "price",
+        "buffer_before_minutes",
+        "buffer_after_minutes",
+        "is_active",
+        "organization",
+    ]
     list_filter = ["is_active", "category"]
     search_fields = ["name", "description"]
     list_select_related = ["organization", "category"]
@@ -101,21 +118,54 @@ def complete_appointments(modeladmin, request, queryset):
 
 @admin.action(description=_("Mark the selected appointments as no-shows"))
 def no_show_appointments(modeladmin, request, queryset):
-    _run(modeladmin, request, queryset, services.appointment_mark_no_show, _("%(count)d appointment(s) marked as no-shows."))
+    _run(
+        modeladmin,
+        request,
+        queryset,
+        services.appointment_mark_no_show,
+        _("%(count)d appointment(s) marked as no-shows."),
+    )
 
 
 @admin.register(Appointment)
 class AppointmentAdmin(TenantScopedAdmin):
-    list_display = ["start", "service", "provider", "customer_name", "customer_phone", "status", "source", "organization"]
+    list_display = [
+        "start",
+        "service",
+        "provider",
+        "customer_name",
+        "customer_phone",
+        "status",
+        "source",
+        "organization",
+    ]
     list_filter = ["status", "source", "service", "provider"]
     search_fields = ["customer_name", "customer_phone", "customer_email"]
     list_select_related = ["organization", "service", "provider"]
     date_hierarchy = "start"
     actions = [confirm_appointments, cancel_appointments, complete_appointments, no_show_appointments]
     fields = [
-        "service", "provider", "contact", "customer_name", "customer_phone", "customer_email", "start", "end",
-        "occupied_from", "occupied_until", "status", "price", "source", "notes", "internal_notes", "cancellation_reason",
-        "rescheduled_from", "created_at", "confirmed_at", "cancelled_at", "completed_at",
+        "service",
+        "provider",
+        "contact",
+        "customer_name",
+        "customer_phone",
+        "customer_email",
+        "start",
+        "end",
+        "occupied_from",
+        "occupied_until",
+        "status",
+        "price",
+        "source",
+        "notes",
+        "internal_notes",
+        "cancellation_reason",
+        "rescheduled_from",
+        "created_at",
+        "confirmed_at",
+        "cancelled_at",
+        "completed_at",
     ]
     readonly_fields = [f for f in fields if f != "internal_notes"]
 
@@ -145,8 +195,16 @@ class AppointmentNotificationAdmin(ReadOnlyAdmin):
 @admin.register(ClientMetrics)
 class ClientMetricsAdmin(ReadOnlyAdmin):
     list_display = [
-        "contact", "total_appointments", "completed_appointments", "cancelled_appointments", "no_show_appointments",
-        "frequency_score", "total_spent", "average_ticket", "last_appointment_at", "organization",
+        "contact",
+        "total_appointments",
+        "completed_appointments",
+        "cancelled_appointments",
+        "no_show_appointments",
+        "frequency_score",
+        "total_spent",
+        "average_ticket",
+        "last_appointment_at",
+        "organization",
     ]
     search_fields = ["contact__name", "contact__phone"]
     list_select_related = ["organization", "contact"]

@@ -36,7 +36,7 @@ from scheduling.models import (
     WorkingHours,
 )
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 class ConflictReason:
@@ -142,14 +142,22 @@ class ProviderCalendar:
 
     @classmethod
     def load(
-        cls, *, organization: Organization, membership: Membership, date_from: datetime.date, date_to: datetime.date,
-        holidays: set[datetime.date] | None = None, exclude_appointment_id: int | None = None,
+        cls,
+        *,
+        organization: Organization,
+        membership: Membership,
+        date_from: datetime.date,
+        date_to: datetime.date,
+        holidays: set[datetime.date] | None = None,
+        exclude_appointment_id: int | None = None,
     ) -> ProviderCalendar:
         tz = organization.tzinfo
         range_start = datetime.datetime.combine(date_from - datetime.timedelta(days=1), datetime.time(), tzinfo=tz)
         range_end = datetime.datetime.combine(date_to + datetime.timedelta(days=2), datetime.time(), tzinfo=tz)
         weekly: dict[int, list] = defaultdict(list)
-        for weekday, start, end in WorkingHours.objects.filter(organization=organization, provider=membership).values_list("weekday", "start", "end"):
+        for weekday, start, end in WorkingHours.objects.filter(
+            organization=organization, provider=membership
+        ).values_list("weekday", "start", "end"):
             weekly[weekday].append((start, end))
         overrides: dict[datetime.date, list] = defaultdict(list)
         closed: set[datetime.date] = set()
@@ -165,15 +173,21 @@ class ProviderCalendar:
         overrides.update({day: [] for day in closed})
         if holidays is None:
             holidays = set(
-                Holiday.objects.for_organization(organization).filter(date__gte=date_from, date__lte=date_to).values_list("date", flat=True)
+                Holiday.objects.for_organization(organization)
+                .filter(date__gte=date_from, date__lte=date_to)
+                .values_list("date", flat=True)
             )
         appointments = Appointment.objects.filter(
-            organization=organization, provider_id=membership.user_id,
-            occupied_from__lt=range_end, occupied_until__gt=range_start,
+            organization=organization,
+            provider_id=membership.user_id,
+            occupied_from__lt=range_end,
+            occupied_until__gt=range_start,
         ).exclude(status=AppointmentStatus.CANCELLED)
         if exclude_appointment_id is not None:
             appointments = appointments.exclude(pk=exclude_appointment_id)
-        time_off = TimeOff.objects.filter(organization=organization, provider=membership, start__lt=range_end, end__gt=range_start)
+        time_off = TimeOff.objects.filter(
+            organization=organization, provider=membership, start__lt=range_end, end__gt=range_start
+        )
         return cls(
             membership=membership,
             weekly={day: sorted(windows) for day, windows in weekly.items()},
@@ -199,7 +213,9 @@ class ProviderCalendar:
         return windows
 
 
-def _occupied(service: Service, start: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime, datetime.datetime]:
+def _occupied(
+    service: Service, start: datetime.datetime
+) -> tuple[datetime.datetime, datetime.datetime, datetime.datetime]:
     end = start + datetime.timedelta(minutes=service.duration_minutes)
     return (
         start - datetime.timedelta(minutes=service.buffer_before_minutes),
@@ -208,7 +224,9 @@ def _occupied(service: Service, start: datetime.datetime) -> tuple[datetime.date
     )
 
 
-def booking_bounds(*, organization: Organization, now: datetime.datetime | None = None, rules: SchedulingSettings | None = None):
+def booking_bounds(
+    *, organization: Organization, now: datetime.datetime | None = None, rules: SchedulingSettings | None = None
+):
     """(earliest, latest) start a customer may book now."""
     now = now or timezone.now()
     rules = rules or settings_for(organization)
@@ -219,8 +237,15 @@ def booking_bounds(*, organization: Organization, now: datetime.datetime | None 
 
 
 def provider_slots(
-    *, organization: Organization, service: Service, calendar: ProviderCalendar, date_from: datetime.date, date_to: datetime.date,
-    earliest: datetime.datetime, latest: datetime.datetime, interval: datetime.timedelta,
+    *,
+    organization: Organization,
+    service: Service,
+    calendar: ProviderCalendar,
+    date_from: datetime.date,
+    date_to: datetime.date,
+    earliest: datetime.datetime,
+    latest: datetime.datetime,
+    interval: datetime.timedelta,
 ) -> list[Slot]:
     tz = organization.tzinfo
     duration = datetime.timedelta(minutes=service.duration_minutes)
@@ -242,7 +267,9 @@ def provider_slots(
                 steps = -((window_start - earliest) // interval)
                 candidate = window_start + steps * interval
             while candidate <= last_start:
-                if not appointments_overlap(candidate - before, candidate + after) and not time_off_overlap(candidate - before, candidate + after):
+                if not appointments_overlap(candidate - before, candidate + after) and not time_off_overlap(
+                    candidate - before, candidate + after
+                ):
                     append(Slot(candidate, candidate + duration, membership_id, user_id))
                 candidate += interval
         day += one_day
@@ -250,8 +277,14 @@ def provider_slots(
 
 
 def available_slots(
-    *, organization: Organization, service: Service, date_from: datetime.date, date_to: datetime.date,
-    provider: Membership | None = None, now: datetime.datetime | None = None, enforce_booking_window: bool = True,
+    *,
+    organization: Organization,
+    service: Service,
+    date_from: datetime.date,
+    date_to: datetime.date,
+    provider: Membership | None = None,
+    now: datetime.datetime | None = None,
+    enforce_booking_window: bool = True,
 ) -> list[Slot]:
     """Free slots of ``service`` between two dates (inclusive, organization time zone).
 
@@ -271,7 +304,9 @@ def available_slots(
     if provider is not None:
         candidates = [m for m in candidates if m.pk == provider.pk]
     holidays = set(
-        Holiday.objects.for_organization(organization).filter(date__gte=date_from, date__lte=date_to).values_list("date", flat=True)
+        Holiday.objects.for_organization(organization)
+        .filter(date__gte=date_from, date__lte=date_to)
+        .values_list("date", flat=True)
     )
     interval = datetime.timedelta(minutes=rules.slot_interval_minutes)
     by_start: dict[datetime.datetime, Slot] = {}
@@ -280,16 +315,28 @@ def available_slots(
             organization=organization, membership=membership, date_from=date_from, date_to=date_to, holidays=holidays
         )
         for slot in provider_slots(
-            organization=organization, service=service, calendar=calendar, date_from=date_from, date_to=date_to,
-            earliest=earliest, latest=latest, interval=interval,
+            organization=organization,
+            service=service,
+            calendar=calendar,
+            date_from=date_from,
+            date_to=date_to,
+            earliest=earliest,
+            latest=latest,
+            interval=interval,
         ):
             by_start.setdefault(slot.start, slot)
     return [by_start[start] for start in sorted(by_start)]
 
 
 def slot_conflict(
-    *, organization: Organization, service: Service, provider: Membership, start: datetime.datetime,
-    now: datetime.datetime | None = None, enforce_booking_window: bool = True, exclude_appointment_id: int | None = None,
+    *,
+    organization: Organization,
+    service: Service,
+    provider: Membership,
+    start: datetime.datetime,
+    now: datetime.datetime | None = None,
+    enforce_booking_window: bool = True,
+    exclude_appointment_id: int | None = None,
 ) -> Conflict | None:
     """Why ``provider`` cannot take ``service`` at ``start``, or ``None`` when the slot is free.
 
@@ -312,7 +359,10 @@ def slot_conflict(
     tz = organization.tzinfo
     day = start.astimezone(tz).date()
     calendar = ProviderCalendar.load(
-        organization=organization, membership=provider, date_from=day - datetime.timedelta(days=1), date_to=day,
+        organization=organization,
+        membership=provider,
+        date_from=day - datetime.timedelta(days=1),
+        date_to=day,
         exclude_appointment_id=exclude_appointment_id,
     )
     if day in calendar.holidays:

@@ -27,8 +27,14 @@ CATALOGUE = {
             ("Retorno", 30, "120.00", 0, 10, "Consulta de acompanhamento."),
             ("Avaliação online", 45, "150.00", 5, 5, "Por videochamada."),
         ],
-        "clients": [("Mariana Souza", "+5511987650001"), ("Pedro Lima", "+5511987650002"), ("Juliana Rocha", "+5511987650003"),
-                    ("Rafael Alves", "+5511987650004"), ("Beatriz Nunes", "+5511987650005"), ("Lucas Martins", "+5511987650006")],
+        "clients": [
+            ("Mariana Souza", "+5511987650001"),
+            ("Pedro Lima", "+5511987650002"),
+            ("Juliana Rocha", "+5511987650003"),
+            ("Rafael Alves", "+5511987650004"),
+            ("Beatriz Nunes", "+5511987650005"),
+            ("Lucas Martins", "+5511987650006"),
+        ],
     },
     "globex": {
         "category": "Sessions",
@@ -36,8 +42,12 @@ CATALOGUE = {
             ("Onboarding call", 30, "0.00", 0, 10, "A guided tour of your new account."),
             ("Technical review", 60, "90.00", 10, 10, "An engineer reviews your setup with you."),
         ],
-        "clients": [("Olivia Brown", "+351912340001"), ("Noah Silva", "+351912340002"), ("Emma Costa", "+351912340003"),
-                    ("Liam Ferreira", "+351912340004")],
+        "clients": [
+            ("Olivia Brown", "+351912340001"),
+            ("Noah Silva", "+351912340002"),
+            ("Emma Costa", "+351912340003"),
+            ("Liam Ferreira", "+351912340004"),
+        ],
     },
 }
 
@@ -57,12 +67,14 @@ def seed_demo(stdout=None) -> None:
 
 def _seed_organization(organization: Organization, spec: dict, stdout) -> None:
     services.scheduling_settings_ensure(organization=organization)
-    category = ServiceCategory.objects.filter(organization=organization, name=spec["category"]).first() or services.service_category_create(
+    category = ServiceCategory.objects.filter(
         organization=organization, name=spec["category"]
-    )
+    ).first() or services.service_category_create(organization=organization, name=spec["category"])
     providers = list(
-        Membership.objects.for_organization(organization).filter(role__in=[Role.AGENT, Role.ORG_ADMIN], user__email__endswith=f"@{organization.slug}.test")
-        .select_related("user").order_by("user__email")
+        Membership.objects.for_organization(organization)
+        .filter(role__in=[Role.AGENT, Role.ORG_ADMIN], user__email__endswith=f"@{organization.slug}.test")
+        .select_related("user")
+        .order_by("user__email")
     )
     for provider in providers:
         if not provider.working_hours.exists():
@@ -72,8 +84,15 @@ def _seed_organization(organization: Organization, spec: dict, stdout) -> None:
     catalogue = []
     for name, duration, price, before, after, description in spec["services"]:
         service = Service.objects.filter(organization=organization, name=name).first() or services.service_create(
-            organization=organization, name=name, duration_minutes=duration, price=price, buffer_before_minutes=before,
-            buffer_after_minutes=after, description=description, category=category, providers=providers,
+            organization=organization,
+            name=name,
+            duration_minutes=duration,
+            price=price,
+            buffer_before_minutes=before,
+            buffer_after_minutes=after,
+            description=description,
+            category=category,
+            providers=providers,
         )
         catalogue.append(service)
     if Appointment.objects.filter(organization=organization).exists():
@@ -82,7 +101,9 @@ def _seed_organization(organization: Organization, spec: dict, stdout) -> None:
     _seed_history(organization, catalogue, providers, spec["clients"], rng)
     booked = _seed_upcoming(organization, catalogue, spec["clients"], rng)
     if stdout is not None:
-        stdout.write(f"  {organization.name}: {len(catalogue)} services, {len(providers)} providers, {booked} upcoming appointments")
+        stdout.write(
+            f"  {organization.name}: {len(catalogue)} services, {len(providers)} providers, {booked} upcoming appointments"
+        )
 
 
 def _seed_history(organization, catalogue, providers, clients, rng) -> None:
@@ -91,7 +112,9 @@ def _seed_history(organization, catalogue, providers, clients, rng) -> None:
     holidays = set(Holiday.objects.for_organization(organization).values_list("date", flat=True))
     contacts = []
     for name, phone in clients:
-        contact, _created = contact_services.contact_get_or_create_by_phone(organization=organization, phone=phone, name=name)
+        contact, _created = contact_services.contact_get_or_create_by_phone(
+            organization=organization, phone=phone, name=name
+        )
         contacts.append(contact)
     outcomes = [AppointmentStatus.COMPLETED] * 6 + [AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED]
     for days_ago in range(3, 90, 4):
@@ -105,10 +128,20 @@ def _seed_history(organization, catalogue, providers, clients, rng) -> None:
         occupied_from, end, occupied_until = availability.occupied_range(service, start)
         status = rng.choice(outcomes)
         Appointment.objects.create(
-            organization=organization, service=service, provider_id=provider.user_id, contact=contact,
-            customer_name=contact.name, customer_phone=contact.phone, customer_email=f"{contact.phone[1:]}@example.com",
-            start=start, end=end, occupied_from=occupied_from, occupied_until=occupied_until, status=status,
-            price=service.price, source=AppointmentSource.STAFF,
+            organization=organization,
+            service=service,
+            provider_id=provider.user_id,
+            contact=contact,
+            customer_name=contact.name,
+            customer_phone=contact.phone,
+            customer_email=f"{contact.phone[1:]}@example.com",
+            start=start,
+            end=end,
+            occupied_from=occupied_from,
+            occupied_until=occupied_until,
+            status=status,
+            price=service.price,
+            source=AppointmentSource.STAFF,
             completed_at=end if status == AppointmentStatus.COMPLETED else None,
             cancelled_at=start - datetime.timedelta(days=1) if status == AppointmentStatus.CANCELLED else None,
         )
@@ -128,8 +161,14 @@ def _seed_upcoming(organization, catalogue, clients, rng) -> int:
             name, phone = clients[rng.randrange(len(clients))]
             try:
                 appointment = services.appointment_book(
-                    organization=organization, service=service, provider=None, start=slot.start, customer_name=name,
-                    customer_phone=phone, customer_email=f"{phone[1:]}@example.com", source=AppointmentSource.STAFF,
+                    organization=organization,
+                    service=service,
+                    provider=None,
+                    start=slot.start,
+                    customer_name=name,
+                    customer_phone=phone,
+                    customer_email=f"{phone[1:]}@example.com",
+                    source=AppointmentSource.STAFF,
                     confirm=rng.random() < 0.6,
                 )
             except services.SchedulingError:

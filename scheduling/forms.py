@@ -36,7 +36,7 @@ class SlotField(forms.CharField):
         parsed = parse_datetime(value)
         if parsed is None or parsed.tzinfo is None:
             raise ValidationError(_("Choose a time from the list."), code="invalid_slot")
-        return parsed.astimezone(datetime.timezone.utc)
+        return parsed.astimezone(datetime.UTC)
 
 
 class BookingForm(forms.Form):
@@ -45,11 +45,14 @@ class BookingForm(forms.Form):
     start = SlotField(widget=forms.HiddenInput)
     name = forms.CharField(label=_("Your name"), max_length=150)
     phone = forms.CharField(
-        label=_("Mobile phone (WhatsApp)"), max_length=32,
+        label=_("Mobile phone (WhatsApp)"),
+        max_length=32,
         help_text=_("International format, e.g. +55 11 98765-4321."),
     )
     email = forms.EmailField(label=_("Email"), help_text=_("We send the confirmation and your manage link here."))
-    notes = forms.CharField(label=_("Notes (optional)"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 3}))
+    notes = forms.CharField(
+        label=_("Notes (optional)"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 3})
+    )
     # Spam guards: a field people never see (bots fill it) and when the form was shown.
     website = forms.CharField(label=_("Leave this field empty"), required=False)
     started = forms.CharField(widget=forms.HiddenInput)
@@ -64,13 +67,17 @@ class BookingForm(forms.Form):
 
     def clean_started(self):
         try:
-            value = signing.TimestampSigner(salt=FILL_SALT).unsign(self.cleaned_data["started"], max_age=datetime.timedelta(hours=6))
+            value = signing.TimestampSigner(salt=FILL_SALT).unsign(
+                self.cleaned_data["started"], max_age=datetime.timedelta(hours=6)
+            )
         except signing.SignatureExpired:
             raise ValidationError(_("This form is too old. Please choose your time again."), code="expired") from None
         except signing.BadSignature:
             raise ValidationError(_("This form was altered. Please start again."), code="tampered") from None
         if time.time() - int(value) < min_fill_seconds():
-            raise ValidationError(_("That was very fast. Please check your details and send the form again."), code="too_fast")
+            raise ValidationError(
+                _("That was very fast. Please check your details and send the form again."), code="too_fast"
+            )
         return value
 
 

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import icalendar
 from django.conf import settings
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def event_uid(appointment) -> str:
@@ -64,24 +64,28 @@ def _stamp(moment: datetime.datetime) -> str:
 
 
 def google_calendar_url(appointment, *, manage_url: str = "") -> str:
-    query = urlencode({
-        "action": "TEMPLATE",
-        "text": _title(appointment),
-        "dates": f"{_stamp(appointment.start)}/{_stamp(appointment.end)}",
-        "details": _description(appointment, manage_url),
-        "location": appointment.organization.name,
-    })
+    query = urlencode(
+        {
+            "action": "TEMPLATE",
+            "text": _title(appointment),
+            "dates": f"{_stamp(appointment.start)}/{_stamp(appointment.end)}",
+            "details": _description(appointment, manage_url),
+            "location": appointment.organization.name,
+        }
+    )
     return f"https://calendar.google.com/calendar/render?{query}"
 
 
 def outlook_calendar_url(appointment, *, manage_url: str = "") -> str:
-    query = urlencode({
-        "path": "/calendar/action/compose",
-        "rru": "addevent",
-        "subject": _title(appointment),
-        "startdt": appointment.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "enddt": appointment.end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "body": _description(appointment, manage_url),
-        "location": appointment.organization.name,
-    })
+    query = urlencode(
+        {
+            "path": "/calendar/action/compose",
+            "rru": "addevent",
+            "subject": _title(appointment),
+            "startdt": appointment.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "enddt": appointment.end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "body": _description(appointment, manage_url),
+            "location": appointment.organization.name,
+        }
+    )
     return f"https://outlook.live.com/calendar/0/deeplink/compose?{query}"

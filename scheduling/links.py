@@ -61,7 +61,11 @@ def appointment_from_token(*, organization, token: str, max_age_days: int) -> Ap
     if appointment is None:
         raise LinkInvalid
     for _hop in range(50):
-        successor = Appointment.objects.filter(rescheduled_from=appointment).select_related("organization", "service", "provider", "contact").first()
+        successor = (
+            Appointment.objects.filter(rescheduled_from=appointment)
+            .select_related("organization", "service", "provider", "contact")
+            .first()
+        )
         if successor is None:
             break
         appointment = successor

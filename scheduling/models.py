@@ -41,29 +41,43 @@ def validate_reminder_offsets(value) -> None:
 class SchedulingSettings(models.Model):
     """The organization's booking rules (one row per organization, created on first use)."""
 
-    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="scheduling_settings", verbose_name=_("organization"))
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="scheduling_settings", verbose_name=_("organization")
+    )
     booking_enabled = models.BooleanField(_("public booking enabled"), default=True)
     minimum_notice_minutes = models.PositiveIntegerField(
-        _("minimum notice (minutes)"), default=120, validators=[MaxValueValidator(60 * 24 * 60)],
+        _("minimum notice (minutes)"),
+        default=120,
+        validators=[MaxValueValidator(60 * 24 * 60)],
         help_text=_("How long before a slot it can still be booked."),
     )
     booking_horizon_days = models.PositiveIntegerField(
-        _("booking horizon (days)"), default=60, validators=[MinValueValidator(1), MaxValueValidator(730)],
+        _("booking horizon (days)"),
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(730)],
         help_text=_("How far ahead customers may book."),
     )
     slot_interval_minutes = models.PositiveIntegerField(
-        _("slot interval (minutes)"), default=15, validators=[MinValueValidator(5), MaxValueValidator(240)],
+        _("slot interval (minutes)"),
+        default=15,
+        validators=[MinValueValidator(5), MaxValueValidator(240)],
     )
     change_notice_minutes = models.PositiveIntegerField(
-        _("minimum notice for changes (minutes)"), default=240, validators=[MaxValueValidator(60 * 24 * 30)],
+        _("minimum notice for changes (minutes)"),
+        default=240,
+        validators=[MaxValueValidator(60 * 24 * 30)],
         help_text=_("Customers cannot cancel or reschedule later than this before the appointment."),
     )
     reminder_offsets_minutes = models.JSONField(
-        _("reminder offsets (minutes before)"), default=default_reminder_offsets, validators=[validate_reminder_offsets],
+        _("reminder offsets (minutes before)"),
+        default=default_reminder_offsets,
+        validators=[validate_reminder_offsets],
         help_text=_("A list of minutes, e.g. [1440, 60] for 24 hours and 1 hour before."),
     )
     manage_link_max_age_days = models.PositiveIntegerField(
-        _("manage link valid for (days)"), default=90, validators=[MinValueValidator(1), MaxValueValidator(730)],
+        _("manage link valid for (days)"),
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(730)],
     )
 
     objects = TenantManager()
@@ -78,7 +92,9 @@ class SchedulingSettings(models.Model):
 
 
 class ServiceCategory(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="service_categories", verbose_name=_("organization"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="service_categories", verbose_name=_("organization")
+    )
     name = models.CharField(_("name"), max_length=80)
     position = models.PositiveSmallIntegerField(_("position"), default=0)
 
@@ -96,16 +112,36 @@ class ServiceCategory(models.Model):
 
 
 class Service(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="services", verbose_name=_("organization"))
-    category = models.ForeignKey(ServiceCategory, on_delete=models.SET_NULL, null=True, blank=True, related_name="services", verbose_name=_("category"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="services", verbose_name=_("organization")
+    )
+    category = models.ForeignKey(
+        ServiceCategory,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="services",
+        verbose_name=_("category"),
+    )
     name = models.CharField(_("name"), max_length=120)
     description = models.TextField(_("description"), blank=True)
-    duration_minutes = models.PositiveIntegerField(_("duration (minutes)"), validators=[MinValueValidator(5), MaxValueValidator(12 * 60)])
-    price = models.DecimalField(_("price"), max_digits=10, decimal_places=2, default=0, validators=[MinValueValidator(0)])
-    buffer_before_minutes = models.PositiveIntegerField(_("buffer before (minutes)"), default=0, validators=[MaxValueValidator(240)])
-    buffer_after_minutes = models.PositiveIntegerField(_("buffer after (minutes)"), default=0, validators=[MaxValueValidator(240)])
+    duration_minutes = models.PositiveIntegerField(
+        _("duration (minutes)"), validators=[MinValueValidator(5), MaxValueValidator(12 * 60)]
+    )
+    price = models.DecimalField(
+        _("price"), max_digits=10, decimal_places=2, default=0, validators=[MinValueValidator(0)]
+    )
+    buffer_before_minutes = models.PositiveIntegerField(
+        _("buffer before (minutes)"), default=0, validators=[MaxValueValidator(240)]
+    )
+    buffer_after_minutes = models.PositiveIntegerField(
+        _("buffer after (minutes)"), default=0, validators=[MaxValueValidator(240)]
+    )
     providers = models.ManyToManyField(
-        Membership, blank=True, related_name="services", verbose_name=_("providers"),
+        Membership,
+        blank=True,
+        related_name="services",
+        verbose_name=_("providers"),
         help_text=_("Members who perform this service. Empty: every member with working hours."),
     )
     is_active = models.BooleanField(_("active"), default=True)
@@ -131,8 +167,12 @@ class Service(models.Model):
 class WorkingHours(models.Model):
     """One window of a provider's weekday, in the organization's time zone; a day may have several."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="working_hours", verbose_name=_("organization"))
-    provider = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="working_hours", verbose_name=_("provider"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="working_hours", verbose_name=_("organization")
+    )
+    provider = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, related_name="working_hours", verbose_name=_("provider")
+    )
     weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
     start = models.TimeField(_("starts at"))
     end = models.TimeField(_("ends at"))
@@ -146,7 +186,9 @@ class WorkingHours(models.Model):
         ordering = ["provider", "weekday", "start"]
         constraints = [
             models.CheckConstraint(condition=Q(start__lt=F("end")), name="scheduling_working_hours_start_before_end"),
-            models.UniqueConstraint(fields=["provider", "weekday", "start"], name="scheduling_working_hours_unique_start"),
+            models.UniqueConstraint(
+                fields=["provider", "weekday", "start"], name="scheduling_working_hours_unique_start"
+            ),
         ]
 
     def __str__(self):
@@ -162,8 +204,12 @@ class WorkingHours(models.Model):
 class TimeOff(models.Model):
     """A provider is away from ``start`` to ``end`` (vacation, appointment, sick leave)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="time_off", verbose_name=_("organization"))
-    provider = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="time_off", verbose_name=_("provider"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="time_off", verbose_name=_("organization")
+    )
+    provider = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, related_name="time_off", verbose_name=_("provider")
+    )
     start = models.DateTimeField(_("from"))
     end = models.DateTimeField(_("until"))
     reason = models.CharField(_("reason"), max_length=120, blank=True)
@@ -175,7 +221,9 @@ class TimeOff(models.Model):
         verbose_name = _("time off")
         verbose_name_plural = _("time off")
         ordering = ["start"]
-        constraints = [models.CheckConstraint(condition=Q(start__lt=F("end")), name="scheduling_time_off_start_before_end")]
+        constraints = [
+            models.CheckConstraint(condition=Q(start__lt=F("end")), name="scheduling_time_off_start_before_end")
+        ]
         indexes = [models.Index(fields=["provider", "end"], name="sched_timeoff_provider_end")]
 
     def __str__(self):
@@ -191,8 +239,12 @@ class TimeOff(models.Model):
 class DateOverride(models.Model):
     """Replaces a provider's weekly hours on one date: a window, or (no times) a day off."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="date_overrides", verbose_name=_("organization"))
-    provider = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="date_overrides", verbose_name=_("provider"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="date_overrides", verbose_name=_("organization")
+    )
+    provider = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, related_name="date_overrides", verbose_name=_("provider")
+    )
     date = models.DateField(_("date"))
     start = models.TimeField(_("starts at"), null=True, blank=True)
     end = models.TimeField(_("ends at"), null=True, blank=True)
@@ -206,7 +258,10 @@ class DateOverride(models.Model):
         ordering = ["date", "start"]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(start__isnull=True, end__isnull=True) | Q(start__isnull=False, end__isnull=False, start__lt=F("end"))),
+                condition=(
+                    Q(start__isnull=True, end__isnull=True)
+                    | Q(start__isnull=False, end__isnull=False, start__lt=F("end"))
+                ),
                 name="scheduling_override_window_or_closed",
             ),
         ]
@@ -257,11 +312,19 @@ class Appointment(models.Model):
     """A booked service. ``start``/``end`` is the service itself; ``occupied_from``/``occupied_until``
     add the service's buffers and is what may not overlap for one provider."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="appointments", verbose_name=_("organization"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="appointments", verbose_name=_("organization")
+    )
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
-    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="appointments", verbose_name=_("service"))
-    provider = models.ForeignKey(User, on_delete=models.PROTECT, related_name="appointments", verbose_name=_("provider"))
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="appointments", verbose_name=_("client"))
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, related_name="appointments", verbose_name=_("service")
+    )
+    provider = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="appointments", verbose_name=_("provider")
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, related_name="appointments", verbose_name=_("client")
+    )
     customer_name = models.CharField(_("customer name"), max_length=150)
     customer_email = models.EmailField(_("customer email"), blank=True)
     customer_phone = models.CharField(_("customer phone"), max_length=16)
@@ -269,14 +332,23 @@ class Appointment(models.Model):
     end = models.DateTimeField(_("ends at"))
     occupied_from = models.DateTimeField(_("occupied from"), help_text=_("Start minus the buffer before."))
     occupied_until = models.DateTimeField(_("occupied until"), help_text=_("End plus the buffer after."))
-    status = models.CharField(_("status"), max_length=12, choices=AppointmentStatus.choices, default=AppointmentStatus.PENDING)
+    status = models.CharField(
+        _("status"), max_length=12, choices=AppointmentStatus.choices, default=AppointmentStatus.PENDING
+    )
     price = models.DecimalField(_("price"), max_digits=10, decimal_places=2, default=0)
     notes = models.TextField(_("notes"), blank=True, help_text=_("From the customer."))
     internal_notes = models.TextField(_("internal notes"), blank=True)
-    source = models.CharField(_("source"), max_length=12, choices=AppointmentSource.choices, default=AppointmentSource.STAFF)
+    source = models.CharField(
+        _("source"), max_length=12, choices=AppointmentSource.choices, default=AppointmentSource.STAFF
+    )
     cancellation_reason = models.CharField(_("cancellation reason"), max_length=255, blank=True)
     rescheduled_from = models.OneToOneField(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="rescheduled_to", verbose_name=_("rescheduled from"),
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="rescheduled_to",
+        verbose_name=_("rescheduled from"),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -347,12 +419,18 @@ class AppointmentNotification(models.Model):
     or a redelivered task never send twice. Staff are notified through ``notifications.notify``.
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="appointment_notifications", verbose_name=_("organization"))
-    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="customer_notifications", verbose_name=_("appointment"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="appointment_notifications", verbose_name=_("organization")
+    )
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.CASCADE, related_name="customer_notifications", verbose_name=_("appointment")
+    )
     kind = models.CharField(_("kind"), max_length=20, choices=NotificationKind.choices)
     key = models.CharField(_("key"), max_length=40)
     recipient = models.EmailField(_("recipient"), blank=True)
-    status = models.CharField(_("status"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    status = models.CharField(
+        _("status"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -376,8 +454,12 @@ class AppointmentNotification(models.Model):
 class ClientMetrics(models.Model):
     """The seed's client metrics for one contact, recomputed on every appointment change."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="client_metrics", verbose_name=_("organization"))
-    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, related_name="client_metrics", verbose_name=_("client"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="client_metrics", verbose_name=_("organization")
+    )
+    contact = models.OneToOneField(
+        Contact, on_delete=models.CASCADE, related_name="client_metrics", verbose_name=_("client")
+    )
     total_appointments = models.PositiveIntegerField(_("appointments"), default=0)
     upcoming_appointments = models.PositiveIntegerField(_("upcoming"), default=0)
     completed_appointments = models.PositiveIntegerField(_("completed"), default=0)

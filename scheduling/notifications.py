@@ -39,6 +39,7 @@ RETRY_SECONDS = (30, 300, 1800)
 
 # --- Staff ------------------------------------------------------------------------------------
 
+
 def _local(appointment: Appointment, moment: datetime.datetime) -> datetime.datetime:
     """A naive wall-clock time of the organization: templates print it as is."""
     return moment.astimezone(appointment.organization.tzinfo).replace(tzinfo=None)
@@ -51,25 +52,37 @@ def _staff_context(appointment: Appointment, **extra) -> dict:
         "contact_name": appointment.customer_name,
         "provider_name": appointment.provider.get_full_name(),
         "starts_at": _local(appointment, appointment.start),
-        "appointment_url": settings.SITE_URL.rstrip("/") + reverse("scheduling:calendar") + f"?date={local_day.isoformat()}",
+        "appointment_url": settings.SITE_URL.rstrip("/")
+        + reverse("scheduling:calendar")
+        + f"?date={local_day.isoformat()}",
         **extra,
     }
 
 
-def _notify_staff(appointment: Appointment, event_type: str, occurrence: str, *, exclude_user=None, users=None, **extra) -> None:
+def _notify_staff(
+    appointment: Appointment, event_type: str, occurrence: str, *, exclude_user=None, users=None, **extra
+) -> None:
     from notifications.services import notify
 
-    recipients = [u for u in (users or [appointment.provider]) if u is not None and (exclude_user is None or u.pk != exclude_user.pk)]
+    recipients = [
+        u
+        for u in (users or [appointment.provider])
+        if u is not None and (exclude_user is None or u.pk != exclude_user.pk)
+    ]
     if not recipients:
         return
     notify(
-        organization=appointment.organization, event_type=event_type, recipients=recipients,
-        context=_staff_context(appointment, **extra), dedupe_key=f"appointment-{appointment.pk}:{occurrence}",
+        organization=appointment.organization,
+        event_type=event_type,
+        recipients=recipients,
+        context=_staff_context(appointment, **extra),
+        dedupe_key=f"appointment-{appointment.pk}:{occurrence}",
         metadata={"appointment_id": appointment.pk, "contact_id": appointment.contact_id},
     )
 
 
 # --- Customers --------------------------------------------------------------------------------
+
 
 def _queue_customer_email(appointment: Appointment, *, kind: str, key: str) -> int | None:
     """Write the customer's message row once per (appointment, key); returns its id if this call wrote it."""
@@ -83,7 +96,15 @@ def _queue_customer_email(appointment: Appointment, *, kind: str, key: str) -> i
             ON CONFLICT (appointment_id, key) DO NOTHING
             RETURNING id
             """,
-            [appointment.organization_id, appointment.pk, kind, key, appointment.customer_email, status, timezone.now()],
+            [
+                appointment.organization_id,
+                appointment.pk,
+                kind,
+                key,
+                appointment.customer_email,
+                status,
+                timezone.now(),
+            ],
         )
         row = cursor.fetchone()
     if row is None:
@@ -120,14 +141,18 @@ def _email_context(appointment: Appointment, notification: AppointmentNotificati
         "google_url": ics.google_calendar_url(appointment, manage_url=manage),
         "outlook_url": ics.outlook_calendar_url(appointment, manage_url=manage),
         "previous": appointment.rescheduled_from,
-        "previous_starts_at": _local(appointment, appointment.rescheduled_from.start) if appointment.rescheduled_from_id else None,
+        "previous_starts_at": _local(appointment, appointment.rescheduled_from.start)
+        if appointment.rescheduled_from_id
+        else None,
         "reminder_hours": f"{hours:g}" if hours is not None else "",
         "kind": notification.kind,
     }
 
 
 def build_customer_email(notification: AppointmentNotification) -> EmailMultiAlternatives:
-    appointment = Appointment.objects.select_related("organization", "service", "provider", "rescheduled_from").get(pk=notification.appointment_id)
+    appointment = Appointment.objects.select_related("organization", "service", "provider", "rescheduled_from").get(
+        pk=notification.appointment_id
+    )
     context = _email_context(appointment, notification)
     base = f"scheduling/email/{notification.kind}"
     with translation.override(appointment.organization.locale):
@@ -135,7 +160,9 @@ def build_customer_email(notification: AppointmentNotification) -> EmailMultiAlt
         text = render_to_string(f"{base}.txt", context).strip()
         html = render_to_string(f"{base}.html", context)
     message = EmailMultiAlternatives(
-        subject=subject, body=text, to=[notification.recipient],
+        subject=subject,
+        body=text,
+        to=[notification.recipient],
         headers={"Message-ID": f"<appointment-notification-{notification.pk}@pytake>"},
     )
     message.attach_alternative(html, "text/html")
@@ -143,7 +170,8 @@ def build_customer_email(notification: AppointmentNotification) -> EmailMultiAlt
         cancelled = notification.kind == NotificationKind.CANCELLATION
         method = "CANCEL" if cancelled else "REQUEST"
         message.attach(
-            "appointment.ics", ics.appointment_ics(appointment, manage_url=context["manage_url"], cancelled=cancelled),
+            "appointment.ics",
+            ics.appointment_ics(appointment, manage_url=context["manage_url"], cancelled=cancelled),
             f"text/calendar; method={method}; charset=utf-8",
         )
     return message
@@ -163,10 +191,13 @@ def deliver(*, notification_id: int) -> float | None:
         logger.warning("customer notification %s failed: %s", notification_id, error)
         final = notification.attempts >= MAX_ATTEMPTS
         AppointmentNotification.objects.filter(pk=notification_id).update(
-            status=DeliveryStatus.FAILED if final else DeliveryStatus.PENDING, error=f"{type(error).__name__}: {error}"[:2000]
+            status=DeliveryStatus.FAILED if final else DeliveryStatus.PENDING,
+            error=f"{type(error).__name__}: {error}"[:2000],
         )
         return None if final else float(RETRY_SECONDS[notification.attempts - 1])
-    AppointmentNotification.objects.filter(pk=notification_id).update(status=DeliveryStatus.SENT, sent_at=timezone.now(), error="")
+    AppointmentNotification.objects.filter(pk=notification_id).update(
+        status=DeliveryStatus.SENT, sent_at=timezone.now(), error=""
+    )
     return None
 
 
@@ -177,8 +208,10 @@ def relay(*, older_than_seconds: int, stuck_after_seconds: int) -> int:
     ).update(status=DeliveryStatus.PENDING)
     ids = list(
         AppointmentNotification.objects.filter(
-            Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - datetime.timedelta(seconds=RETRY_SECONDS[-1] + older_than_seconds)),
-            status=DeliveryStatus.PENDING, created_at__lt=now - datetime.timedelta(seconds=older_than_seconds),
+            Q(claimed_at__isnull=True)
+            | Q(claimed_at__lt=now - datetime.timedelta(seconds=RETRY_SECONDS[-1] + older_than_seconds)),
+            status=DeliveryStatus.PENDING,
+            created_at__lt=now - datetime.timedelta(seconds=older_than_seconds),
         ).values_list("pk", flat=True)[:500]
     )
     for notification_id in ids:
@@ -188,9 +221,13 @@ def relay(*, older_than_seconds: int, stuck_after_seconds: int) -> int:
 
 # --- Lifecycle hooks (called by scheduling.services inside the action's transaction) ----------
 
+
 def _admins(appointment: Appointment) -> list:
     return [
-        m.user for m in Membership.objects.for_organization(appointment.organization).filter(role=Role.ORG_ADMIN).select_related("user")
+        m.user
+        for m in Membership.objects.for_organization(appointment.organization)
+        .filter(role=Role.ORG_ADMIN)
+        .select_related("user")
     ]
 
 
@@ -204,7 +241,9 @@ def on_confirmed(appointment: Appointment) -> None:
 
 
 def on_cancelled(appointment: Appointment, *, by=None, by_customer: bool = False) -> None:
-    _notify_staff(appointment, "appointment_cancelled", "cancelled", exclude_user=by, reason=appointment.cancellation_reason)
+    _notify_staff(
+        appointment, "appointment_cancelled", "cancelled", exclude_user=by, reason=appointment.cancellation_reason
+    )
     _queue_customer_email(appointment, kind=NotificationKind.CANCELLATION, key="cancelled")
 
 

@@ -63,7 +63,9 @@ def appointment_get(*, organization: Organization, appointment_id) -> Appointmen
 
 def appointment_list_for_contact(*, organization: Organization, contact, limit: int = 20) -> list[Appointment]:
     """The contact's appointments, upcoming first then the most recent (for the inbox contact panel)."""
-    rows = Appointment.objects.for_organization(organization).filter(contact=contact).select_related("service", "provider")
+    rows = (
+        Appointment.objects.for_organization(organization).filter(contact=contact).select_related("service", "provider")
+    )
     return list(rows.order_by("-start")[:limit])
 
 
@@ -71,7 +73,9 @@ def client_metrics_get(*, organization: Organization, contact) -> ClientMetrics 
     return ClientMetrics.objects.for_organization(organization).filter(contact=contact).first()
 
 
-def calendar_providers(*, organization: Organization, membership: Membership | None, is_superuser: bool = False) -> list[Membership]:
+def calendar_providers(
+    *, organization: Organization, membership: Membership | None, is_superuser: bool = False
+) -> list[Membership]:
     """Whose calendars ``membership`` may see: admins and viewers every provider's, agents only their own.
 
     A provider is a member (not a viewer) with working hours or appointments in the organization.
@@ -79,7 +83,12 @@ def calendar_providers(*, organization: Organization, membership: Membership | N
     is_provider = Exists(WorkingHours.objects.filter(provider=OuterRef("pk"))) | Exists(
         Appointment.objects.filter(organization=organization, provider=OuterRef("user"))
     )
-    providers = Membership.objects.for_organization(organization).exclude(role=Role.VIEWER).filter(is_provider).select_related("user")
+    providers = (
+        Membership.objects.for_organization(organization)
+        .exclude(role=Role.VIEWER)
+        .filter(is_provider)
+        .select_related("user")
+    )
     if not is_superuser and (membership is None or membership.role == Role.AGENT):
         if membership is None:
             return []
@@ -88,12 +97,18 @@ def calendar_providers(*, organization: Organization, membership: Membership | N
 
 
 def appointment_list_for_calendar(
-    *, organization: Organization, start: datetime.datetime, end: datetime.datetime, provider_user_ids: list[int],
+    *,
+    organization: Organization,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    provider_user_ids: list[int],
     include_cancelled: bool = False,
 ) -> list[Appointment]:
-    rows = Appointment.objects.for_organization(organization).filter(
-        start__lt=end, end__gt=start, provider_id__in=provider_user_ids
-    ).select_related("service", "provider", "contact")
+    rows = (
+        Appointment.objects.for_organization(organization)
+        .filter(start__lt=end, end__gt=start, provider_id__in=provider_user_ids)
+        .select_related("service", "provider", "contact")
+    )
     if not include_cancelled:
         rows = rows.exclude(status=AppointmentStatus.CANCELLED)
     return list(rows.order_by("start"))
@@ -118,11 +133,16 @@ def appointment_statistics(*, organization: Organization, date_from: datetime.da
         "revenue": revenue,
         "no_show_rate": round(100 * by_status.get(AppointmentStatus.NO_SHOW, 0) / finished, 1) if finished else None,
         "top_services": list(
-            rows.exclude(status=AppointmentStatus.CANCELLED).values("service__name").annotate(n=Count("id")).order_by("-n", "service__name")[:5]
+            rows.exclude(status=AppointmentStatus.CANCELLED)
+            .values("service__name")
+            .annotate(n=Count("id"))
+            .order_by("-n", "service__name")[:5]
         ),
         "by_provider": list(
             rows.exclude(status=AppointmentStatus.CANCELLED)
-            .values("provider__full_name", "provider__email").annotate(n=Count("id")).order_by("-n", "provider__email")
+            .values("provider__full_name", "provider__email")
+            .annotate(n=Count("id"))
+            .order_by("-n", "provider__email")
         ),
         "this_month": appointments_this_month(organization=organization),
         "monthly_limit": organization.limits.appointments_per_month,
@@ -131,7 +151,10 @@ def appointment_statistics(*, organization: Organization, date_from: datetime.da
 
 def provider_memberships(*, organization: Organization) -> list[Membership]:
     return list(
-        Membership.objects.for_organization(organization).exclude(role=Role.VIEWER).select_related("user").order_by("user__full_name", "user__email")
+        Membership.objects.for_organization(organization)
+        .exclude(role=Role.VIEWER)
+        .select_related("user")
+        .order_by("user__full_name", "user__email")
     )
 
 

@@ -78,6 +78,7 @@ class ChangeNotAllowed(SchedulingError):
 
 # --- Settings, catalogue and schedules ------------------------------------------------------
 
+
 @transaction.atomic
 def scheduling_settings_ensure(*, organization: Organization) -> SchedulingSettings:
     rules, _created = SchedulingSettings.objects.get_or_create(organization=organization)
@@ -104,14 +105,28 @@ def service_category_create(*, organization: Organization, name: str, position: 
 
 @transaction.atomic
 def service_create(
-    *, organization: Organization, name: str, duration_minutes: int, price: Decimal | int | str = 0,
-    description: str = "", category: ServiceCategory | None = None, buffer_before_minutes: int = 0,
-    buffer_after_minutes: int = 0, providers: list[Membership] | tuple = (), is_active: bool = True,
+    *,
+    organization: Organization,
+    name: str,
+    duration_minutes: int,
+    price: Decimal | int | str = 0,
+    description: str = "",
+    category: ServiceCategory | None = None,
+    buffer_before_minutes: int = 0,
+    buffer_after_minutes: int = 0,
+    providers: list[Membership] | tuple = (),
+    is_active: bool = True,
 ) -> Service:
     service = Service(
-        organization=organization, name=name.strip(), duration_minutes=duration_minutes, price=Decimal(str(price)),
-        description=description, category=category, buffer_before_minutes=buffer_before_minutes,
-        buffer_after_minutes=buffer_after_minutes, is_active=is_active,
+        organization=organization,
+        name=name.strip(),
+        duration_minutes=duration_minutes,
+        price=Decimal(str(price)),
+        description=description,
+        category=category,
+        buffer_before_minutes=buffer_before_minutes,
+        buffer_after_minutes=buffer_after_minutes,
+        is_active=is_active,
     )
     service.full_clean()
     service.save()
@@ -123,16 +138,20 @@ def service_create(
 
 
 @transaction.atomic
-def working_hours_set(*, provider: Membership, weekday: int, windows: list[tuple[datetime.time, datetime.time]]) -> list[WorkingHours]:
+def working_hours_set(
+    *, provider: Membership, weekday: int, windows: list[tuple[datetime.time, datetime.time]]
+) -> list[WorkingHours]:
     """Replace ``provider``'s windows on ``weekday`` (organization time zone); windows may not overlap."""
     ordered = sorted(windows)
-    for (_s1, e1), (s2, _e2) in zip(ordered, ordered[1:]):
+    for (_s1, e1), (s2, _e2) in zip(ordered, ordered[1:], strict=False):
         if s2 < e1:
             raise ValidationError(_("Working hours windows of one day may not overlap."))
     WorkingHours.objects.filter(organization_id=provider.organization_id, provider=provider, weekday=weekday).delete()
     rows = []
     for start, end in ordered:
-        row = WorkingHours(organization_id=provider.organization_id, provider=provider, weekday=weekday, start=start, end=end)
+        row = WorkingHours(
+            organization_id=provider.organization_id, provider=provider, weekday=weekday, start=start, end=end
+        )
         row.full_clean()
         row.save()
         rows.append(row)
@@ -140,7 +159,9 @@ def working_hours_set(*, provider: Membership, weekday: int, windows: list[tuple
 
 
 @transaction.atomic
-def time_off_add(*, provider: Membership, start: datetime.datetime, end: datetime.datetime, reason: str = "") -> TimeOff:
+def time_off_add(
+    *, provider: Membership, start: datetime.datetime, end: datetime.datetime, reason: str = ""
+) -> TimeOff:
     row = TimeOff(organization_id=provider.organization_id, provider=provider, start=start, end=end, reason=reason)
     row.full_clean()
     row.save()
@@ -149,7 +170,11 @@ def time_off_add(*, provider: Membership, start: datetime.datetime, end: datetim
 
 @transaction.atomic
 def date_override_add(
-    *, provider: Membership, date: datetime.date, start: datetime.time | None = None, end: datetime.time | None = None,
+    *,
+    provider: Membership,
+    date: datetime.date,
+    start: datetime.time | None = None,
+    end: datetime.time | None = None,
 ) -> DateOverride:
     """A window replacing the weekly hours on ``date``; without times, a day off."""
     row = DateOverride(organization_id=provider.organization_id, provider=provider, date=date, start=start, end=end)
@@ -160,6 +185,7 @@ def date_override_add(
 
 # --- Appointments ---------------------------------------------------------------------------
 
+
 def _check_plan_limit(organization: Organization) -> None:
     limit = organization.limits.appointments_per_month
     if limit is None:
@@ -168,8 +194,11 @@ def _check_plan_limit(organization: Organization) -> None:
     Organization.objects.select_for_update().filter(pk=organization.pk).values_list("pk", flat=True).get()
     if selectors.appointments_this_month(organization=organization) >= limit:
         raise PlanLimitReached(
-            _("This organization has reached its plan's limit of %(limit)d appointments this month. "
-              "Please contact the organization or try again next month.") % {"limit": limit}
+            _(
+                "This organization has reached its plan's limit of %(limit)d appointments this month. "
+                "Please contact the organization or try again next month."
+            )
+            % {"limit": limit}
         )
 
 
@@ -185,11 +214,25 @@ def _insert(appointment: Appointment) -> None:
 
 
 def _book_with(
-    *, organization, service, membership, start, contact, customer, notes, source, enforce_window, rescheduled_from=None,
+    *,
+    organization,
+    service,
+    membership,
+    start,
+    contact,
+    customer,
+    notes,
+    source,
+    enforce_window,
+    rescheduled_from=None,
     status=AppointmentStatus.PENDING,
 ) -> Appointment:
     conflict = availability.slot_conflict(
-        organization=organization, service=service, provider=membership, start=start, enforce_booking_window=enforce_window,
+        organization=organization,
+        service=service,
+        provider=membership,
+        start=start,
+        enforce_booking_window=enforce_window,
     )
     if conflict is not None:
         if conflict.reason == availability.ConflictReason.OVERLAP:
@@ -197,10 +240,22 @@ def _book_with(
         raise SlotUnavailable(conflict.message, code=conflict.reason)
     occupied_from, end, occupied_until = availability.occupied_range(service, start)
     appointment = Appointment(
-        organization=organization, service=service, provider_id=membership.user_id, contact=contact,
-        customer_name=customer["name"], customer_email=customer["email"], customer_phone=customer["phone"],
-        start=start, end=end, occupied_from=occupied_from, occupied_until=occupied_until, price=service.price,
-        notes=notes, source=source, rescheduled_from=rescheduled_from, status=status,
+        organization=organization,
+        service=service,
+        provider_id=membership.user_id,
+        contact=contact,
+        customer_name=customer["name"],
+        customer_email=customer["email"],
+        customer_phone=customer["phone"],
+        start=start,
+        end=end,
+        occupied_from=occupied_from,
+        occupied_until=occupied_until,
+        price=service.price,
+        notes=notes,
+        source=source,
+        rescheduled_from=rescheduled_from,
+        status=status,
         confirmed_at=timezone.now() if status == AppointmentStatus.CONFIRMED else None,
     )
     _insert(appointment)
@@ -208,16 +263,33 @@ def _book_with(
 
 
 def _emit(name: str, appointment: Appointment, **extra) -> None:
-    dispatch(Event(name, appointment.organization_id, {
-        "appointment_id": appointment.pk, "provider_id": appointment.provider_id, "contact_id": appointment.contact_id, **extra,
-    }))
+    dispatch(
+        Event(
+            name,
+            appointment.organization_id,
+            {
+                "appointment_id": appointment.pk,
+                "provider_id": appointment.provider_id,
+                "contact_id": appointment.contact_id,
+                **extra,
+            },
+        )
+    )
 
 
 @transaction.atomic
 def appointment_book(
-    *, organization: Organization, service: Service, provider: Membership | None, start: datetime.datetime,
-    customer_name: str, customer_phone: str, customer_email: str = "", notes: str = "",
-    source: str = AppointmentSource.STAFF, confirm: bool = False,
+    *,
+    organization: Organization,
+    service: Service,
+    provider: Membership | None,
+    start: datetime.datetime,
+    customer_name: str,
+    customer_phone: str,
+    customer_email: str = "",
+    notes: str = "",
+    source: str = AppointmentSource.STAFF,
+    confirm: bool = False,
 ) -> Appointment:
     """Book ``service`` at ``start`` with ``provider`` (``None``: the first free provider).
 
@@ -241,19 +313,33 @@ def appointment_book(
     if email:
         validate_email(email)
     _check_plan_limit(organization)
-    contact, _created = contact_services.contact_get_or_create_by_phone(organization=organization, phone=phone, name=customer_name)
+    contact, _created = contact_services.contact_get_or_create_by_phone(
+        organization=organization, phone=phone, name=customer_name
+    )
     customer = {"name": customer_name, "phone": phone, "email": email}
     enforce = source == AppointmentSource.PUBLIC
-    candidates = [provider] if provider is not None else availability.providers_for(organization=organization, service=service)
+    candidates = (
+        [provider] if provider is not None else availability.providers_for(organization=organization, service=service)
+    )
     if not candidates:
-        raise SlotUnavailable(availability.CONFLICT_MESSAGES[availability.ConflictReason.NOT_OFFERED], code="no_provider")
+        raise SlotUnavailable(
+            availability.CONFLICT_MESSAGES[availability.ConflictReason.NOT_OFFERED], code="no_provider"
+        )
     status = AppointmentStatus.CONFIRMED if confirm else AppointmentStatus.PENDING
     last_error: SlotUnavailable | None = None
     for membership in candidates:
         try:
             appointment = _book_with(
-                organization=organization, service=service, membership=membership, start=start, contact=contact,
-                customer=customer, notes=notes.strip(), source=source, enforce_window=enforce, status=status,
+                organization=organization,
+                service=service,
+                membership=membership,
+                start=start,
+                contact=contact,
+                customer=customer,
+                notes=notes.strip(),
+                source=source,
+                enforce_window=enforce,
+                status=status,
             )
             break
         except SlotUnavailable as error:
@@ -271,7 +357,11 @@ def appointment_book(
 
 
 def _locked(appointment: Appointment) -> Appointment:
-    return Appointment.objects.select_for_update().select_related("organization", "service", "provider", "contact").get(pk=appointment.pk)
+    return (
+        Appointment.objects.select_for_update()
+        .select_related("organization", "service", "provider", "contact")
+        .get(pk=appointment.pk)
+    )
 
 
 ALLOWED = {
@@ -286,7 +376,8 @@ ALLOWED = {
 def _require(appointment: Appointment, action: str) -> None:
     if appointment.status not in ALLOWED[action]:
         raise ChangeNotAllowed(
-            _("A %(status)s appointment cannot be changed this way.") % {"status": appointment.get_status_display().lower()}
+            _("A %(status)s appointment cannot be changed this way.")
+            % {"status": appointment.get_status_display().lower()}
         )
 
 
@@ -314,7 +405,9 @@ def appointment_confirm(*, appointment: Appointment, by=None) -> Appointment:
 
 
 @transaction.atomic
-def appointment_cancel(*, appointment: Appointment, reason: str = "", by=None, by_customer: bool = False) -> Appointment:
+def appointment_cancel(
+    *, appointment: Appointment, reason: str = "", by=None, by_customer: bool = False
+) -> Appointment:
     """Cancel; a customer (``by_customer``) must respect the organization's change notice."""
     appointment = _locked(appointment)
     _require(appointment, "cancel")
@@ -332,7 +425,12 @@ def appointment_cancel(*, appointment: Appointment, reason: str = "", by=None, b
 
 @transaction.atomic
 def appointment_reschedule(
-    *, appointment: Appointment, start: datetime.datetime, provider: Membership | None = None, by=None, by_customer: bool = False,
+    *,
+    appointment: Appointment,
+    start: datetime.datetime,
+    provider: Membership | None = None,
+    by=None,
+    by_customer: bool = False,
 ) -> Appointment:
     """Move to ``start``: a new appointment (``rescheduled_from`` the old one, which is cancelled).
 
@@ -354,9 +452,16 @@ def appointment_reschedule(
     old.cancellation_reason = _("Rescheduled")
     old.save(update_fields=["status", "cancelled_at", "cancellation_reason", "updated_at"])
     new = _book_with(
-        organization=organization, service=old.service, membership=provider, start=start, contact=old.contact,
+        organization=organization,
+        service=old.service,
+        membership=provider,
+        start=start,
+        contact=old.contact,
         customer={"name": old.customer_name, "phone": old.customer_phone, "email": old.customer_email},
-        notes=old.notes, source=old.source, enforce_window=by_customer, rescheduled_from=old,
+        notes=old.notes,
+        source=old.source,
+        enforce_window=by_customer,
+        rescheduled_from=old,
         status=previous_status,
     )
     new.internal_notes = old.internal_notes
@@ -405,12 +510,15 @@ def appointment_update_notes(*, appointment: Appointment, internal_notes: str) -
 
 # --- Client metrics -------------------------------------------------------------------------
 
+
 def _top(counter: Counter, n: int = 3) -> list:
     return [key for key, _count in sorted(counter.items(), key=lambda item: (-item[1], str(item[0])))[:n]]
 
 
 @transaction.atomic
-def client_metrics_refresh(*, organization: Organization, contact: Contact, now: datetime.datetime | None = None) -> ClientMetrics:
+def client_metrics_refresh(
+    *, organization: Organization, contact: Contact, now: datetime.datetime | None = None
+) -> ClientMetrics:
     """Recompute the seed's client metrics from the contact's appointments.
 
     - totals by outcome; a cancelled appointment that was rescheduled counts as "rescheduled",
@@ -430,7 +538,9 @@ def client_metrics_refresh(*, organization: Organization, contact: Contact, now:
         .values("status", "start", "price", "service_id", "service__name", "successors")
         .order_by("start")
     )
-    metrics, _created = ClientMetrics.objects.select_for_update().get_or_create(organization=organization, contact=contact)
+    metrics, _created = ClientMetrics.objects.select_for_update().get_or_create(
+        organization=organization, contact=contact
+    )
     kept = [r for r in rows if not (r["status"] == AppointmentStatus.CANCELLED and r["successors"])]
     live = [r for r in kept if r["status"] != AppointmentStatus.CANCELLED]
     completed = [r for r in kept if r["status"] == AppointmentStatus.COMPLETED]
@@ -448,24 +558,35 @@ def client_metrics_refresh(*, organization: Organization, contact: Contact, now:
     metrics.appointments_last_month = sum(1 for r in live if previous_first <= r["start"] < first)
     recent = sum(1 for r in completed if now - datetime.timedelta(days=365) <= r["start"] <= now)
     metrics.frequency_score = round(min(100.0, recent * 100.0 / 12), 1)
-    gaps = [(b["start"] - a["start"]).total_seconds() / 86400 for a, b in zip(completed, completed[1:])]
+    gaps = [(b["start"] - a["start"]).total_seconds() / 86400 for a, b in zip(completed, completed[1:], strict=False)]
     metrics.average_days_between = round(sum(gaps) / len(gaps), 1) if gaps else None
     services = Counter((r["service_id"], r["service__name"]) for r in live)
     metrics.preferred_services = [{"id": sid, "name": name} for sid, name in _top(services)]
     metrics.preferred_days = _top(Counter(r["start"].astimezone(tz).weekday() for r in live))
     metrics.preferred_times = _top(Counter(f"{r['start'].astimezone(tz).hour:02d}:00" for r in live))
     metrics.total_spent = sum((r["price"] for r in completed), Decimal("0"))
-    metrics.average_ticket = (metrics.total_spent / len(completed)).quantize(Decimal("0.01")) if completed else Decimal("0")
+    metrics.average_ticket = (
+        (metrics.total_spent / len(completed)).quantize(Decimal("0.01")) if completed else Decimal("0")
+    )
     metrics.save()
     return metrics
 
 
 # --- Reminders ------------------------------------------------------------------------------
 
+
 def reminder_offsets(organization_id: int, cache: dict) -> list[int]:
     if organization_id not in cache:
-        rules = SchedulingSettings.objects.filter(organization_id=organization_id).values_list("reminder_offsets_minutes", flat=True).first()
-        cache[organization_id] = list(rules) if rules is not None else list(SchedulingSettings._meta.get_field("reminder_offsets_minutes").default())
+        rules = (
+            SchedulingSettings.objects.filter(organization_id=organization_id)
+            .values_list("reminder_offsets_minutes", flat=True)
+            .first()
+        )
+        cache[organization_id] = (
+            list(rules)
+            if rules is not None
+            else list(SchedulingSettings._meta.get_field("reminder_offsets_minutes").default())
+        )
     return cache[organization_id]
 
 
@@ -479,10 +600,14 @@ def reminders_send_due(*, now: datetime.datetime | None = None, limit: int = 100
     only the one that inserted sends (to the customer and, through ``notify``, the provider).
     """
     now = now or timezone.now()
-    all_offsets = [off for offs in SchedulingSettings.objects.values_list("reminder_offsets_minutes", flat=True) for off in offs]
+    all_offsets = [
+        off for offs in SchedulingSettings.objects.values_list("reminder_offsets_minutes", flat=True) for off in offs
+    ]
     horizon = max([*all_offsets, *SchedulingSettings._meta.get_field("reminder_offsets_minutes").default()])
     due = (
-        Appointment.objects.filter(status__in=ACTIVE_STATUSES, start__gt=now, start__lte=now + datetime.timedelta(minutes=horizon))
+        Appointment.objects.filter(
+            status__in=ACTIVE_STATUSES, start__gt=now, start__lte=now + datetime.timedelta(minutes=horizon)
+        )
         .select_related("organization", "service", "provider", "contact")
         .order_by("start")[:limit]
     )
@@ -495,7 +620,11 @@ def reminders_send_due(*, now: datetime.datetime | None = None, limit: int = 100
                 continue
             # The 24-hour reminder is pointless once the 1-hour one is due.
             smaller = [o for o in reminder_offsets(appointment.organization_id, cache) if o < offset]
-            if any(appointment.start - datetime.timedelta(minutes=o) <= now and appointment.created_at <= appointment.start - datetime.timedelta(minutes=o) for o in smaller):
+            if any(
+                appointment.start - datetime.timedelta(minutes=o) <= now
+                and appointment.created_at <= appointment.start - datetime.timedelta(minutes=o)
+                for o in smaller
+            ):
                 continue
             with transaction.atomic():
                 if appointment_notifications.on_reminder_due(appointment, offset_minutes=offset):
@@ -505,4 +634,6 @@ def reminders_send_due(*, now: datetime.datetime | None = None, limit: int = 100
 
 def customer_notifications_relay(*, older_than_seconds: int = 120, stuck_after_seconds: int = 600) -> int:
     """Re-queue customer emails whose task was lost (pending too long) or whose sender died (sending too long)."""
-    return appointment_notifications.relay(older_than_seconds=older_than_seconds, stuck_after_seconds=stuck_after_seconds)
+    return appointment_notifications.relay(
+        older_than_seconds=older_than_seconds, stuck_after_seconds=stuck_after_seconds
+    )

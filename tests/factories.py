@@ -43,13 +43,17 @@ def skill(org: Organization, name: str | None = None) -> Skill:
 def business_hours(org: Organization) -> BusinessHours:
     import datetime
 
-    return BusinessHours.objects.create(organization=org, weekday=next(_seq) % 7, start=datetime.time(9), end=datetime.time(17))
+    return BusinessHours.objects.create(
+        organization=org, weekday=next(_seq) % 7, start=datetime.time(9), end=datetime.time(17)
+    )
 
 
 def holiday(org: Organization) -> Holiday:
     import datetime
 
-    return Holiday.objects.create(organization=org, date=datetime.date(2030, 1, 1) + datetime.timedelta(days=next(_seq)), name="Holiday")
+    return Holiday.objects.create(
+        organization=org, date=datetime.date(2030, 1, 1) + datetime.timedelta(days=next(_seq)), name="Holiday"
+    )
 
 
 # One row of each tenant model for the admin isolation tests. Every model registered in the

@@ -30,7 +30,9 @@ print("socket", redis_url[len("unix://"):])
 def _run(data_dir: Path, mode: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["PYTAKE_DATA_DIR"] = str(data_dir)
-    result = subprocess.run([sys.executable, "-c", SCRIPT, mode], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, mode], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     return dict(line.split(" ", 1) for line in result.stdout.splitlines())
 

@@ -51,7 +51,9 @@ def outbox():
 
     @events.listener("test.outbox", phase=events.IN_TRANSACTION)
     def write_then_fail(event):
-        Session.objects.create(session_key=event.payload["key"] + "-bad", session_data="x", expire_date="2100-01-01T00:00Z")
+        Session.objects.create(
+            session_key=event.payload["key"] + "-bad", session_data="x", expire_date="2100-01-01T00:00Z"
+        )
         raise RuntimeError("listener bug")
 
     yield Session

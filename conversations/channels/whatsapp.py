@@ -103,8 +103,13 @@ def _message(raw: Any, phone_number_id: str, names: dict[str, str], where: str) 
     sender = _require(raw, "from", str, where)
     kind = _require(raw, "type", str, where)
     timestamp = _timestamp(raw.get("timestamp"))
-    common = {"phone_number_id": phone_number_id, "provider_message_id": message_id, "wa_id": sender,
-              "profile_name": names.get(sender, ""), "timestamp": timestamp}
+    common = {
+        "phone_number_id": phone_number_id,
+        "provider_message_id": message_id,
+        "wa_id": sender,
+        "profile_name": names.get(sender, ""),
+        "timestamp": timestamp,
+    }
     if kind == "text":
         body = _require(_require(raw, "text", dict, where), "body", str, f"{where}.text")
         return InboundMessage(kind="text", body=body, **common)
@@ -112,8 +117,12 @@ def _message(raw: Any, phone_number_id: str, names: dict[str, str], where: str) 
         media = _require(raw, kind, dict, where)
         media_id = _require(media, "id", str, f"{where}.{kind}")
         return InboundMessage(
-            kind="image" if kind == "sticker" else kind, body=str(media.get("caption") or ""), media_id=media_id,
-            mime_type=str(media.get("mime_type") or ""), filename=str(media.get("filename") or ""), **common,
+            kind="image" if kind == "sticker" else kind,
+            body=str(media.get("caption") or ""),
+            media_id=media_id,
+            mime_type=str(media.get("mime_type") or ""),
+            filename=str(media.get("filename") or ""),
+            **common,
         )
     if kind == "location":
         location = _require(raw, "location", dict, where)
@@ -136,10 +145,17 @@ def _status(raw: Any, phone_number_id: str, where: str) -> StatusUpdate:
         raise PayloadError(f"{where}.status “{status}” is not one of {', '.join(STATUS_VALUES)}")
     errors = raw.get("errors") or []
     error = "; ".join(
-        f"{e.get('code', '?')}: {e.get('title') or e.get('message') or ''}".strip() for e in errors if isinstance(e, dict)
+        f"{e.get('code', '?')}: {e.get('title') or e.get('message') or ''}".strip()
+        for e in errors
+        if isinstance(e, dict)
     )
-    return StatusUpdate(phone_number_id=phone_number_id, provider_message_id=message_id, status=status,
-                        timestamp=_timestamp(raw.get("timestamp")), error=error)
+    return StatusUpdate(
+        phone_number_id=phone_number_id,
+        provider_message_id=message_id,
+        status=status,
+        timestamp=_timestamp(raw.get("timestamp")),
+        error=error,
+    )
 
 
 def parse_notification(body: bytes) -> Notification:
@@ -194,9 +210,17 @@ class SendError(Exception):
 class WhatsAppClient:
     """Sends messages for one phone number; retries 5xx, 429, timeouts and connection errors."""
 
-    def __init__(self, *, phone_number_id: str, access_token: str, base_url: str | None = None,
-                 timeout: float | None = None, retries: int | None = None, backoff: float | None = None,
-                 session: requests.Session | None = None):
+    def __init__(
+        self,
+        *,
+        phone_number_id: str,
+        access_token: str,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        retries: int | None = None,
+        backoff: float | None = None,
+        session: requests.Session | None = None,
+    ):
         self.phone_number_id = phone_number_id
         self.access_token = access_token
         self.base_url = (base_url or settings.WHATSAPP_GRAPH_BASE_URL).rstrip("/")
@@ -233,13 +257,19 @@ class WhatsAppClient:
                 logger.warning("WhatsApp send attempt %d/%d failed: %s", attempt + 1, attempts, last_error)
                 continue
             if response.status_code >= 400:
-                raise SendError(f"HTTP {response.status_code}: {_graph_error(response)}", retryable=False, status=response.status_code)
+                raise SendError(
+                    f"HTTP {response.status_code}: {_graph_error(response)}",
+                    retryable=False,
+                    status=response.status_code,
+                )
             if raw:
                 return response
             try:
                 return response.json()
             except ValueError:
-                raise SendError(f"HTTP {response.status_code}: the reply is not JSON", retryable=False, status=response.status_code) from None
+                raise SendError(
+                    f"HTTP {response.status_code}: the reply is not JSON", retryable=False, status=response.status_code
+                ) from None
         raise SendError(f"gave up after {attempts} attempts: {last_error}", retryable=True)
 
     def send(self, payload: dict) -> str:
@@ -256,7 +286,8 @@ class WhatsAppClient:
 
     def upload_media(self, *, content: bytes, filename: str, content_type: str) -> str:
         data = self._request(
-            self.media_url, data={"messaging_product": "whatsapp", "type": content_type},
+            self.media_url,
+            data={"messaging_product": "whatsapp", "type": content_type},
             files={"file": (filename, content, content_type)},
         )
         if not isinstance(data, dict) or not data.get("id"):
@@ -300,21 +331,45 @@ def _graph_error(response: requests.Response) -> str:
         return response.text[:300]
 
 
-def text_notification(*, phone_number_id: str, display_phone: str, wa_id: str, name: str, body: str,
-                      message_id: str, timestamp: int, business_account_id: str = "0") -> dict:
+def text_notification(
+    *,
+    phone_number_id: str,
+    display_phone: str,
+    wa_id: str,
+    name: str,
+    body: str,
+    message_id: str,
+    timestamp: int,
+    business_account_id: str = "0",
+) -> dict:
     """A text-message notification exactly as Meta posts it (used by ``simulate_inbound``)."""
     return {
         "object": "whatsapp_business_account",
-        "entry": [{
-            "id": business_account_id,
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": {"display_phone_number": display_phone.lstrip("+"), "phone_number_id": phone_number_id},
-                    "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
-                    "messages": [{"from": wa_id, "id": message_id, "timestamp": str(timestamp), "type": "text", "text": {"body": body}}],
-                },
-            }],
-        }],
+        "entry": [
+            {
+                "id": business_account_id,
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": display_phone.lstrip("+"),
+                                "phone_number_id": phone_number_id,
+                            },
+                            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+                            "messages": [
+                                {
+                                    "from": wa_id,
+                                    "id": message_id,
+                                    "timestamp": str(timestamp),
+                                    "type": "text",
+                                    "text": {"body": body},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
     }

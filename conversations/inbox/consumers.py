@@ -116,7 +116,9 @@ class InboxConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         can_act = selectors.can_act(membership)
-        await self.send_json({"type": "hello", "user_id": user.pk, "organization_id": organization.pk, "can_act": can_act})
+        await self.send_json(
+            {"type": "hello", "user_id": user.pk, "organization_id": organization.pk, "can_act": can_act}
+        )
         if can_act:
             await self._heartbeat(AgentStatus.ONLINE)
         unread = await database_sync_to_async(_unread_count)(organization.pk, user.pk)
@@ -129,10 +131,14 @@ class InboxConsumer(AsyncWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.subscribed is not None:
-            await self.channel_layer.group_discard(conversation_group(self.organization.pk, self.subscribed), self.channel_name)
+            await self.channel_layer.group_discard(
+                conversation_group(self.organization.pk, self.subscribed), self.channel_name
+            )
         if self.heartbeats and self.membership is not None:
             try:
-                await database_sync_to_async(services.presence_disconnect)(membership=self.membership, connection=self.channel_name)
+                await database_sync_to_async(services.presence_disconnect)(
+                    membership=self.membership, connection=self.channel_name
+                )
             except Exception:
                 logger.exception("presence on disconnect failed for user %s", self.user.pk)
 
@@ -150,7 +156,9 @@ class InboxConsumer(AsyncWebsocketConsumer):
             if text_data is None:
                 raise FrameError("malformed", _("Send JSON text frames."))
             if len(text_data) > MAX_FRAME_CHARS:
-                raise FrameError("too_large", _("Frames are limited to %(limit)d characters.") % {"limit": MAX_FRAME_CHARS})
+                raise FrameError(
+                    "too_large", _("Frames are limited to %(limit)d characters.") % {"limit": MAX_FRAME_CHARS}
+                )
             if not self.bucket.take():
                 raise FrameError("rate_limited", _("Too many frames; slow down."))
             try:
@@ -199,20 +207,28 @@ class InboxConsumer(AsyncWebsocketConsumer):
 
     async def _heartbeat(self, status: str) -> None:
         self.heartbeats = True
-        await database_sync_to_async(services.presence_heartbeat)(membership=self.membership, connection=self.channel_name, status=status)
+        await database_sync_to_async(services.presence_heartbeat)(
+            membership=self.membership, connection=self.channel_name, status=status
+        )
 
     async def on_subscribe(self, frame, ref):
         _membership, conversation = await self._acting_conversation(frame)
         if self.subscribed != conversation.pk:
             if self.subscribed is not None:
-                await self.channel_layer.group_discard(conversation_group(self.organization.pk, self.subscribed), self.channel_name)
-            await self.channel_layer.group_add(conversation_group(self.organization.pk, conversation.pk), self.channel_name)
+                await self.channel_layer.group_discard(
+                    conversation_group(self.organization.pk, self.subscribed), self.channel_name
+                )
+            await self.channel_layer.group_add(
+                conversation_group(self.organization.pk, conversation.pk), self.channel_name
+            )
             self.subscribed = conversation.pk
         await self.send_json({"type": "subscribed", "conversation_id": conversation.pk, "ref": ref})
 
     async def on_unsubscribe(self, frame, ref):
         if self.subscribed is not None:
-            await self.channel_layer.group_discard(conversation_group(self.organization.pk, self.subscribed), self.channel_name)
+            await self.channel_layer.group_discard(
+                conversation_group(self.organization.pk, self.subscribed), self.channel_name
+            )
             self.subscribed = None
         await self.send_json({"type": "unsubscribed", "ref": ref})
 
@@ -227,15 +243,23 @@ class InboxConsumer(AsyncWebsocketConsumer):
         membership, conversation = await self._acting_conversation(frame)
         await self.channel_layer.group_send(
             conversation_group(self.organization.pk, conversation.pk),
-            {"type": "inbox.typing", "conversation_id": conversation.pk, "user_id": self.user.pk,
-             "name": self.user.get_short_name(), "typing": bool(frame.get("typing", True)), "sender": self.channel_name},
+            {
+                "type": "inbox.typing",
+                "conversation_id": conversation.pk,
+                "user_id": self.user.pk,
+                "name": self.user.get_short_name(),
+                "typing": bool(frame.get("typing", True)),
+                "sender": self.channel_name,
+            },
         )
 
     async def on_read(self, frame, ref):
         self._require_subscribed(frame)
         message_id = _positive_int(frame, "message_id")
         membership, conversation = await self._acting_conversation(frame)
-        await database_sync_to_async(services.read_receipt)(membership=membership, conversation_id=conversation.pk, message_id=message_id)
+        await database_sync_to_async(services.read_receipt)(
+            membership=membership, conversation_id=conversation.pk, message_id=message_id
+        )
 
     async def on_send(self, frame, ref):
         body = frame.get("body", "")
@@ -243,9 +267,13 @@ class InboxConsumer(AsyncWebsocketConsumer):
             raise FrameError("invalid", _("“body” must be text."))
         membership, conversation = await self._acting_conversation(frame)
         if frame.get("note"):
-            message = await database_sync_to_async(conversation_services.note_add)(conversation=conversation, author=membership, body=body)
+            message = await database_sync_to_async(conversation_services.note_add)(
+                conversation=conversation, author=membership, body=body
+            )
         else:
-            message = await database_sync_to_async(conversation_services.message_send)(conversation=conversation, author=membership, body=body)
+            message = await database_sync_to_async(conversation_services.message_send)(
+                conversation=conversation, author=membership, body=body
+            )
         await self.send_json({"type": "sent", "conversation_id": conversation.pk, "message_id": message.pk, "ref": ref})
 
     HANDLERS = {
@@ -261,7 +289,11 @@ class InboxConsumer(AsyncWebsocketConsumer):
     # --- group messages ------------------------------------------------------------------------
 
     async def inbox_event(self, message):
-        frame = {key: message[key] for key in ("event", "conversation_id", "message_id", "author_id", "agent_id") if key in message}
+        frame = {
+            key: message[key]
+            for key in ("event", "conversation_id", "message_id", "author_id", "agent_id")
+            if key in message
+        }
         await self.send_json(frame | {"type": "event"})
 
     async def inbox_presence(self, message):
@@ -270,18 +302,27 @@ class InboxConsumer(AsyncWebsocketConsumer):
     async def inbox_typing(self, message):
         if message.get("sender") == self.channel_name or message.get("conversation_id") != self.subscribed:
             return
-        await self.send_json({key: message[key] for key in ("conversation_id", "user_id", "name", "typing")} | {"type": "typing"})
+        await self.send_json(
+            {key: message[key] for key in ("conversation_id", "user_id", "name", "typing")} | {"type": "typing"}
+        )
 
     async def inbox_read(self, message):
         if message.get("conversation_id") != self.subscribed:
             return
-        await self.send_json({key: message[key] for key in ("conversation_id", "user_id", "name", "message_id")} | {"type": "read"})
+        await self.send_json(
+            {key: message[key] for key in ("conversation_id", "user_id", "name", "message_id")} | {"type": "read"}
+        )
 
     async def notification_message(self, message):
         """From the notifications app (``GroupAdapter``): an in-app or websocket notification."""
         await self.send_json(
-            {"type": "notification", "subject": message.get("subject", ""), "message": message.get("message", ""),
-             "urgent": bool(message.get("urgent")), "unread": message.get("unread")}
+            {
+                "type": "notification",
+                "subject": message.get("subject", ""),
+                "message": message.get("message", ""),
+                "urgent": bool(message.get("urgent")),
+                "unread": message.get("unread"),
+            }
         )
 
     async def notification_unread(self, message):

@@ -16,7 +16,11 @@ from pytake.events import Event, listener
 
 MESSAGE_EVENTS = ("message.received", "message.sent")
 CONVERSATION_EVENTS = (
-    "conversation.created", "conversation.assigned", "conversation.transferred", "conversation.closed", "conversation.reopened",
+    "conversation.created",
+    "conversation.assigned",
+    "conversation.transferred",
+    "conversation.closed",
+    "conversation.reopened",
 )
 
 
@@ -34,8 +38,13 @@ def message_to_inbox(event: Event) -> None:
         return
     _send(
         inbox_group(event.organization_id),
-        {"type": "inbox.event", "event": event.name, "conversation_id": conversation_id, "message_id": message_id,
-         "author_id": event.payload.get("author_id")},
+        {
+            "type": "inbox.event",
+            "event": event.name,
+            "conversation_id": conversation_id,
+            "message_id": message_id,
+            "author_id": event.payload.get("author_id"),
+        },
     )
 
 
@@ -46,5 +55,10 @@ def conversation_to_inbox(event: Event) -> None:
         return
     _send(
         inbox_group(event.organization_id),
-        {"type": "inbox.event", "event": event.name, "conversation_id": conversation_id, "agent_id": event.payload.get("agent_id")},
+        {
+            "type": "inbox.event",
+            "event": event.name,
+            "conversation_id": conversation_id,
+            "agent_id": event.payload.get("agent_id"),
+        },
     )

@@ -98,4 +98,7 @@ def mark_read(*, organization_id: int, conversation_id: int, user_id: int, messa
 
 def read_markers(*, organization_id: int, conversation_id: int) -> dict[int, int]:
     """user id → last message id read, for a conversation."""
-    return {int(user): int(score) for user, score in client().zrange(_read_key(organization_id, conversation_id), 0, -1, withscores=True)}
+    return {
+        int(user): int(score)
+        for user, score in client().zrange(_read_key(organization_id, conversation_id), 0, -1, withscores=True)
+    }

@@ -88,7 +88,9 @@ def _status_q(status: str) -> Q:
     return Q(status=status)
 
 
-def inbox_conversations(*, organization: Organization, membership: Membership | None, filters: InboxFilters) -> QuerySet[Conversation]:
+def inbox_conversations(
+    *, organization: Organization, membership: Membership | None, filters: InboxFilters
+) -> QuerySet[Conversation]:
     """The filtered, ordered conversations of the list (not yet sliced into a page)."""
     conversations = Conversation.objects.for_organization(organization).filter(_status_q(filters.status))
     if filters.view == "mine":
@@ -121,15 +123,21 @@ class InboxPage:
 
 def inbox_page(*, organization: Organization, membership: Membership | None, filters: InboxFilters) -> InboxPage:
     """One page of the list in one query: the last message's text comes as a subquery."""
-    last_message = Message.objects.filter(conversation=OuterRef("pk"), is_internal_note=False).order_by("-created_at", "-id")
+    last_message = Message.objects.filter(conversation=OuterRef("pk"), is_internal_note=False).order_by(
+        "-created_at", "-id"
+    )
     start = (filters.page - 1) * PAGE_SIZE
     rows = list(
         inbox_conversations(organization=organization, membership=membership, filters=filters)
         .select_related("contact", "queue", "assignee__user")
-        .annotate(preview=Subquery(last_message.values("body")[:1]), preview_direction=Subquery(last_message.values("direction")[:1]))
-        [start : start + PAGE_SIZE + 1]
+        .annotate(
+            preview=Subquery(last_message.values("body")[:1]),
+            preview_direction=Subquery(last_message.values("direction")[:1]),
+        )[start : start + PAGE_SIZE + 1]
     )
-    return InboxPage(conversations=rows[:PAGE_SIZE], page=filters.page, has_next=len(rows) > PAGE_SIZE, has_previous=filters.page > 1)
+    return InboxPage(
+        conversations=rows[:PAGE_SIZE], page=filters.page, has_next=len(rows) > PAGE_SIZE, has_previous=filters.page > 1
+    )
 
 
 def inbox_counts(*, organization: Organization, membership: Membership | None) -> dict:
@@ -143,7 +151,9 @@ def inbox_counts(*, organization: Organization, membership: Membership | None) -
         Conversation.objects.for_organization(organization)
         .filter(status__in=ACTIVE_STATUSES)
         .values("queue_id", "status")
-        .annotate(total=Count("pk"), mine=Count("pk", filter=mine), unassigned=Count("pk", filter=Q(assignee__isnull=True)))
+        .annotate(
+            total=Count("pk"), mine=Count("pk", filter=mine), unassigned=Count("pk", filter=Q(assignee__isnull=True))
+        )
         .order_by()
     )
     counts = {"all": 0, "mine": 0, "unassigned": 0, Status.OPEN.value: 0, Status.PENDING.value: 0, "queues": {}}
@@ -159,7 +169,12 @@ def inbox_counts(*, organization: Organization, membership: Membership | None) -
 
 def queue_choices(*, organization: Organization) -> list[Queue]:
     """The organization's active queues with their department."""
-    return list(Queue.objects.for_organization(organization).filter(is_active=True).select_related("department").order_by("department__name", "name"))
+    return list(
+        Queue.objects.for_organization(organization)
+        .filter(is_active=True)
+        .select_related("department")
+        .order_by("department__name", "name")
+    )
 
 
 def department_choices(*, organization: Organization) -> list[Department]:
@@ -206,7 +221,9 @@ class History:
     has_older: bool
 
 
-def history(*, organization: Organization, conversation: Conversation, before: int | None = None, after: int | None = None) -> History:
+def history(
+    *, organization: Organization, conversation: Conversation, before: int | None = None, after: int | None = None
+) -> History:
     """The latest messages (or those before/after a message id), oldest first, in one query.
 
     Ids grow with time, so the page boundary is the id: a reconnecting page asks for
@@ -243,4 +260,8 @@ def canned_response_list(*, organization: Organization) -> list[CannedResponse]:
 
 def membership_get_fresh(*, membership_id: int) -> Membership | None:
     """The membership as stored now (its role may have changed since a websocket connected)."""
-    return Membership.objects.select_related("organization", "user").filter(pk=membership_id, organization__is_active=True).first()
+    return (
+        Membership.objects.select_related("organization", "user")
+        .filter(pk=membership_id, organization__is_active=True)
+        .first()
+    )

@@ -16,8 +16,8 @@ from django.db import transaction
 from accounts import services as account_services
 from accounts.models import AgentStatus, Membership
 from conversations.inbox import presence
-from conversations.models import Message
 from conversations.inbox.groups import conversation_group, inbox_group
+from conversations.models import Message
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,9 @@ def presence_heartbeat(*, membership: Membership, connection: str, status: str) 
     """A live tab says the agent is ``online`` or ``away``; returns whether their presence changed."""
     if status not in HEARTBEAT_STATUSES:
         raise ValidationError("status must be online or away", code="status")
-    previous = presence.heartbeat(organization_id=membership.organization_id, user_id=membership.user_id, connection=connection, status=status)
+    previous = presence.heartbeat(
+        organization_id=membership.organization_id, user_id=membership.user_id, connection=connection, status=status
+    )
     if previous == status and membership.status == status:
         return False
     with transaction.atomic():
@@ -62,7 +64,9 @@ def presence_heartbeat(*, membership: Membership, connection: str, status: str) 
 
 def presence_disconnect(*, membership: Membership, connection: str) -> bool:
     """A tab closed; the agent goes offline when it was their last one. Returns whether they did."""
-    if not presence.disconnect(organization_id=membership.organization_id, user_id=membership.user_id, connection=connection):
+    if not presence.disconnect(
+        organization_id=membership.organization_id, user_id=membership.user_id, connection=connection
+    ):
         return False
     with transaction.atomic():
         _set_status(membership, AgentStatus.OFFLINE)
@@ -84,15 +88,25 @@ def presence_sweep() -> int:
 
 def read_receipt(*, membership: Membership, conversation_id: int, message_id: int) -> bool:
     """The member has seen the conversation up to ``message_id``: store it and tell the others."""
-    if not Message.objects.filter(organization_id=membership.organization_id, conversation_id=conversation_id, pk=message_id).exists():
+    if not Message.objects.filter(
+        organization_id=membership.organization_id, conversation_id=conversation_id, pk=message_id
+    ).exists():
         raise ValidationError("no such message in this conversation", code="message")
     moved = presence.mark_read(
-        organization_id=membership.organization_id, conversation_id=conversation_id, user_id=membership.user_id, message_id=message_id
+        organization_id=membership.organization_id,
+        conversation_id=conversation_id,
+        user_id=membership.user_id,
+        message_id=message_id,
     )
     if moved:
         broadcast(
             conversation_group(membership.organization_id, conversation_id),
-            {"type": "inbox.read", "conversation_id": conversation_id, "user_id": membership.user_id,
-             "name": membership.user.get_short_name(), "message_id": message_id},
+            {
+                "type": "inbox.read",
+                "conversation_id": conversation_id,
+                "user_id": membership.user_id,
+                "name": membership.user.get_short_name(),
+                "message_id": message_id,
+            },
         )
     return moved

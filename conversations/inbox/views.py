@@ -54,16 +54,21 @@ def _list_context(request, filters: selectors.InboxFilters) -> dict:
     return {
         "filters": filters,
         "page": page,
-        "queues": [(queue, counts["queues"].get(queue.pk, 0)) for queue in selectors.queue_choices(organization=organization)],
+        "queues": [
+            (queue, counts["queues"].get(queue.pk, 0)) for queue in selectors.queue_choices(organization=organization)
+        ],
         "departments": selectors.department_choices(organization=organization),
         "priorities": Priority.choices,
         "views": [
-            ("all", pgettext("inbox filter", "All"), counts["all"]), ("mine", pgettext("inbox filter", "Mine"), counts["mine"]),
+            ("all", pgettext("inbox filter", "All"), counts["all"]),
+            ("mine", pgettext("inbox filter", "Mine"), counts["mine"]),
             ("unassigned", pgettext("inbox filter", "Unassigned"), counts["unassigned"]),
         ],
         "statuses": [
-            ("active", pgettext("inbox filter", "Active"), counts["all"]), ("open", pgettext("inbox filter", "Open"), counts["open"]),
-            ("pending", pgettext("inbox filter", "Pending"), counts["pending"]), ("closed", pgettext("inbox filter", "Closed"), None),
+            ("active", pgettext("inbox filter", "Active"), counts["all"]),
+            ("open", pgettext("inbox filter", "Open"), counts["open"]),
+            ("pending", pgettext("inbox filter", "Pending"), counts["pending"]),
+            ("closed", pgettext("inbox filter", "Closed"), None),
         ],
         "state_query": urlencode(filters.as_query()),
         "previous_url": inbox_url(filters, page=filters.page - 1) if page.has_previous else "",
@@ -74,8 +79,12 @@ def _list_context(request, filters: selectors.InboxFilters) -> dict:
 def _pane_context(request, conversation, filters: selectors.InboxFilters, *, error: str = "", notice: str = "") -> dict:
     organization, membership = request.organization, request.membership
     context = {
-        "conversation": conversation, "pane_error": error, "pane_notice": notice, "can_act": selectors.can_act(membership),
-        "filters": filters, "state_query": urlencode(filters.as_query()),
+        "conversation": conversation,
+        "pane_error": error,
+        "pane_notice": notice,
+        "can_act": selectors.can_act(membership),
+        "filters": filters,
+        "state_query": urlencode(filters.as_query()),
     }
     if conversation is None:
         return context
@@ -84,7 +93,9 @@ def _pane_context(request, conversation, filters: selectors.InboxFilters, *, err
         tags=selectors.contact_tags(conversation=conversation),
         past=selectors.past_conversations(organization=organization, conversation=conversation),
         read_by=_read_by(organization.pk, conversation.pk, request.user.pk),
-        appointments=scheduling_selectors.appointment_list_for_contact(organization=organization, contact=conversation.contact, limit=5),
+        appointments=scheduling_selectors.appointment_list_for_contact(
+            organization=organization, contact=conversation.contact, limit=5
+        ),
         priorities=Priority.choices,
     )
     if context["can_act"]:
@@ -110,20 +121,30 @@ def inbox(request):
     conversation = None
     error = ""
     if conversation_id:
-        conversation = selectors.conversation_get_for_member(organization=organization, membership=membership, conversation_id=conversation_id)
+        conversation = selectors.conversation_get_for_member(
+            organization=organization, membership=membership, conversation_id=conversation_id
+        )
         if conversation is None:
             error = _("This conversation does not exist or you may not see it.")
     status = 404 if error else 200
     htmx = request.htmx and not request.htmx.history_restore_request
     if htmx and conversation is not None and ("before" in request.GET or "after" in request.GET):
         before, after = _int(request.GET.get("before")), _int(request.GET.get("after"))
-        page = selectors.history(organization=organization, conversation=conversation, before=before, after=after if before is None else None)
+        page = selectors.history(
+            organization=organization, conversation=conversation, before=before, after=after if before is None else None
+        )
         partial = "history-older" if before is not None else "history-newer"
-        return render(request, f"{TEMPLATE}#{partial}", {"conversation": conversation, "history": page, "can_act": selectors.can_act(membership)})
+        return render(
+            request,
+            f"{TEMPLATE}#{partial}",
+            {"conversation": conversation, "history": page, "can_act": selectors.can_act(membership)},
+        )
     if htmx and request.htmx.target == "inbox-list":
         return render(request, f"{TEMPLATE}#list", _list_context(request, filters) | {"conversation": conversation})
     if htmx and request.htmx.target == "inbox-pane":
-        return render(request, f"{TEMPLATE}#pane", _pane_context(request, conversation, filters, error=error), status=status)
+        return render(
+            request, f"{TEMPLATE}#pane", _pane_context(request, conversation, filters, error=error), status=status
+        )
     context = _list_context(request, filters) | _pane_context(request, conversation, filters, error=error)
     context["team"] = selectors.agent_choices(organization=organization)
     return render(request, TEMPLATE, context, status=status)
@@ -172,7 +193,9 @@ def _run_action(request, conversation, action: str) -> str:
     if action == "transfer":
         to_queue = _queue_choice(request, post.get("queue"))
         to_agent = _membership_choice(request, post.get("agent")) if post.get("agent") else None
-        services.conversation_transfer(conversation=conversation, by=user, to_queue=to_queue, to_membership=to_agent, reason=post.get("reason", ""))
+        services.conversation_transfer(
+            conversation=conversation, by=user, to_queue=to_queue, to_membership=to_agent, reason=post.get("reason", "")
+        )
         return _("Transferred.")
     if action == "close":
         services.conversation_close(conversation=conversation, by=user)
@@ -197,9 +220,13 @@ def _state(request) -> selectors.InboxFilters:
 def _after_action(request, conversation, *, notice: str = "", error: str = ""):
     filters = _state(request)
     if request.htmx:
-        fresh = selectors.conversation_get_for_member(organization=request.organization, membership=request.membership, conversation_id=conversation.pk)
+        fresh = selectors.conversation_get_for_member(
+            organization=request.organization, membership=request.membership, conversation_id=conversation.pk
+        )
         response = render(
-            request, f"{TEMPLATE}#pane", _pane_context(request, fresh, filters, notice=notice, error=error),
+            request,
+            f"{TEMPLATE}#pane",
+            _pane_context(request, fresh, filters, notice=notice, error=error),
             status=422 if error else 200,
         )
         return trigger_client_event(response, "inbox:list-changed") if not error else response
@@ -230,7 +257,12 @@ def reply(request, conversation_id: int):
         if request.POST.get("note"):
             services.note_add(conversation=conversation, author=request.membership, body=body)
         else:
-            services.message_send(conversation=conversation, author=request.membership, body=body, attachment=request.FILES.get("attachment"))
+            services.message_send(
+                conversation=conversation,
+                author=request.membership,
+                body=body,
+                attachment=request.FILES.get("attachment"),
+            )
     except ValidationError as error:
         return _after_action(request, conversation, error=" ".join(error.messages))
     return _after_action(request, conversation)
@@ -253,8 +285,11 @@ def pull_next(request):
         messages.info(request, notice)
         return HttpResponseRedirect(inbox_url(filters))
     if request.htmx:
-        fresh = selectors.conversation_get_for_member(organization=request.organization, membership=request.membership, conversation_id=conversation.pk)
-        response = render(request, f"{TEMPLATE}#pane", _pane_context(request, fresh, filters, notice=_("Assigned to you.")))
+        fresh = selectors.conversation_get_for_member(
+            organization=request.organization, membership=request.membership, conversation_id=conversation.pk
+        )
+        response = render(
+            request, f"{TEMPLATE}#pane", _pane_context(request, fresh, filters, notice=_("Assigned to you."))
+        )
         return trigger_client_event(push_url(response, inbox_url(filters, conversation.pk)), "inbox:list-changed")
     return HttpResponseRedirect(inbox_url(filters, conversation.pk))
-

@@ -42,7 +42,9 @@ def _parse_date(value: str | None, default: datetime.date) -> datetime.date:
 
 def _days_with_slots(organization, service, first: datetime.date, provider=None) -> list[dict]:
     last = first + datetime.timedelta(days=DAYS_SHOWN - 1)
-    found = availability.available_slots(organization=organization, service=service, date_from=first, date_to=last, provider=provider)
+    found = availability.available_slots(
+        organization=organization, service=service, date_from=first, date_to=last, provider=provider
+    )
     counts: dict[datetime.date, int] = OrderedDict((first + datetime.timedelta(days=i), 0) for i in range(DAYS_SHOWN))
     for slot in found:
         day = slot.start.astimezone(organization.tzinfo).date()
@@ -52,7 +54,9 @@ def _days_with_slots(organization, service, first: datetime.date, provider=None)
 
 
 def _slots_on(organization, service, day, provider=None):
-    return availability.available_slots(organization=organization, service=service, date_from=day, date_to=day, provider=provider)
+    return availability.available_slots(
+        organization=organization, service=service, date_from=day, date_to=day, provider=provider
+    )
 
 
 def _render(request, template: str, context: dict, status: int = 200, partial: str = "panel") -> HttpResponse:
@@ -98,10 +102,14 @@ def book(request, org_slug: str):
         form, chosen = None, None
         if service is not None and _valid_start(request.GET.get("start")):
             chosen = BookingForm.base_fields["start"].to_python(request.GET.get("start"))
-            form = BookingForm(initial={
-                "service": service.pk, "provider": request.GET.get("provider") or "", "start": request.GET.get("start"),
-                "started": form_started_token(),
-            })
+            form = BookingForm(
+                initial={
+                    "service": service.pk,
+                    "provider": request.GET.get("provider") or "",
+                    "start": request.GET.get("start"),
+                    "started": form_started_token(),
+                }
+            )
         context = _booking_context(request, organization, service=service, day=day, form=form)
         if form is not None:
             context["chosen_start"] = chosen
@@ -122,10 +130,14 @@ def book_confirm(request, org_slug: str):
     template = "scheduling/public/book.html"
     with timezone.override(organization.tzinfo):
         limit, window = ratelimit.booking_limit()
-        if not ratelimit.allow(scope="book", key=f"{organization.pk}:{ratelimit.client_address(request)}", limit=limit, window=window):
-            context = _booking_context(request, organization, error=_(
-                "Too many booking attempts from your network. Please wait a few minutes and try again."
-            ))
+        if not ratelimit.allow(
+            scope="book", key=f"{organization.pk}:{ratelimit.client_address(request)}", limit=limit, window=window
+        ):
+            context = _booking_context(
+                request,
+                organization,
+                error=_("Too many booking attempts from your network. Please wait a few minutes and try again."),
+            )
             return _render(request, template, context, status=429)
         form = BookingForm(request.POST)
         service = selectors.service_get(organization=organization, service_id=request.POST.get("service"))
@@ -151,7 +163,9 @@ def book_confirm(request, org_slug: str):
             status = 409 if isinstance(error, services.SlotUnavailable) else 403
             return _render(request, template, context, status=status)
         except ValidationError as error:
-            for field, messages in error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]:
+            for field, messages in (
+                error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]
+            ):
                 form.add_error(field if field in form.fields else None, messages)
             context = _booking_context(request, organization, service=service, form=form)
             context["chosen_start"] = data["start"]
@@ -170,8 +184,14 @@ def _book_public(organization, service, provider, data):
     Customers choose a time, not a person: the page never shows the provider.
     """
     kwargs = {
-        "organization": organization, "service": service, "start": data["start"], "customer_name": data["name"],
-        "customer_phone": data["phone"], "customer_email": data["email"], "notes": data["notes"], "source": AppointmentSource.PUBLIC,
+        "organization": organization,
+        "service": service,
+        "start": data["start"],
+        "customer_name": data["name"],
+        "customer_phone": data["phone"],
+        "customer_email": data["email"],
+        "notes": data["notes"],
+        "source": AppointmentSource.PUBLIC,
     }
     try:
         return services.appointment_book(provider=provider, **kwargs)
@@ -184,17 +204,25 @@ def _book_public(organization, service, provider, data):
 def _appointment_or_error_page(request, organization, token: str):
     rules = availability.settings_for(organization)
     try:
-        return links.appointment_from_token(organization=organization, token=token, max_age_days=rules.manage_link_max_age_days), None
+        return links.appointment_from_token(
+            organization=organization, token=token, max_age_days=rules.manage_link_max_age_days
+        ), None
     except links.LinkExpired:
-        return None, render(request, "scheduling/public/link_error.html", {"organization": organization, "expired": True}, status=410)
+        return None, render(
+            request, "scheduling/public/link_error.html", {"organization": organization, "expired": True}, status=410
+        )
     except links.LinkInvalid:
-        return None, render(request, "scheduling/public/link_error.html", {"organization": organization, "expired": False}, status=404)
+        return None, render(
+            request, "scheduling/public/link_error.html", {"organization": organization, "expired": False}, status=404
+        )
 
 
 def _manage_context(organization, appointment, token: str) -> dict:
     manage = links.manage_url(appointment)
     rules = availability.settings_for(organization)
-    can_change = appointment.is_active and appointment.start - timezone.now() >= datetime.timedelta(minutes=rules.change_notice_minutes)
+    can_change = appointment.is_active and appointment.start - timezone.now() >= datetime.timedelta(
+        minutes=rules.change_notice_minutes
+    )
     return {
         "organization": organization,
         "appointment": appointment,
@@ -228,7 +256,9 @@ def manage(request, org_slug: str, token: str):
         if context["can_change"] and request.GET.get("reschedule"):
             today = timezone.now().astimezone(organization.tzinfo).date()
             first = max(_parse_date(request.GET.get("from"), today), today)
-            provider = selectors.membership_get(organization=organization, membership_id=_provider_membership_id(appointment))
+            provider = selectors.membership_get(
+                organization=organization, membership_id=_provider_membership_id(appointment)
+            )
             context["first"] = first
             context["next_first"] = first + datetime.timedelta(days=DAYS_SHOWN)
             context["previous_first"] = first - datetime.timedelta(days=DAYS_SHOWN) if first > today else None
@@ -244,7 +274,11 @@ def manage(request, org_slug: str, token: str):
 def _provider_membership_id(appointment) -> int | None:
     from accounts.models import Membership
 
-    return Membership.objects.filter(organization_id=appointment.organization_id, user_id=appointment.provider_id).values_list("pk", flat=True).first()
+    return (
+        Membership.objects.filter(organization_id=appointment.organization_id, user_id=appointment.provider_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 @require_POST
@@ -260,7 +294,9 @@ def manage_cancel(request, org_slug: str, token: str):
             context["error"] = _("Check the reason: at most 255 characters.")
             return _render(request, "scheduling/public/manage.html", context, status=400)
         try:
-            appointment = services.appointment_cancel(appointment=appointment, reason=form.cleaned_data["reason"], by_customer=True)
+            appointment = services.appointment_cancel(
+                appointment=appointment, reason=form.cleaned_data["reason"], by_customer=True
+            )
         except services.SchedulingError as error:
             context["error"] = error.message
             return _render(request, "scheduling/public/manage.html", context, status=409)
@@ -279,14 +315,20 @@ def manage_reschedule(request, org_slug: str, token: str):
     form = RescheduleForm(request.POST)
     with timezone.override(organization.tzinfo):
         context = _manage_context(organization, appointment, token)
-        if not ratelimit.allow(scope="book", key=f"{organization.pk}:{ratelimit.client_address(request)}", limit=limit, window=window):
-            context["error"] = _("Too many booking attempts from your network. Please wait a few minutes and try again.")
+        if not ratelimit.allow(
+            scope="book", key=f"{organization.pk}:{ratelimit.client_address(request)}", limit=limit, window=window
+        ):
+            context["error"] = _(
+                "Too many booking attempts from your network. Please wait a few minutes and try again."
+            )
             return _render(request, "scheduling/public/manage.html", context, status=429)
         if not form.is_valid():
             context["error"] = _("Choose a new time from the list.")
             return _render(request, "scheduling/public/manage.html", context, status=400)
         try:
-            new = services.appointment_reschedule(appointment=appointment, start=form.cleaned_data["start"], by_customer=True)
+            new = services.appointment_reschedule(
+                appointment=appointment, start=form.cleaned_data["start"], by_customer=True
+            )
         except services.SchedulingError as error:
             context["error"] = error.message
             return _render(request, "scheduling/public/manage.html", context, status=409)
@@ -301,7 +343,11 @@ def manage_ics(request, org_slug: str, token: str):
     appointment, error_page = _appointment_or_error_page(request, organization, token)
     if error_page:
         return error_page
-    body = ics.appointment_ics(appointment, manage_url=links.manage_url(appointment), cancelled=not appointment.is_active and appointment.status == "cancelled")
+    body = ics.appointment_ics(
+        appointment,
+        manage_url=links.manage_url(appointment),
+        cancelled=not appointment.is_active and appointment.status == "cancelled",
+    )
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="appointment-{appointment.public_id}.ics"'
     return response

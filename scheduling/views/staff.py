@@ -45,7 +45,9 @@ def _may_see(request, appointment) -> bool:
 def _may_act(request, appointment) -> bool:
     if _is_admin(request):
         return True
-    return bool(request.membership and request.membership.role == Role.AGENT and appointment.provider_id == request.user.pk)
+    return bool(
+        request.membership and request.membership.role == Role.AGENT and appointment.provider_id == request.user.pk
+    )
 
 
 def _parse_day(value, default):
@@ -63,7 +65,11 @@ def _columns(request, organization, view: str, day: datetime.date):
         chosen = None
         if request.GET.get("provider"):
             chosen = next((p for p in providers if str(p.pk) == request.GET["provider"]), None)
-        chosen = chosen or next((p for p in providers if p.user_id == request.user.pk), None) or (providers[0] if providers else None)
+        chosen = (
+            chosen
+            or next((p for p in providers if p.user_id == request.user.pk), None)
+            or (providers[0] if providers else None)
+        )
         monday = day - datetime.timedelta(days=day.weekday())
         days = [monday + datetime.timedelta(days=i) for i in range(7)]
         columns = [{"date": d, "provider": chosen} for d in days] if chosen else []
@@ -77,12 +83,21 @@ def _grid(organization, columns, appointments):
     for appointment in appointments:
         local_start, local_end = appointment.start.astimezone(tz), appointment.end.astimezone(tz)
         first_hour = min(first_hour, local_start.hour)
-        last_hour = max(last_hour, local_end.hour + (1 if local_end.minute else 0)) if local_end.date() == local_start.date() else 24
+        last_hour = (
+            max(last_hour, local_end.hour + (1 if local_end.minute else 0))
+            if local_end.date() == local_start.date()
+            else 24
+        )
     row_count = (last_hour - first_hour) * 60 // ROW_MINUTES
     windows: dict[tuple[int, int], list] = {}
-    for row in WorkingHours.objects.filter(organization=organization, provider__in=[c["provider"] for c in columns]).values("provider_id", "weekday", "start", "end"):
+    for row in WorkingHours.objects.filter(
+        organization=organization, provider__in=[c["provider"] for c in columns]
+    ).values("provider_id", "weekday", "start", "end"):
         windows.setdefault((row["provider_id"], row["weekday"]), []).append((row["start"], row["end"]))
-    times = [datetime.time((first_hour * 60 + i * ROW_MINUTES) // 60, (first_hour * 60 + i * ROW_MINUTES) % 60) for i in range(row_count)]
+    times = [
+        datetime.time((first_hour * 60 + i * ROW_MINUTES) // 60, (first_hour * 60 + i * ROW_MINUTES) % 60)
+        for i in range(row_count)
+    ]
     cells = [[{"kind": "empty", "open": False} for _c in columns] for _r in range(row_count)]
     for c, column in enumerate(columns):
         for start, end in windows.get((column["provider"].pk, column["date"].weekday()), []):
@@ -109,7 +124,7 @@ def _grid(organization, columns, appointments):
             cells[r][c] = {"kind": "appt", "appointments": [appointment], "rowspan": span, "open": True}
             for k in range(1, span):
                 cells[r + k][c] = {"kind": "covered"}
-    return [{"time": t, "cells": row} for t, row in zip(times, cells)]
+    return [{"time": t, "cells": row} for t, row in zip(times, cells, strict=False)]
 
 
 @role_required(*ALL_ROLES)
@@ -124,14 +139,24 @@ def calendar(request):
     start = datetime.datetime.combine(first, datetime.time(), tzinfo=tz)
     end = datetime.datetime.combine(last + datetime.timedelta(days=1), datetime.time(), tzinfo=tz)
     appointments = selectors.appointment_list_for_calendar(
-        organization=organization, start=start, end=end, provider_user_ids=[c["provider"].user_id for c in columns],
+        organization=organization,
+        start=start,
+        end=end,
+        provider_user_ids=[c["provider"].user_id for c in columns],
     )
     step = datetime.timedelta(days=7 if view == "week" else 1)
     with timezone.override(tz):
         context = {
-            "view": view, "day": day, "today": today, "first": first, "last": last,
-            "previous": day - step, "next": day + step,
-            "providers": providers, "chosen": chosen, "columns": columns,
+            "view": view,
+            "day": day,
+            "today": today,
+            "first": first,
+            "last": last,
+            "previous": day - step,
+            "next": day + step,
+            "providers": providers,
+            "chosen": chosen,
+            "columns": columns,
             "rows": _grid(organization, columns, appointments) if columns else [],
             "appointment_count": len(appointments),
             "can_book": has_role(request, ACTING_ROLES),
@@ -202,7 +227,12 @@ def appointment_action(request, pk: int, action: str):
     with timezone.override(request.organization.tzinfo):
         template = "scheduling/staff/appointment.html"
         if request.htmx:
-            return render(request, f"{template}#detail", _detail_context(request, appointment, error=error, notice=notice), status=200)
+            return render(
+                request,
+                f"{template}#detail",
+                _detail_context(request, appointment, error=error, notice=notice),
+                status=200,
+            )
         (messages.error if error else messages.success)(request, error or notice)
         return redirect("scheduling:appointment", pk=appointment.pk)
 
@@ -210,7 +240,9 @@ def appointment_action(request, pk: int, action: str):
 class StaffBookingForm(forms.Form):
     service = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Service"))
     provider = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Provider"))
-    start = forms.CharField(label=gettext_lazy("Starts at"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    start = forms.CharField(
+        label=gettext_lazy("Starts at"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
     name = forms.CharField(label=gettext_lazy("Client name"), max_length=150)
     phone = forms.CharField(label=gettext_lazy("Client phone"), max_length=32)
     email = forms.EmailField(label=gettext_lazy("Client email"), required=False)
@@ -221,7 +253,11 @@ class StaffBookingForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.organization = organization
         self.fields["service"].queryset = selectors.service_queryset(organization=organization)
-        self.fields["provider"].queryset = Membership.objects.for_organization(organization).filter(pk__in=[p.pk for p in providers]).select_related("user")
+        self.fields["provider"].queryset = (
+            Membership.objects.for_organization(organization)
+            .filter(pk__in=[p.pk for p in providers])
+            .select_related("user")
+        )
         self.fields["provider"].label_from_instance = lambda m: m.user.get_full_name()
 
     def clean_start(self):
@@ -240,17 +276,31 @@ class StaffBookingForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def appointment_new(request):
     organization = request.organization
-    providers = selectors.calendar_providers(organization=organization, membership=request.membership, is_superuser=request.user.is_superuser)
-    form = StaffBookingForm(request.POST or None, organization=organization, providers=providers, initial={"start": request.GET.get("start", "")})
+    providers = selectors.calendar_providers(
+        organization=organization, membership=request.membership, is_superuser=request.user.is_superuser
+    )
+    form = StaffBookingForm(
+        request.POST or None,
+        organization=organization,
+        providers=providers,
+        initial={"start": request.GET.get("start", "")},
+    )
     status = 200
     if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
             try:
                 appointment = services.appointment_book(
-                    organization=organization, service=data["service"], provider=data["provider"], start=data["start"],
-                    customer_name=data["name"], customer_phone=data["phone"], customer_email=data["email"] or "",
-                    notes=data["notes"], source=AppointmentSource.STAFF, confirm=data["confirm"],
+                    organization=organization,
+                    service=data["service"],
+                    provider=data["provider"],
+                    start=data["start"],
+                    customer_name=data["name"],
+                    customer_phone=data["phone"],
+                    customer_email=data["email"] or "",
+                    notes=data["notes"],
+                    source=AppointmentSource.STAFF,
+                    confirm=data["confirm"],
                 )
             except services.SchedulingError as error:
                 form.add_error(None, error.message)
@@ -273,7 +323,10 @@ def statistics(request):
     tz = organization.tzinfo
     today = timezone.now().astimezone(tz).date()
     first = _parse_day(request.GET.get("from"), today.replace(day=1))
-    last = _parse_day(request.GET.get("to"), (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1) - datetime.timedelta(days=1))
+    last = _parse_day(
+        request.GET.get("to"),
+        (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1) - datetime.timedelta(days=1),
+    )
     if last < first or (last - first).days > 366:
         last = first + datetime.timedelta(days=30)
     stats = selectors.appointment_statistics(organization=organization, date_from=first, date_to=last)

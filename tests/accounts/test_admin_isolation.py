@@ -11,7 +11,9 @@ from accounts.tenant_admin import TenantScopedAdmin
 from tests import factories
 
 BUILDERS = factories.tenant_row_builders()
-TENANT_ADMINS = [model for model, model_admin in admin.site._registry.items() if isinstance(model_admin, TenantScopedAdmin)]
+TENANT_ADMINS = [
+    model for model, model_admin in admin.site._registry.items() if isinstance(model_admin, TenantScopedAdmin)
+]
 
 
 def _url(model, action, *args):
@@ -26,7 +28,9 @@ def test_every_tenant_admin_has_a_row_builder():
 def test_only_accounts_and_known_apps_escape_tenant_scoping():
     """Every admin-registered model either is tenant-scoped or is superuser-only (no tenant data)."""
     unscoped = {
-        f"{m._meta.app_label}.{m.__name__}" for m, ma in admin.site._registry.items() if not isinstance(ma, TenantScopedAdmin)
+        f"{m._meta.app_label}.{m.__name__}"
+        for m, ma in admin.site._registry.items()
+        if not isinstance(ma, TenantScopedAdmin)
     }
     superuser_only_apps = {"auth", "django_celery_beat", "axes"}
     assert {label.split(".")[0] for label in unscoped} <= superuser_only_apps, unscoped
@@ -111,8 +115,16 @@ def test_autocomplete_lists_only_own_rows(tenant_a, tenant_b, client_for):
     client = client_for(tenant_a.admin)
 
     checks = [
-        ({"app_label": "accounts", "model_name": "queue", "field_name": "department", "term": "Shared"}, own_dept, foreign_dept),
-        ({"app_label": "accounts", "model_name": "membership", "field_name": "user", "term": "shared"}, own_member.user, foreign_member.user),
+        (
+            {"app_label": "accounts", "model_name": "queue", "field_name": "department", "term": "Shared"},
+            own_dept,
+            foreign_dept,
+        ),
+        (
+            {"app_label": "accounts", "model_name": "membership", "field_name": "user", "term": "shared"},
+            own_member.user,
+            foreign_member.user,
+        ),
     ]
     for params, own, foreign in checks:
         response = client.get(reverse("admin:autocomplete"), params)
@@ -130,22 +142,35 @@ def test_posting_foreign_ids_creates_nothing_in_b(tenant_a, tenant_b, client_for
     response = client.post(
         _url(Queue, "add"),
         {
-            "department": foreign_dept.pk, "name": "Sneaky", "color": "#112233", "icon": "inbox", "priority": 5,
-            "sla_warning_percent": 80, "routing_strategy": "manual", "max_conversations_per_agent": 3,
-            "organization": tenant_b.org.pk, "is_active": "on",
+            "department": foreign_dept.pk,
+            "name": "Sneaky",
+            "color": "#112233",
+            "icon": "inbox",
+            "priority": 5,
+            "sla_warning_percent": 80,
+            "routing_strategy": "manual",
+            "max_conversations_per_agent": 3,
+            "organization": tenant_b.org.pk,
+            "is_active": "on",
         },
     )
     assert response.status_code == 200
     assert "department" in response.context["adminform"].form.errors
     assert not Queue.objects.filter(name="Sneaky").exists()
 
-    response = client.post(_url(Membership, "add"), {"user": foreign_user.pk, "role": "agent", "status": "offline", "organization": tenant_b.org.pk})
+    response = client.post(
+        _url(Membership, "add"),
+        {"user": foreign_user.pk, "role": "agent", "status": "offline", "organization": tenant_b.org.pk},
+    )
     assert response.status_code == 200
     assert "user" in response.context["adminform"].form.errors
     assert Membership.objects.filter(user=foreign_user).count() == 1
 
     # A posted organization is ignored: rows an org admin creates belong to their organization.
-    response = client.post(_url(Department, "add"), {"name": "Created by A", "organization": tenant_b.org.pk, "is_active": "on", **_empty_inline("queues")})
+    response = client.post(
+        _url(Department, "add"),
+        {"name": "Created by A", "organization": tenant_b.org.pk, "is_active": "on", **_empty_inline("queues")},
+    )
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     created = Department.objects.get(name="Created by A")
     assert created.organization == tenant_a.org
@@ -165,7 +190,12 @@ def test_duplicate_names_in_own_org_are_a_form_error_not_a_500(tenant_a, tenant_
 
 
 def _empty_inline(prefix):
-    return {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0", f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000"}
+    return {
+        f"{prefix}-TOTAL_FORMS": "0",
+        f"{prefix}-INITIAL_FORMS": "0",
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+    }
 
 
 @pytest.mark.django_db
@@ -200,7 +230,15 @@ def test_plan_user_limit_refuses_with_a_clear_message(client_for):
     client = client_for(admin_user)
     response = client.post(
         _url(User, "add"),
-        {"email": "fourth@tiny.test", "full_name": "Fourth", "language": "en", "role": "agent", "usable_password": "false", "password1": "", "password2": ""},
+        {
+            "email": "fourth@tiny.test",
+            "full_name": "Fourth",
+            "language": "en",
+            "role": "agent",
+            "usable_password": "false",
+            "password1": "",
+            "password2": "",
+        },
     )
     assert response.status_code == 200
     assert "allows up to 3 users" in response.content.decode()
@@ -212,7 +250,15 @@ def test_org_admin_adds_a_member_with_a_role(tenant_a, client_for):
     client = client_for(tenant_a.admin)
     response = client.post(
         _url(User, "add"),
-        {"email": "New.Person@Alpha.test", "full_name": "New Person", "language": "pt-br", "role": "viewer", "usable_password": "false", "password1": "", "password2": ""},
+        {
+            "email": "New.Person@Alpha.test",
+            "full_name": "New Person",
+            "language": "pt-br",
+            "role": "viewer",
+            "usable_password": "false",
+            "password1": "",
+            "password2": "",
+        },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     user = User.objects.get(email="new.person@alpha.test")
@@ -233,5 +279,7 @@ def test_org_admin_cannot_take_over_a_user_shared_with_another_org(tenant_a, ten
     assert response.status_code == 200
     assert "email" not in response.context["adminform"].form.fields
     # B's membership of the shared user is not shown inline.
-    inline_orgs = {f.instance.organization_id for fs in response.context["inline_admin_formsets"] for f in fs.formset.forms}
+    inline_orgs = {
+        f.instance.organization_id for fs in response.context["inline_admin_formsets"] for f in fs.formset.forms
+    }
     assert inline_orgs == {tenant_a.org.pk}

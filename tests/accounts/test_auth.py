@@ -38,7 +38,9 @@ def test_brute_force_lockout_after_five_failures_even_with_the_right_password(te
     assert "Too many failed attempts" in response.content.decode()
     assert client.get(reverse("dashboard")).status_code == 302  # not logged in
     # Another account from the same address is not locked.
-    response = Client().post(reverse("accounts:login"), {"username": "viewer@alpha.test", "password": factories.PASSWORD})
+    response = Client().post(
+        reverse("accounts:login"), {"username": "viewer@alpha.test", "password": factories.PASSWORD}
+    )
     assert response.status_code == 302
 
 
@@ -67,10 +69,14 @@ def test_password_reset_over_real_smtp(tenant_a):
     response = client.get(link, follow=True)
     assert response.status_code == 200 and response.context["validlink"]
     set_url = response.redirect_chain[-1][0]
-    response = client.post(set_url, {"new_password1": "a-brand-new-passphrase", "new_password2": "a-brand-new-passphrase"})
+    response = client.post(
+        set_url, {"new_password1": "a-brand-new-passphrase", "new_password2": "a-brand-new-passphrase"}
+    )
     assert response.status_code == 302
     client = Client()
-    response = client.post(reverse("accounts:login"), {"username": "agent@alpha.test", "password": "a-brand-new-passphrase"})
+    response = client.post(
+        reverse("accounts:login"), {"username": "agent@alpha.test", "password": "a-brand-new-passphrase"}
+    )
     assert response.status_code == 302
     # The link is single-use.
     assert Client().get(link, follow=True).context["validlink"] is False

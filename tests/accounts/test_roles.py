@@ -13,9 +13,30 @@ MATRIX = {
     ("GET", "accounts:team"): {ANON: 302, NO_ORG: 403, VIEWER: 200, AGENT: 200, ADMIN: 200, SUPER: 200},
     ("POST", "accounts:my_status"): {ANON: 302, NO_ORG: 403, VIEWER: 403, AGENT: 302, ADMIN: 302, SUPER: 302},
     ("GET", "admin:index"): {ANON: 302, NO_ORG: 302, VIEWER: 302, AGENT: 302, ADMIN: 200, SUPER: 200},
-    ("GET", "admin:accounts_queue_changelist"): {ANON: 302, NO_ORG: 302, VIEWER: 302, AGENT: 302, ADMIN: 200, SUPER: 200},
-    ("GET", "admin:accounts_organization_add"): {ANON: 302, NO_ORG: 302, VIEWER: 302, AGENT: 302, ADMIN: 403, SUPER: 200},
-    ("GET", "admin:django_celery_beat_periodictask_changelist"): {ANON: 302, NO_ORG: 302, VIEWER: 302, AGENT: 302, ADMIN: 403, SUPER: 200},
+    ("GET", "admin:accounts_queue_changelist"): {
+        ANON: 302,
+        NO_ORG: 302,
+        VIEWER: 302,
+        AGENT: 302,
+        ADMIN: 200,
+        SUPER: 200,
+    },
+    ("GET", "admin:accounts_organization_add"): {
+        ANON: 302,
+        NO_ORG: 302,
+        VIEWER: 302,
+        AGENT: 302,
+        ADMIN: 403,
+        SUPER: 200,
+    },
+    ("GET", "admin:django_celery_beat_periodictask_changelist"): {
+        ANON: 302,
+        NO_ORG: 302,
+        VIEWER: 302,
+        AGENT: 302,
+        ADMIN: 403,
+        SUPER: 200,
+    },
 }
 
 

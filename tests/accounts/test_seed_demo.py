@@ -8,7 +8,11 @@ from accounts.models import Membership, Organization, User
 
 
 def _counts():
-    return {model._meta.label: model.objects.count() for model in apps.get_models() if model._meta.app_label in ("accounts", "conversations", "notifications", "scheduling")}
+    return {
+        model._meta.label: model.objects.count()
+        for model in apps.get_models()
+        if model._meta.app_label in ("accounts", "conversations", "notifications", "scheduling")
+    }
 
 
 @pytest.mark.django_db

@@ -60,5 +60,7 @@ def test_queue_validation_messages():
     org = factories.organization()
     dept = factories.department(org)
     with pytest.raises(ValidationError) as error:
-        services.queue_create(department=dept, name="Q", sla_first_response_minutes=60, sla_resolution_minutes=30, color="blue")
+        services.queue_create(
+            department=dept, name="Q", sla_first_response_minutes=60, sla_resolution_minutes=30, color="blue"
+        )
     assert set(error.value.message_dict) == {"sla_resolution_minutes", "color"}

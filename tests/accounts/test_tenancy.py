@@ -41,7 +41,9 @@ def test_switching_to_a_foreign_org_is_refused_and_a_forged_session_falls_back(t
 def test_switch_rejects_garbage_and_offsite_next(tenant_a, client_for):
     client = client_for(tenant_a.agent)
     assert client.post(reverse("accounts:switch"), {"organization": "abc"}).status_code == 400
-    response = client.post(reverse("accounts:switch"), {"organization": tenant_a.org.pk, "next": "https://evil.example/"})
+    response = client.post(
+        reverse("accounts:switch"), {"organization": tenant_a.org.pk, "next": "https://evil.example/"}
+    )
     assert response["Location"] == "/"
 
 

@@ -29,11 +29,18 @@ def contact(org, **fields) -> Contact:
 def channel(org, kind: str = ChannelKind.WHATSAPP, queue=None, **fields) -> Channel:
     n = next(_seq)
     values = {
-        "name": f"Channel {n}", "kind": kind, "default_queue": queue,
+        "name": f"Channel {n}",
+        "kind": kind,
+        "default_queue": queue,
         "display_phone": "+5511955550000" if kind == ChannelKind.WHATSAPP else "",
     }
     if kind == ChannelKind.WHATSAPP:
-        values.update(phone_number_id=f"10{n:013d}", access_token=f"token-{n}", app_secret=f"secret-{n}", verify_token=f"verify-{n}")
+        values.update(
+            phone_number_id=f"10{n:013d}",
+            access_token=f"token-{n}",
+            app_secret=f"secret-{n}",
+            verify_token=f"verify-{n}",
+        )
     values.update(fields)
     channel = Channel(organization=org, **values)
     channel.full_clean()
@@ -66,7 +73,6 @@ TENANT_ROW_BUILDERS = {
     Conversation: conversation,
     Message: message,
 }
-
 
 
 from conversations.models import CannedResponse  # noqa: E402  (appended by the inbox)

@@ -15,13 +15,21 @@ pytestmark = pytest.mark.django_db
 
 
 def test_channel_secrets_are_never_displayed(tenant_a, client_for):
-    channel = cf.channel(tenant_a.org, access_token="EAAG-super-secret", app_secret="app-secret-xyz", verify_token="verify-me-123")
+    channel = cf.channel(
+        tenant_a.org, access_token="EAAG-super-secret", app_secret="app-secret-xyz", verify_token="verify-me-123"
+    )
     client = client_for(tenant_a.admin)
-    for url in (reverse("admin:conversations_channel_changelist"), reverse("admin:conversations_channel_change", args=[channel.pk])):
+    for url in (
+        reverse("admin:conversations_channel_changelist"),
+        reverse("admin:conversations_channel_change", args=[channel.pk]),
+    ):
         page = client.get(url).content.decode()
         for secret in ("EAAG-super-secret", "app-secret-xyz", "verify-me-123"):
             assert secret not in page, (url, secret)
-    assert f"/webhooks/whatsapp/{channel.public_id}/" in client.get(reverse("admin:conversations_channel_changelist")).content.decode()
+    assert (
+        f"/webhooks/whatsapp/{channel.public_id}/"
+        in client.get(reverse("admin:conversations_channel_changelist")).content.decode()
+    )
 
 
 def test_saving_a_channel_with_empty_secrets_keeps_them(tenant_a, client_for):
@@ -30,17 +38,33 @@ def test_saving_a_channel_with_empty_secrets_keeps_them(tenant_a, client_for):
     client = client_for(tenant_a.admin)
     response = client.post(
         reverse("admin:conversations_channel_change", args=[channel.pk]),
-        {"name": "Renamed", "kind": "whatsapp", "display_phone": "+5511955550000", "phone_number_id": channel.phone_number_id,
-         "access_token": "", "app_secret": "", "verify_token": "new-verify", "default_queue": queue.pk, "is_active": "on"},
+        {
+            "name": "Renamed",
+            "kind": "whatsapp",
+            "display_phone": "+5511955550000",
+            "phone_number_id": channel.phone_number_id,
+            "access_token": "",
+            "app_secret": "",
+            "verify_token": "new-verify",
+            "default_queue": queue.pk,
+            "is_active": "on",
+        },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     channel.refresh_from_db()
-    assert (channel.name, channel.access_token, channel.app_secret, channel.verify_token) == ("Renamed", "keep-token", "keep-secret", "new-verify")
+    assert (channel.name, channel.access_token, channel.app_secret, channel.verify_token) == (
+        "Renamed",
+        "keep-token",
+        "keep-secret",
+        "new-verify",
+    )
 
 
 def test_whatsapp_channel_needs_its_credentials(tenant_a, client_for):
     client = client_for(tenant_a.admin)
-    response = client.post(reverse("admin:conversations_channel_add"), {"name": "Bare", "kind": "whatsapp", "is_active": "on"})
+    response = client.post(
+        reverse("admin:conversations_channel_add"), {"name": "Bare", "kind": "whatsapp", "is_active": "on"}
+    )
     assert response.status_code == 200
     assert "needs" in str(response.context["adminform"].form.errors)
     assert not Channel.objects.exists()
@@ -80,13 +104,18 @@ def test_close_action_goes_through_the_service(tenant_a, client_for):
     client = client_for(tenant_a.admin)
     response = client.post(
         reverse("admin:conversations_conversation_changelist"),
-        {"action": "close_selected", "_selected_action": [open_one.pk, other.pk]}, follow=True,
+        {"action": "close_selected", "_selected_action": [open_one.pk, other.pk]},
+        follow=True,
     )
     assert response.status_code == 200
     closed = Conversation.objects.get(pk=open_one.pk)
     assert closed.status == Status.CLOSED and closed.closed_by == tenant_a.admin and closed.closed_at
     # Closing again warns instead of failing.
-    response = client.post(reverse("admin:conversations_conversation_changelist"), {"action": "close_selected", "_selected_action": [open_one.pk]}, follow=True)
+    response = client.post(
+        reverse("admin:conversations_conversation_changelist"),
+        {"action": "close_selected", "_selected_action": [open_one.pk]},
+        follow=True,
+    )
     assert "already closed" in response.content.decode()
 
 
@@ -96,26 +125,46 @@ def test_adding_a_conversation_in_the_admin_opens_it_with_sla(tenant_a, client_f
     client = client_for(tenant_a.admin)
     response = client.post(
         reverse("admin:conversations_conversation_add"),
-        {"contact": contact.pk, "queue": queue.pk, "priority": "high", "subject": "From the admin",
-         "messages-TOTAL_FORMS": "0", "messages-INITIAL_FORMS": "0", "messages-MIN_NUM_FORMS": "0", "messages-MAX_NUM_FORMS": "1000"},
+        {
+            "contact": contact.pk,
+            "queue": queue.pk,
+            "priority": "high",
+            "subject": "From the admin",
+            "messages-TOTAL_FORMS": "0",
+            "messages-INITIAL_FORMS": "0",
+            "messages-MIN_NUM_FORMS": "0",
+            "messages-MAX_NUM_FORMS": "1000",
+        },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     conversation = Conversation.objects.get(subject="From the admin")
     assert conversation.organization == tenant_a.org and conversation.first_response_due_at is not None
 
 
-def test_adding_a_contact_in_the_admin_uses_the_service(tenant_a, client_for, recorded_events, django_capture_on_commit_callbacks):
+def test_adding_a_contact_in_the_admin_uses_the_service(
+    tenant_a, client_for, recorded_events, django_capture_on_commit_callbacks
+):
     vip = cf.tag(tenant_a.org, "VIP")
     client = client_for(tenant_a.admin)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             reverse("admin:conversations_contact_add"),
-            {"name": "Admin Added", "phone": "+55 11 98765-0000", "email": "", "tags": [vip.pk], "lifecycle_stage": "lead",
-             "opt_in": "unknown", "lead_score": 10, "custom_fields": "{}"},
+            {
+                "name": "Admin Added",
+                "phone": "+55 11 98765-0000",
+                "email": "",
+                "tags": [vip.pk],
+                "lifecycle_stage": "lead",
+                "opt_in": "unknown",
+                "lead_score": 10,
+                "custom_fields": "{}",
+            },
         )
     assert response.status_code == 302, response.context["adminform"].form.errors
     from conversations.models import Contact
 
     contact = Contact.objects.get(name="Admin Added")
-    assert contact.phone == "+5511987650000" and contact.organization == tenant_a.org and list(contact.tags.all()) == [vip]
+    assert (
+        contact.phone == "+5511987650000" and contact.organization == tenant_a.org and list(contact.tags.all()) == [vip]
+    )
     assert [e.name for e in recorded_events] == ["contact.created"]

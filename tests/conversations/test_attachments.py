@@ -15,8 +15,13 @@ from tests.conversations import factories as cf
 
 @pytest.mark.parametrize(
     "raw, expected",
-    [("../../etc/passwd", "passwd"), ("C:\\\\Users\\\\x\\\\évil name.pdf", "évil_name.pdf"), ("...", "file"), ("a\x00b.png", "ab.png"),
-     ("x" * 300 + ".pdf", "x" * 116 + ".pdf")],
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\\\Users\\\\x\\\\évil name.pdf", "évil_name.pdf"),
+        ("...", "file"),
+        ("a\x00b.png", "ab.png"),
+        ("x" * 300 + ".pdf", "x" * 116 + ".pdf"),
+    ],
 )
 def test_file_names_are_sanitized(raw, expected):
     assert sanitize_filename(raw) == expected
@@ -24,8 +29,13 @@ def test_file_names_are_sanitized(raw, expected):
 
 @pytest.mark.parametrize(
     "name, content_type, size, kind",
-    [("a.jpg", "image/jpeg", 10, "image"), ("a.mp4", "video/mp4", 10, "video"), ("a.ogg", "audio/ogg; codecs=opus", 10, "audio"),
-     ("a.pdf", "application/pdf", 10, "document"), ("noextension", "image/png", 10, "image")],
+    [
+        ("a.jpg", "image/jpeg", 10, "image"),
+        ("a.mp4", "video/mp4", 10, "video"),
+        ("a.ogg", "audio/ogg; codecs=opus", 10, "audio"),
+        ("a.pdf", "application/pdf", 10, "document"),
+        ("noextension", "image/png", 10, "image"),
+    ],
 )
 def test_allowed_types_give_their_kind(name, content_type, size, kind):
     assert validate_attachment(name=name, content_type=content_type, size=size) == kind
@@ -33,8 +43,12 @@ def test_allowed_types_give_their_kind(name, content_type, size, kind):
 
 @pytest.mark.parametrize(
     "name, content_type, size, message",
-    [("a.html", "text/html", 10, "cannot be sent"), ("a.jpg", "image/jpeg", 6 * MiB, "up to 5 MiB"), ("a.pdf", "application/pdf", 0, "empty"),
-     ("a.exe", "application/pdf", 10, "does not match")],
+    [
+        ("a.html", "text/html", 10, "cannot be sent"),
+        ("a.jpg", "image/jpeg", 6 * MiB, "up to 5 MiB"),
+        ("a.pdf", "application/pdf", 0, "empty"),
+        ("a.exe", "application/pdf", 10, "does not match"),
+    ],
 )
 def test_refused_attachments_say_why(name, content_type, size, message):
     with pytest.raises(ValidationError, match=message):
@@ -58,4 +72,7 @@ def test_download_only_inside_the_organization(tenant_a, tenant_b, client_for, s
     assert client_for(tenant_b.admin).get(url).status_code == 404
     assert client_for(None).get(url).status_code == 302  # to the login page
     text_only = services.message_send(conversation=conversation, author=agent, body="no file")
-    assert client_for(tenant_a.admin).get(reverse("conversations:attachment-download", args=[text_only.pk])).status_code == 404
+    assert (
+        client_for(tenant_a.admin).get(reverse("conversations:attachment-download", args=[text_only.pk])).status_code
+        == 404
+    )

@@ -16,7 +16,9 @@ LISBON = ZoneInfo("Europe/Lisbon")
 
 
 def weekdays(tz, *spans, holidays=()):
-    return Schedule.build(tz=tz, windows=[(day, start, end) for day in range(5) for start, end in spans], holidays=holidays)
+    return Schedule.build(
+        tz=tz, windows=[(day, start, end) for day in range(5) for start, end in spans], holidays=holidays
+    )
 
 
 NINE_TO_SIX = (dt.time(9), dt.time(18))
@@ -76,7 +78,9 @@ def test_spring_forward_weekend_result_in_the_new_offset():
     assert due == local(NY, 2026, 3, 9, 10, 0)  # Monday 10:00 EDT
     assert due.astimezone(UTC) == dt.datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
     # Counting in UTC with Friday's offset would have said 15:00 UTC.
-    assert due.astimezone(UTC) != dt.datetime(2026, 3, 9, 10, 0) .replace(tzinfo=dt.timezone(dt.timedelta(hours=-5))).astimezone(UTC)
+    assert due.astimezone(UTC) != dt.datetime(2026, 3, 9, 10, 0).replace(
+        tzinfo=dt.timezone(dt.timedelta(hours=-5))
+    ).astimezone(UTC)
 
 
 def test_fall_back_weekend():
@@ -144,7 +148,8 @@ def test_invalid_input_is_refused():
     with pytest.raises(ValueError):
         Schedule.build(tz=SP, windows=[(0, dt.time(18), dt.time(9))])
     every_day_off = Schedule.build(
-        tz=SP, windows=[(0, dt.time(9), dt.time(10))],
+        tz=SP,
+        windows=[(0, dt.time(9), dt.time(10))],
         holidays=[dt.date(2026, 1, 5) + dt.timedelta(weeks=n) for n in range(200)],
     )
     with pytest.raises(ValueError, match="no business time"):

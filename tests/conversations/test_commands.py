@@ -18,7 +18,14 @@ def channel(tenant_a):
 
 
 def test_simulate_inbound_stores_the_message_through_the_webhook(live_server, tenant_a, channel, capsys):
-    call_command("simulate_inbound", org="alpha", phone="+55 11 98765-4321", text="Quero marcar consulta", name="Rita", url=live_server.url)
+    call_command(
+        "simulate_inbound",
+        org="alpha",
+        phone="+55 11 98765-4321",
+        text="Quero marcar consulta",
+        name="Rita",
+        url=live_server.url,
+    )
     out = capsys.readouterr().out
     assert f"/webhooks/whatsapp/{channel.public_id}/" in out and "Accepted" in out
     message = Message.objects.get()
@@ -26,7 +33,15 @@ def test_simulate_inbound_stores_the_message_through_the_webhook(live_server, te
     assert message.conversation.contact.phone == "+5511987654321" and message.conversation.contact.name == "Rita"
     # The same message id again is deduplicated by the webhook.
     for _ in range(2):
-        call_command("simulate_inbound", org="alpha", phone="+5511987654321", text="again", url=live_server.url, message_id="wamid.fixed", channel="main number")
+        call_command(
+            "simulate_inbound",
+            org="alpha",
+            phone="+5511987654321",
+            text="again",
+            url=live_server.url,
+            message_id="wamid.fixed",
+            channel="main number",
+        )
     assert Message.objects.count() == 2
 
 
@@ -55,5 +70,7 @@ def test_simulate_inbound_bad_arguments(tenant_a, channel, kwargs, message):
 
 def test_simulate_inbound_reports_a_refusal(live_server, tenant_a, channel):
     with pytest.raises(CommandError, match="answered 404"):
-        call_command("simulate_inbound", org="alpha", phone="+5511987654321", text="hi", url=live_server.url + "/not-pytake")
+        call_command(
+            "simulate_inbound", org="alpha", phone="+5511987654321", text="hi", url=live_server.url + "/not-pytake"
+        )
     assert not Message.objects.exists()

@@ -11,7 +11,11 @@ from tests.conversations.conftest import names
 
 @pytest.mark.parametrize(
     "raw, expected",
-    [("+55 11 98765-4321", "+5511987654321"), ("5511987654321", "+5511987654321"), ("+1 (415) 555-2671", "+14155552671")],
+    [
+        ("+55 11 98765-4321", "+5511987654321"),
+        ("5511987654321", "+5511987654321"),
+        ("+1 (415) 555-2671", "+14155552671"),
+    ],
 )
 def test_phone_numbers_are_stored_in_e164(raw, expected):
     assert normalize_phone(raw) == expected
@@ -29,8 +33,15 @@ def test_contact_create_normalizes_validates_and_emits(tenant_a, recorded_events
     vip = cf.tag(tenant_a.org, "VIP")
     with django_capture_on_commit_callbacks(execute=True):
         contact = services.contact_create(
-            organization=tenant_a.org, name="Maria", phone="+55 (11) 98765-4321", email="Maria@Example.com",
-            tags=[vip], lifecycle_stage="customer", opt_in=OptIn.OPTED_IN, lead_score=80, custom_fields={"cpf": "123", "age": 40},
+            organization=tenant_a.org,
+            name="Maria",
+            phone="+55 (11) 98765-4321",
+            email="Maria@Example.com",
+            tags=[vip],
+            lifecycle_stage="customer",
+            opt_in=OptIn.OPTED_IN,
+            lead_score=80,
+            custom_fields={"cpf": "123", "age": 40},
         )
     assert contact.phone == "+5511987654321"
     assert contact.email == "maria@example.com"
@@ -71,7 +82,9 @@ def test_contact_field_rules(tenant_a, tenant_b):
 
 @pytest.mark.django_db
 def test_get_or_create_by_phone_finds_the_same_contact(tenant_a):
-    first, created = services.contact_get_or_create_by_phone(organization=tenant_a.org, phone="5511912345678", name="Ana")
+    first, created = services.contact_get_or_create_by_phone(
+        organization=tenant_a.org, phone="5511912345678", name="Ana"
+    )
     again, created_again = services.contact_get_or_create_by_phone(organization=tenant_a.org, phone="+55 11 91234-5678")
     assert created and not created_again and first.pk == again.pk
 

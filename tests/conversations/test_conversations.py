@@ -8,7 +8,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.roles import Role
 from conversations import services
-from conversations.models import AuthorType, ChannelKind, Contact, Conversation, DeliveryStatus, Message, MessageKind, Status
+from conversations.models import (
+    AuthorType,
+    ChannelKind,
+    Contact,
+    Conversation,
+    DeliveryStatus,
+    Message,
+    MessageKind,
+    Status,
+)
 from tests import factories
 from tests.conversations import factories as cf
 from tests.conversations.conftest import names
@@ -18,16 +27,22 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def setup(tenant_a):
-    queue = factories.queue(tenant_a.org, routing_strategy="manual", sla_first_response_minutes=30, sla_resolution_minutes=240)
+    queue = factories.queue(
+        tenant_a.org, routing_strategy="manual", sla_first_response_minutes=30, sla_resolution_minutes=240
+    )
     channel = cf.channel(tenant_a.org, queue=queue)
     agent = cf.online_agent(tenant_a.org, queue=queue)
     return tenant_a.org, queue, channel, agent
 
 
-def test_inbound_creates_contact_and_conversation_in_the_default_queue(setup, recorded_events, django_capture_on_commit_callbacks):
+def test_inbound_creates_contact_and_conversation_in_the_default_queue(
+    setup, recorded_events, django_capture_on_commit_callbacks
+):
     org, queue, channel, _agent = setup
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.inbound_message_receive(channel=channel, phone="5511987650001", name="Ana", body="Oi!", provider_message_id="wamid.1")
+        result = services.inbound_message_receive(
+            channel=channel, phone="5511987650001", name="Ana", body="Oi!", provider_message_id="wamid.1"
+        )
     message = result.message
     assert result.created
     conversation = message.conversation
@@ -36,16 +51,32 @@ def test_inbound_creates_contact_and_conversation_in_the_default_queue(setup, re
     assert (message.direction, message.author_type, message.body) == ("inbound", AuthorType.CONTACT, "Oi!")
     assert conversation.first_response_due_at is not None and conversation.resolution_due_at is not None
     assert names(recorded_events) == ["contact.created", "conversation.created", "message.received"]
-    assert recorded_events[1].payload == {"conversation_id": conversation.pk, "contact_id": conversation.contact_id, "queue_id": queue.pk}
-    assert recorded_events[2].payload == {"conversation_id": conversation.pk, "message_id": message.pk, "contact_id": conversation.contact_id}
+    assert recorded_events[1].payload == {
+        "conversation_id": conversation.pk,
+        "contact_id": conversation.contact_id,
+        "queue_id": queue.pk,
+    }
+    assert recorded_events[2].payload == {
+        "conversation_id": conversation.pk,
+        "message_id": message.pk,
+        "contact_id": conversation.contact_id,
+    }
 
 
-def test_second_message_joins_the_open_conversation_and_duplicates_store_once(setup, recorded_events, django_capture_on_commit_callbacks):
+def test_second_message_joins_the_open_conversation_and_duplicates_store_once(
+    setup, recorded_events, django_capture_on_commit_callbacks
+):
     org, queue, channel, _agent = setup
     with django_capture_on_commit_callbacks(execute=True):
-        first = services.inbound_message_receive(channel=channel, phone="+5511987650002", body="1", provider_message_id="wamid.a").message
-        second = services.inbound_message_receive(channel=channel, phone="+5511987650002", body="2", provider_message_id="wamid.b").message
-        duplicate = services.inbound_message_receive(channel=channel, phone="+5511987650002", body="1", provider_message_id="wamid.a")
+        first = services.inbound_message_receive(
+            channel=channel, phone="+5511987650002", body="1", provider_message_id="wamid.a"
+        ).message
+        second = services.inbound_message_receive(
+            channel=channel, phone="+5511987650002", body="2", provider_message_id="wamid.b"
+        ).message
+        duplicate = services.inbound_message_receive(
+            channel=channel, phone="+5511987650002", body="1", provider_message_id="wamid.a"
+        )
     assert first.conversation_id == second.conversation_id
     assert not duplicate.created and duplicate.message.pk == first.pk
     assert Message.objects.filter(provider_message_id="wamid.a").count() == 1
@@ -71,7 +102,9 @@ def test_inbound_refuses_a_bad_phone(setup):
     assert not Message.objects.exists()
 
 
-def test_assign_emits_and_refuses_viewers_and_other_tenants(setup, tenant_a, tenant_b, recorded_events, django_capture_on_commit_callbacks):
+def test_assign_emits_and_refuses_viewers_and_other_tenants(
+    setup, tenant_a, tenant_b, recorded_events, django_capture_on_commit_callbacks
+):
     org, queue, channel, agent = setup
     conversation = cf.conversation(org, queue=queue, channel=channel)
     other = cf.online_agent(org)
@@ -80,8 +113,20 @@ def test_assign_emits_and_refuses_viewers_and_other_tenants(setup, tenant_a, ten
         services.conversation_assign(conversation=conversation, membership=other, by=tenant_a.admin)
     assigned = [e for e in recorded_events if e.name == "conversation.assigned"]
     assert [e.payload for e in assigned] == [
-        {"conversation_id": conversation.pk, "agent_id": agent.user_id, "previous_agent_id": None, "queue_id": queue.pk, "assigned_by_id": tenant_a.admin.pk},
-        {"conversation_id": conversation.pk, "agent_id": other.user_id, "previous_agent_id": agent.user_id, "queue_id": queue.pk, "assigned_by_id": tenant_a.admin.pk},
+        {
+            "conversation_id": conversation.pk,
+            "agent_id": agent.user_id,
+            "previous_agent_id": None,
+            "queue_id": queue.pk,
+            "assigned_by_id": tenant_a.admin.pk,
+        },
+        {
+            "conversation_id": conversation.pk,
+            "agent_id": other.user_id,
+            "previous_agent_id": agent.user_id,
+            "queue_id": queue.pk,
+            "assigned_by_id": tenant_a.admin.pk,
+        },
     ]
     viewer = tenant_a.viewer.memberships.get()
     with pytest.raises(ValidationError, match="Viewers"):
@@ -130,7 +175,9 @@ def test_set_priority_changes_the_pull_order(setup):
         services.conversation_set_priority(conversation=first, priority="critical")
 
 
-def test_transfer_to_queue_leaves_a_system_message_and_reroutes(setup, tenant_a, recorded_events, django_capture_on_commit_callbacks):
+def test_transfer_to_queue_leaves_a_system_message_and_reroutes(
+    setup, tenant_a, recorded_events, django_capture_on_commit_callbacks
+):
     org, queue, channel, agent = setup
     target = factories.queue(org, name="Billing", routing_strategy="round_robin", sla_first_response_minutes=5)
     billing_agent = cf.online_agent(org, queue=target)
@@ -138,15 +185,21 @@ def test_transfer_to_queue_leaves_a_system_message_and_reroutes(setup, tenant_a,
     services.conversation_assign(conversation=conversation, membership=agent)
     old_due = conversation.first_response_due_at
     with django_capture_on_commit_callbacks(execute=True):
-        conversation = services.conversation_transfer(conversation=conversation, by=tenant_a.admin, to_queue=target, reason="billing question")
+        conversation = services.conversation_transfer(
+            conversation=conversation, by=tenant_a.admin, to_queue=target, reason="billing question"
+        )
     assert conversation.queue == target and conversation.assignee == billing_agent
     assert conversation.first_response_due_at < old_due  # the 5-minute target of the new queue
     system = conversation.messages.get(author_type=AuthorType.SYSTEM)
     assert system.kind == MessageKind.SYSTEM and "Billing" in system.body and "billing question" in system.body
     transferred = next(e for e in recorded_events if e.name == "conversation.transferred")
     assert transferred.payload == {
-        "conversation_id": conversation.pk, "from_queue_id": queue.pk, "to_queue_id": target.pk,
-        "from_agent_id": agent.user_id, "to_agent_id": None, "by_id": tenant_a.admin.pk,
+        "conversation_id": conversation.pk,
+        "from_queue_id": queue.pk,
+        "to_queue_id": target.pk,
+        "from_agent_id": agent.user_id,
+        "to_agent_id": None,
+        "by_id": tenant_a.admin.pk,
     }
     assert names(recorded_events)[-1] == "conversation.assigned"
 
@@ -170,7 +223,11 @@ def test_close_and_reopen(setup, tenant_a, recorded_events, django_capture_on_co
     with django_capture_on_commit_callbacks(execute=True):
         closed = services.conversation_close(conversation=conversation, by=tenant_a.admin)
     assert closed.status == Status.CLOSED and closed.closed_at and closed.closed_by == tenant_a.admin
-    assert recorded_events[-1].payload == {"conversation_id": conversation.pk, "agent_id": agent.user_id, "closed_by_id": tenant_a.admin.pk}
+    assert recorded_events[-1].payload == {
+        "conversation_id": conversation.pk,
+        "agent_id": agent.user_id,
+        "closed_by_id": tenant_a.admin.pk,
+    }
     with pytest.raises(ValidationError, match="already closed"):
         services.conversation_close(conversation=conversation)
     with pytest.raises(ValidationError, match="Reopen"):
@@ -197,7 +254,12 @@ def test_reply_sets_first_response_once_and_queues_delivery(setup, recorded_even
     conversation.refresh_from_db()
     first_response = conversation.first_response_at
     assert first_response is not None
-    assert (reply.body, reply.delivery_status, reply.author, reply.direction) == ("Olá!", DeliveryStatus.QUEUED, agent.user, "outbound")
+    assert (reply.body, reply.delivery_status, reply.author, reply.direction) == (
+        "Olá!",
+        DeliveryStatus.QUEUED,
+        agent.user,
+        "outbound",
+    )
     assert len(callbacks) == 2  # delivery task + event, both after the commit
     services.message_send(conversation=conversation, author=agent, body="again")
     conversation.refresh_from_db()
@@ -225,7 +287,11 @@ def test_internal_note_does_not_count_as_first_response(setup, recorded_events, 
     conversation.refresh_from_db()
     assert note.is_internal_note and conversation.first_response_at is None
     assert recorded_events[-1].name == "message.sent"
-    assert recorded_events[-1].payload == {"conversation_id": conversation.pk, "message_id": note.pk, "author_id": agent.user_id}
+    assert recorded_events[-1].payload == {
+        "conversation_id": conversation.pk,
+        "message_id": note.pk,
+        "author_id": agent.user_id,
+    }
     # A note is never delivered to the customer.
     assert services.message_deliver(message_id=note.pk).provider_message_id == ""
 
@@ -233,7 +299,9 @@ def test_internal_note_does_not_count_as_first_response(setup, recorded_events, 
 def test_console_channel_delivers_and_stores_a_provider_id(setup):
     org, queue, _channel, agent = setup
     console = cf.channel(org, kind=ChannelKind.CONSOLE, queue=queue)
-    conversation = services.inbound_message_receive(channel=console, phone="+5511987650009", body="hi").message.conversation
+    conversation = services.inbound_message_receive(
+        channel=console, phone="+5511987650009", body="hi"
+    ).message.conversation
     reply = services.message_send(conversation=conversation, author=agent, body="hello from console")
     delivered = services.message_deliver(message_id=reply.pk)
     assert delivered.delivery_status == DeliveryStatus.SENT and delivered.provider_message_id.startswith("console-")
@@ -262,8 +330,12 @@ def test_reply_with_attachment_is_validated_and_stored_under_a_safe_name(setup, 
 def test_delivery_statuses_only_move_forward(setup):
     org, queue, _channel, agent = setup
     console = cf.channel(org, kind=ChannelKind.CONSOLE, queue=queue)
-    conversation = services.inbound_message_receive(channel=console, phone="+5511987650010", body="hi").message.conversation
-    reply = services.message_deliver(message_id=services.message_send(conversation=conversation, author=agent, body="x").pk)
+    conversation = services.inbound_message_receive(
+        channel=console, phone="+5511987650010", body="hi"
+    ).message.conversation
+    reply = services.message_deliver(
+        message_id=services.message_send(conversation=conversation, author=agent, body="x").pk
+    )
     pid = reply.provider_message_id
     services.message_status_update(organization=org, provider_message_id=pid, status="read")
     services.message_status_update(organization=org, provider_message_id=pid, status="delivered")
@@ -321,8 +393,12 @@ def test_hot_paths_run_a_fixed_number_of_queries(setup, django_assert_num_querie
     with django_assert_num_queries(7):
         assert services.conversation_pull_next(membership=agent) is not None
     services.inbound_message_receive(channel=channel, phone="+5511987650077", body="first")
-    with django_assert_num_queries(10):  # savepoint, dedupe, contact, conversation lock, message in a savepoint, 2 updates, release
-        services.inbound_message_receive(channel=channel, phone="+5511987650077", body="second", provider_message_id="wamid.q")
+    with django_assert_num_queries(
+        10
+    ):  # savepoint, dedupe, contact, conversation lock, message in a savepoint, 2 updates, release
+        services.inbound_message_receive(
+            channel=channel, phone="+5511987650077", body="second", provider_message_id="wamid.q"
+        )
     conversation = Conversation.objects.get(contact__phone="+5511987650077")
     with django_assert_num_queries(6):  # savepoint, lock conversation, contact, insert, update, release
         services.message_send(conversation=conversation, author=agent, body="reply")

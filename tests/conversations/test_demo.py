@@ -25,4 +25,9 @@ def test_seed_demo_covers_every_status_and_is_idempotent():
     assert "/webhooks/whatsapp/" in out.getvalue()
     seed_accounts()
     seed_demo()
-    assert (Channel.objects.count(), Contact.objects.count(), Conversation.objects.count(), Message.objects.count()) == counts
+    assert (
+        Channel.objects.count(),
+        Contact.objects.count(),
+        Conversation.objects.count(),
+        Message.objects.count(),
+    ) == counts

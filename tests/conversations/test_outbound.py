@@ -16,8 +16,11 @@ from tests.conversations import factories as cf
 
 pytestmark = pytest.mark.django_db
 
-GRAPH_OK = {"messaging_product": "whatsapp", "contacts": [{"input": "5511987654321", "wa_id": "5511987654321"}],
-            "messages": [{"id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3N0VDNzE1NjdGNUI3QjFFOUMA"}]}
+GRAPH_OK = {
+    "messaging_product": "whatsapp",
+    "contacts": [{"input": "5511987654321", "wa_id": "5511987654321"}],
+    "messages": [{"id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3N0VDNzE1NjdGNUI3QjFFOUMA"}],
+}
 
 
 @pytest.fixture
@@ -33,15 +36,24 @@ def reply(tenant_a):
     queue = factories.queue(tenant_a.org, routing_strategy="manual")
     channel = cf.channel(tenant_a.org, queue=queue, phone_number_id="106540352242922", access_token="EAAG-test-token")
     agent = cf.online_agent(tenant_a.org, queue=queue)
-    conversation = services.inbound_message_receive(channel=channel, phone="+5511987654321", body="oi").message.conversation
+    conversation = services.inbound_message_receive(
+        channel=channel, phone="+5511987654321", body="oi"
+    ).message.conversation
     return services.message_send(conversation=conversation, author=agent, body="Olá! Como posso ajudar?")
 
 
 def test_text_send_matches_the_graph_api_format_and_stores_the_id(graph, reply):
     graph.expect_oneshot_request(
-        "/v21.0/106540352242922/messages", method="POST", headers={"Authorization": "Bearer EAAG-test-token"},
-        json={"messaging_product": "whatsapp", "recipient_type": "individual", "to": "5511987654321", "type": "text",
-              "text": {"preview_url": False, "body": "Olá! Como posso ajudar?"}},
+        "/v21.0/106540352242922/messages",
+        method="POST",
+        headers={"Authorization": "Bearer EAAG-test-token"},
+        json={
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "5511987654321",
+            "type": "text",
+            "text": {"preview_url": False, "body": "Olá! Como posso ajudar?"},
+        },
     ).respond_with_json(GRAPH_OK)
     message = services.message_deliver(message_id=reply.pk)
     graph.check_assertions()
@@ -54,7 +66,11 @@ def test_text_send_matches_the_graph_api_format_and_stores_the_id(graph, reply):
 
 def test_a_500_then_200_is_retried_and_succeeds(graph, reply):
     graph.expect_ordered_request("/v21.0/106540352242922/messages", method="POST").respond_with_response(
-        Response(json.dumps({"error": {"message": "temporarily unavailable", "code": 2}}), status=500, content_type="application/json")
+        Response(
+            json.dumps({"error": {"message": "temporarily unavailable", "code": 2}}),
+            status=500,
+            content_type="application/json",
+        )
     )
     graph.expect_ordered_request("/v21.0/106540352242922/messages", method="POST").respond_with_json(GRAPH_OK)
     message = services.message_deliver(message_id=reply.pk)
@@ -84,7 +100,11 @@ def test_persistent_5xx_fails_after_the_retries_with_the_error(graph, reply, set
     graph.expect_request("/v21.0/106540352242922/messages").respond_with_data("bad gateway", status=502)
     message = services.message_deliver(message_id=reply.pk)
     assert len(graph.log) == 3
-    assert message.delivery_status == DeliveryStatus.FAILED and "502" in message.error and message.provider_message_id == ""
+    assert (
+        message.delivery_status == DeliveryStatus.FAILED
+        and "502" in message.error
+        and message.provider_message_id == ""
+    )
 
 
 def test_a_4xx_is_not_retried(graph, reply):
@@ -101,14 +121,22 @@ def test_attachment_is_uploaded_then_sent_by_media_id(graph, tenant_a, settings,
     queue = factories.queue(tenant_a.org, routing_strategy="manual")
     channel = cf.channel(tenant_a.org, queue=queue, phone_number_id="106540352242922")
     agent = cf.online_agent(tenant_a.org, queue=queue)
-    conversation = services.inbound_message_receive(channel=channel, phone="+5511987654321", body="oi").message.conversation
+    conversation = services.inbound_message_receive(
+        channel=channel, phone="+5511987654321", body="oi"
+    ).message.conversation
     upload = SimpleUploadedFile("boleto.pdf", b"%PDF-1.4 data", content_type="application/pdf")
     message = services.message_send(conversation=conversation, author=agent, body="Segue o boleto", attachment=upload)
     graph.expect_ordered_request("/v21.0/106540352242922/media", method="POST").respond_with_json({"id": "media-77"})
     graph.expect_ordered_request(
-        "/v21.0/106540352242922/messages", method="POST",
-        json={"messaging_product": "whatsapp", "recipient_type": "individual", "to": "5511987654321", "type": "document",
-              "document": {"id": "media-77", "caption": "Segue o boleto", "filename": "boleto.pdf"}},
+        "/v21.0/106540352242922/messages",
+        method="POST",
+        json={
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "5511987654321",
+            "type": "document",
+            "document": {"id": "media-77", "caption": "Segue o boleto", "filename": "boleto.pdf"},
+        },
     ).respond_with_json(GRAPH_OK)
     sent = services.message_deliver(message_id=message.pk)
     graph.check_assertions()
@@ -135,7 +163,12 @@ def test_connection_refused_is_retried_then_reported(settings):
 def _inbound_image(tenant, media_id="1003383421387256"):
     channel = cf.channel(tenant.org, phone_number_id="106540352242922", access_token="EAAG-test-token")
     return services.inbound_message_receive(
-        channel=channel, phone="+5511987654321", kind="image", body="the receipt", media_id=media_id, content_type="image/jpeg",
+        channel=channel,
+        phone="+5511987654321",
+        kind="image",
+        body="the receipt",
+        media_id=media_id,
+        content_type="image/jpeg",
         provider_message_id=f"wamid.{media_id}",
     ).message
 
@@ -144,13 +177,21 @@ def test_inbound_media_is_downloaded_into_the_attachment(graph, tenant_a, settin
     settings.MEDIA_ROOT = str(tmp_path)
     message = _inbound_image(tenant_a)
     jpeg = b"\xff\xd8\xff\xe0" + b"0" * 100
-    graph.expect_ordered_request("/v21.0/1003383421387256", method="GET", headers={"Authorization": "Bearer EAAG-test-token"}).respond_with_json(
-        {"messaging_product": "whatsapp", "url": graph.url_for("/lookaside/media-blob"), "mime_type": "image/jpeg",
-         "sha256": "x", "file_size": len(jpeg), "id": "1003383421387256"}
+    graph.expect_ordered_request(
+        "/v21.0/1003383421387256", method="GET", headers={"Authorization": "Bearer EAAG-test-token"}
+    ).respond_with_json(
+        {
+            "messaging_product": "whatsapp",
+            "url": graph.url_for("/lookaside/media-blob"),
+            "mime_type": "image/jpeg",
+            "sha256": "x",
+            "file_size": len(jpeg),
+            "id": "1003383421387256",
+        }
     )
-    graph.expect_ordered_request("/lookaside/media-blob", method="GET", headers={"Authorization": "Bearer EAAG-test-token"}).respond_with_data(
-        jpeg, content_type="image/jpeg"
-    )
+    graph.expect_ordered_request(
+        "/lookaside/media-blob", method="GET", headers={"Authorization": "Bearer EAAG-test-token"}
+    ).respond_with_data(jpeg, content_type="image/jpeg")
     stored = services.message_fetch_media(message_id=message.pk)
     graph.check_assertions()
     assert stored.attachment_size == len(jpeg) and stored.attachment_name.endswith(".jpg")

@@ -47,7 +47,13 @@ def test_schedule_comes_from_the_organization(tenant_a):
 @pytest.mark.django_db
 def test_conversation_due_times_use_queue_targets_and_business_hours(tenant_a):
     _office_hours(tenant_a.org)
-    queue = factories.queue(tenant_a.org, routing_strategy="manual", sla_first_response_minutes=30, sla_resolution_minutes=600, sla_warning_percent=50)
+    queue = factories.queue(
+        tenant_a.org,
+        routing_strategy="manual",
+        sla_first_response_minutes=30,
+        sla_resolution_minutes=600,
+        sla_warning_percent=50,
+    )
     conversation = cf.conversation(tenant_a.org, queue=queue)
     schedule = sla.schedule_for(tenant_a.org)
     start = conversation.sla_started_at
@@ -62,7 +68,9 @@ def test_conversation_due_times_use_queue_targets_and_business_hours(tenant_a):
 @pytest.fixture
 def sla_queue(tenant_a):
     # No business hours configured: calendar time, so due times are predictable from "now".
-    return factories.queue(tenant_a.org, routing_strategy="manual", sla_first_response_minutes=10, sla_resolution_minutes=100)
+    return factories.queue(
+        tenant_a.org, routing_strategy="manual", sla_first_response_minutes=10, sla_resolution_minutes=100
+    )
 
 
 def _sweep(at, **kwargs):
@@ -70,7 +78,9 @@ def _sweep(at, **kwargs):
 
 
 @pytest.mark.django_db
-def test_warning_then_breach_each_exactly_once(tenant_a, sla_queue, recorded_events, django_capture_on_commit_callbacks):
+def test_warning_then_breach_each_exactly_once(
+    tenant_a, sla_queue, recorded_events, django_capture_on_commit_callbacks
+):
     agent = cf.online_agent(tenant_a.org, queue=sla_queue)
     conversation = cf.conversation(tenant_a.org, queue=sla_queue)
     services.conversation_assign(conversation=conversation, membership=agent)
@@ -82,9 +92,15 @@ def test_warning_then_breach_each_exactly_once(tenant_a, sla_queue, recorded_eve
         assert _sweep(start + dt.timedelta(minutes=11))["sla.breached:first_response"] == 1
         assert sum(_sweep(start + dt.timedelta(minutes=12)).values()) == 0
     sla_events = [e for e in recorded_events if e.name.startswith("sla.")]
-    assert [(e.name, e.payload["kind"]) for e in sla_events] == [("sla.warning", "first_response"), ("sla.breached", "first_response")]
+    assert [(e.name, e.payload["kind"]) for e in sla_events] == [
+        ("sla.warning", "first_response"),
+        ("sla.breached", "first_response"),
+    ]
     assert sla_events[0].payload == {
-        "conversation_id": conversation.pk, "kind": "first_response", "agent_id": agent.user_id, "queue_id": sla_queue.pk,
+        "conversation_id": conversation.pk,
+        "kind": "first_response",
+        "agent_id": agent.user_id,
+        "queue_id": sla_queue.pk,
         "due_at": conversation.first_response_due_at.isoformat(),
     }
     conversation.refresh_from_db()
@@ -92,14 +108,19 @@ def test_warning_then_breach_each_exactly_once(tenant_a, sla_queue, recorded_eve
 
 
 @pytest.mark.django_db
-def test_a_late_sweep_raises_warning_and_breach_of_both_kinds(tenant_a, sla_queue, recorded_events, django_capture_on_commit_callbacks):
+def test_a_late_sweep_raises_warning_and_breach_of_both_kinds(
+    tenant_a, sla_queue, recorded_events, django_capture_on_commit_callbacks
+):
     conversation = cf.conversation(tenant_a.org, queue=sla_queue)
     with django_capture_on_commit_callbacks(execute=True):
         raised = _sweep(conversation.sla_started_at + dt.timedelta(days=1))
         again = _sweep(conversation.sla_started_at + dt.timedelta(days=2))
     assert set(raised.values()) == {1} and len(raised) == 4
     assert sum(again.values()) == 0
-    assert Counter(e.name for e in recorded_events if e.name.startswith("sla.")) == {"sla.warning": 2, "sla.breached": 2}
+    assert Counter(e.name for e in recorded_events if e.name.startswith("sla.")) == {
+        "sla.warning": 2,
+        "sla.breached": 2,
+    }
 
 
 @pytest.mark.django_db
@@ -140,7 +161,8 @@ def test_sweep_reads_due_rows_through_the_partial_indexes(tenant_a, sla_queue):
 def test_sla_check_command_runs_one_sweep(tenant_a, sla_queue, capsys):
     conversation = cf.conversation(tenant_a.org, queue=sla_queue)
     Conversation.objects.filter(pk=conversation.pk).update(
-        first_response_warning_at=timezone.now() - dt.timedelta(minutes=1), first_response_due_at=timezone.now() - dt.timedelta(seconds=1)
+        first_response_warning_at=timezone.now() - dt.timedelta(minutes=1),
+        first_response_due_at=timezone.now() - dt.timedelta(seconds=1),
     )
     call_command("sla_check")
     output = capsys.readouterr().out
@@ -151,7 +173,9 @@ def test_sla_check_command_runs_one_sweep(tenant_a, sla_queue, capsys):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_overlapping_sweeps_raise_each_event_once(tenant_a, recorded_events):
-    queue = factories.queue(tenant_a.org, routing_strategy="manual", sla_first_response_minutes=10, sla_resolution_minutes=100)
+    queue = factories.queue(
+        tenant_a.org, routing_strategy="manual", sla_first_response_minutes=10, sla_resolution_minutes=100
+    )
     contacts = [cf.contact(tenant_a.org) for _ in range(120)]
     conversations = [services.conversation_open(contact=c, queue=queue) for c in contacts]
     later = max(c.sla_started_at for c in conversations) + dt.timedelta(days=1)
@@ -173,7 +197,9 @@ def test_two_overlapping_sweeps_raise_each_event_once(tenant_a, recorded_events)
     for thread in threads:
         thread.join()
     assert not errors
-    raised = Counter((e.name, e.payload["kind"], e.payload["conversation_id"]) for e in recorded_events if e.name.startswith("sla."))
+    raised = Counter(
+        (e.name, e.payload["kind"], e.payload["conversation_id"]) for e in recorded_events if e.name.startswith("sla.")
+    )
     assert len(raised) == 4 * len(conversations)
     assert set(raised.values()) == {1}
     totals = Counter()
@@ -191,7 +217,9 @@ def test_beat_declares_the_sweep_and_the_task_runs_it(tenant_a, sla_queue):
     assert declared == {"task": "conversations.tasks.sla_sweep", "every": 60}
     assert tasks.sla_sweep.name == declared["task"]
     conversation = cf.conversation(tenant_a.org, queue=sla_queue)
-    Conversation.objects.filter(pk=conversation.pk).update(first_response_warning_at=timezone.now() - dt.timedelta(seconds=1))
+    Conversation.objects.filter(pk=conversation.pk).update(
+        first_response_warning_at=timezone.now() - dt.timedelta(seconds=1)
+    )
     assert tasks.sla_sweep()["sla.warning:first_response"] == 1
 
 
@@ -201,6 +229,8 @@ def test_reopen_and_transfer_never_raise_an_event_twice(tenant_a, sla_queue):
     assert sum(_sweep(conversation.sla_started_at + dt.timedelta(days=1)).values()) == 4
     services.conversation_close(conversation=conversation)
     services.conversation_reopen(conversation=conversation)
-    other = factories.queue(tenant_a.org, routing_strategy="manual", sla_first_response_minutes=5, sla_resolution_minutes=50)
+    other = factories.queue(
+        tenant_a.org, routing_strategy="manual", sla_first_response_minutes=5, sla_resolution_minutes=50
+    )
     services.conversation_transfer(conversation=conversation, by=tenant_a.admin, to_queue=other)
     assert sum(_sweep(conversation.sla_started_at + dt.timedelta(days=30)).values()) == 0

@@ -17,30 +17,57 @@ from tests.conversations import factories as cf
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def text_payload(channel, *, wamid="wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYIDA", sender="5511987654321", body="Olá, preciso de ajuda", name="Maria Silva"):
+def text_payload(
+    channel,
+    *,
+    wamid="wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYIDA",
+    sender="5511987654321",
+    body="Olá, preciso de ajuda",
+    name="Maria Silva",
+):
     return {
         "object": "whatsapp_business_account",
-        "entry": [{
-            "id": "102290129340398",
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": {"display_phone_number": "15550783881", "phone_number_id": channel.phone_number_id},
-                    "contacts": [{"profile": {"name": name}, "wa_id": sender}],
-                    "messages": [{"from": sender, "id": wamid, "timestamp": "1750000000", "type": "text", "text": {"body": body}}],
-                },
-            }],
-        }],
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550783881",
+                                "phone_number_id": channel.phone_number_id,
+                            },
+                            "contacts": [{"profile": {"name": name}, "wa_id": sender}],
+                            "messages": [
+                                {
+                                    "from": sender,
+                                    "id": wamid,
+                                    "timestamp": "1750000000",
+                                    "type": "text",
+                                    "text": {"body": body},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
     }
 
 
 def image_payload(channel):
     payload = text_payload(channel, wamid="wamid.image1")
-    payload["entry"][0]["changes"][0]["value"]["messages"] = [{
-        "from": "5511987654321", "id": "wamid.image1", "timestamp": "1750000001", "type": "image",
-        "image": {"caption": "the receipt", "mime_type": "image/jpeg", "sha256": "abc=", "id": "1003383421387256"},
-    }]
+    payload["entry"][0]["changes"][0]["value"]["messages"] = [
+        {
+            "from": "5511987654321",
+            "id": "wamid.image1",
+            "timestamp": "1750000001",
+            "type": "image",
+            "image": {"caption": "the receipt", "mime_type": "image/jpeg", "sha256": "abc=", "id": "1003383421387256"},
+        }
+    ]
     return payload
 
 
@@ -51,11 +78,24 @@ def status_payload(channel, wamid, status, timestamp="1750000100"):
         entry["pricing"] = {"billable": True, "pricing_model": "CBP", "category": "service"}
     return {
         "object": "whatsapp_business_account",
-        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550783881", "phone_number_id": channel.phone_number_id},
-            "statuses": [entry],
-        }}]}],
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550783881",
+                                "phone_number_id": channel.phone_number_id,
+                            },
+                            "statuses": [entry],
+                        },
+                    }
+                ],
+            }
+        ],
     }
 
 
@@ -63,7 +103,16 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def post(live_server, channel, payload=None, *, raw: bytes | None = None, secret: str | None = None, signature: str | None = None, channel_id=None):
+def post(
+    live_server,
+    channel,
+    payload=None,
+    *,
+    raw: bytes | None = None,
+    secret: str | None = None,
+    signature: str | None = None,
+    channel_id=None,
+):
     body = raw if raw is not None else json.dumps(payload).encode()
     headers = {"Content-Type": "application/json"}
     if signature is None and secret is not False:
@@ -82,9 +131,15 @@ def channel(tenant_a):
 
 def test_verification_handshake(live_server, channel):
     url = f"{live_server.url}/webhooks/whatsapp/{channel.public_id}/"
-    ok = requests.get(url, params={"hub.mode": "subscribe", "hub.verify_token": channel.verify_token, "hub.challenge": "1158201444"}, timeout=10)
+    ok = requests.get(
+        url,
+        params={"hub.mode": "subscribe", "hub.verify_token": channel.verify_token, "hub.challenge": "1158201444"},
+        timeout=10,
+    )
     assert ok.status_code == 200 and ok.text == "1158201444"
-    wrong = requests.get(url, params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"}, timeout=10)
+    wrong = requests.get(
+        url, params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"}, timeout=10
+    )
     assert wrong.status_code == 403 and "verify_token" in wrong.json()["error"]
     missing = requests.get(url, timeout=10)
     assert missing.status_code == 400
@@ -95,7 +150,10 @@ def test_valid_signature_stores_the_message(live_server, channel):
     assert response.status_code == 200, response.text
     assert response.json()["messages_stored"] == 1
     message = Message.objects.get()
-    assert message.body == "Olá, preciso de ajuda" and message.provider_message_id == "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYIDA"
+    assert (
+        message.body == "Olá, preciso de ajuda"
+        and message.provider_message_id == "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYIDA"
+    )
     assert message.conversation.contact.phone == "+5511987654321" and message.conversation.contact.name == "Maria Silva"
     assert message.conversation.queue == channel.default_queue
 
@@ -104,7 +162,11 @@ def test_media_message_keeps_its_type_caption_and_media_id(live_server, channel)
     assert post(live_server, channel, image_payload(channel)).status_code == 200
     message = Message.objects.get()
     assert (message.kind, message.body, message.provider_media_id, message.attachment_content_type) == (
-        "image", "the receipt", "1003383421387256", "image/jpeg")
+        "image",
+        "the receipt",
+        "1003383421387256",
+        "image/jpeg",
+    )
 
 
 @pytest.mark.parametrize("signature", [None, "sha256=" + "0" * 64, "garbage", "sha1=abc"])
@@ -129,7 +191,24 @@ def test_signature_with_another_channels_secret_is_refused(live_server, channel,
         (b"[]", "JSON object"),
         (json.dumps({"object": "page"}).encode(), "whatsapp_business_account"),
         (json.dumps({"object": "whatsapp_business_account", "entry": "x"}).encode(), "entry"),
-        (json.dumps({"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages", "value": {"metadata": {"phone_number_id": "1"}, "messages": [{"id": "x"}]}}]}]}).encode(), "from"),
+        (
+            json.dumps(
+                {
+                    "object": "whatsapp_business_account",
+                    "entry": [
+                        {
+                            "changes": [
+                                {
+                                    "field": "messages",
+                                    "value": {"metadata": {"phone_number_id": "1"}, "messages": [{"id": "x"}]},
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ).encode(),
+            "from",
+        ),
         ("\udcff".encode("utf-8", "surrogatepass"), "JSON"),
     ],
 )
@@ -167,7 +246,12 @@ def test_duplicate_deliveries_store_one_message(live_server, channel):
     first = post(live_server, channel, payload)
     second = post(live_server, channel, payload)
     assert first.json()["messages_stored"] == 1
-    assert second.status_code == 200 and second.json() == {"messages_stored": 0, "duplicates": 1, "statuses_applied": 0, "ignored": 0}
+    assert second.status_code == 200 and second.json() == {
+        "messages_stored": 0,
+        "duplicates": 1,
+        "statuses_applied": 0,
+        "ignored": 0,
+    }
     assert Message.objects.count() == 1
 
 
@@ -181,7 +265,9 @@ def test_other_phone_number_ids_are_ignored(live_server, channel):
 
 def test_statuses_move_a_message_sent_delivered_read(live_server, tenant_a, channel):
     agent = cf.online_agent(tenant_a.org)
-    conversation = services.inbound_message_receive(channel=channel, phone="+5511987654321", body="hi").message.conversation
+    conversation = services.inbound_message_receive(
+        channel=channel, phone="+5511987654321", body="hi"
+    ).message.conversation
     reply = services.message_send(conversation=conversation, author=agent, body="hello")
     # Stand in for the Graph API's answer to the send: a wamid is stored, status "queued" until "sent".
     Message.objects.filter(pk=reply.pk).update(provider_message_id="wamid.reply1")
@@ -201,11 +287,15 @@ def test_statuses_move_a_message_sent_delivered_read(live_server, tenant_a, chan
 
 def test_failed_status_keeps_the_error(live_server, tenant_a, channel):
     agent = cf.online_agent(tenant_a.org)
-    conversation = services.inbound_message_receive(channel=channel, phone="+5511987654321", body="hi").message.conversation
+    conversation = services.inbound_message_receive(
+        channel=channel, phone="+5511987654321", body="hi"
+    ).message.conversation
     reply = services.message_send(conversation=conversation, author=agent, body="hello")
     Message.objects.filter(pk=reply.pk).update(provider_message_id="wamid.reply2", delivery_status="sent")
     payload = status_payload(channel, "wamid.reply2", "failed")
-    payload["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"] = [{"code": 131047, "title": "Re-engagement message"}]
+    payload["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"] = [
+        {"code": 131047, "title": "Re-engagement message"}
+    ]
     assert post(live_server, channel, payload).status_code == 200
     reply.refresh_from_db()
     assert reply.delivery_status == DeliveryStatus.FAILED and "131047" in reply.error

@@ -30,8 +30,11 @@ def desk(tenant_a) -> Desk:
     agent = Membership.objects.get(organization=org, user=tenant_a.agent)
     queue.agents.add(agent)
     return Desk(
-        tenant=tenant_a, queue=queue, channel=cf.channel(org, kind=ChannelKind.CONSOLE, queue=queue),
-        whatsapp=cf.channel(org, queue=queue), agent=agent,
+        tenant=tenant_a,
+        queue=queue,
+        channel=cf.channel(org, kind=ChannelKind.CONSOLE, queue=queue),
+        whatsapp=cf.channel(org, queue=queue),
+        agent=agent,
         admin=Membership.objects.get(organization=org, user=tenant_a.admin),
         viewer=Membership.objects.get(organization=org, user=tenant_a.viewer),
     )
@@ -40,7 +43,9 @@ def desk(tenant_a) -> Desk:
 def inbound(desk: Desk, body: str = "hello", phone: str | None = None, name: str = ""):
     from conversations import services
 
-    return services.inbound_message_receive(channel=desk.channel, phone=phone or cf.phone(), body=body, name=name).message
+    return services.inbound_message_receive(
+        channel=desk.channel, phone=phone or cf.phone(), body=body, name=name
+    ).message
 
 
 @pytest.fixture(autouse=True)

@@ -42,14 +42,22 @@ class Daphne:
     def start(self) -> Daphne:
         LOGS.mkdir(parents=True, exist_ok=True)
         env = os.environ | {
-            "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL, "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
-            "DJANGO_SETTINGS_MODULE": "tests.settings", "HTTPS": "0", "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "HTTPS": "0",
+            "DEBUG": "0",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
         }
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         log = open(LOGS / f"{self.name}.log", "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "tests.inbox.asgi:application"],
-            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -75,13 +83,23 @@ class Daphne:
 
     def post_webhook(self, channel, *, phone: str, name: str, body: str, message_id: str) -> dict:
         payload = whatsapp.text_notification(
-            phone_number_id=channel.phone_number_id, display_phone=channel.display_phone, wa_id=phone.lstrip("+"), name=name,
-            body=body, message_id=message_id, timestamp=int(time.time()),
+            phone_number_id=channel.phone_number_id,
+            display_phone=channel.display_phone,
+            wa_id=phone.lstrip("+"),
+            name=name,
+            body=body,
+            message_id=message_id,
+            timestamp=int(time.time()),
         )
         raw = json.dumps(payload).encode()
         request = urllib.request.Request(
-            f"{self.url}/webhooks/whatsapp/{channel.public_id}/", data=raw, method="POST",
-            headers={"Content-Type": "application/json", whatsapp.SIGNATURE_HEADER: whatsapp.signature_for(raw, channel.app_secret)},
+            f"{self.url}/webhooks/whatsapp/{channel.public_id}/",
+            data=raw,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                whatsapp.SIGNATURE_HEADER: whatsapp.signature_for(raw, channel.app_secret),
+            },
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())

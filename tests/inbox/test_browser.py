@@ -46,7 +46,14 @@ def new_page(browser, locale: str = "en-US"):  # noqa: F811
     page = context.new_page()
     page.console_errors = []
     page.dialogs = []
-    page.on("console", lambda message: page.console_errors.append(f"{message.text} at {page.url} {message.location}") if message.type == "error" else None)
+    page.on(
+        "console",
+        lambda message: (
+            page.console_errors.append(f"{message.text} at {page.url} {message.location}")
+            if message.type == "error"
+            else None
+        ),
+    )
     page.on("pageerror", lambda error: page.console_errors.append(str(error)))
 
     def on_dialog(dialog):
@@ -67,7 +74,9 @@ def open_inbox(page, server, email: str, path: str = "/inbox/", language: str = 
     page.wait_for_selector("#ws-status[data-state=live]")
     page.evaluate("window.__loadedOnce = true")  # gone if the page ever reloads
     # A CSP violation names the element it was about in the console errors (which must stay empty).
-    page.evaluate("document.addEventListener('securitypolicyviolation', e => console.error('CSPV ' + e.violatedDirective + ' ' + (e.target && e.target.outerHTML ? e.target.outerHTML.slice(0,300) : e.target) + ' ' + e.sample))")
+    page.evaluate(
+        "document.addEventListener('securitypolicyviolation', e => console.error('CSPV ' + e.violatedDirective + ' ' + (e.target && e.target.outerHTML ? e.target.outerHTML.slice(0,300) : e.target) + ' ' + e.sample))"
+    )
 
 
 def still_same_document(page) -> bool:
@@ -86,7 +95,9 @@ def test_webhook_reply_typing_presence_and_inert_script(desk, browser, daphne): 
     # Presence: the agent's page sees the admin come online without reloading.
     agent.wait_for_selector(f"[data-presence-user='{boss.pk}'][data-status=online]")
 
-    result = daphne.post_webhook(desk.whatsapp, phone="+5511987650001", name="Maria Souza", body=XSS, message_id="wamid.e2e-1")
+    result = daphne.post_webhook(
+        desk.whatsapp, phone="+5511987650001", name="Maria Souza", body=XSS, message_id="wamid.e2e-1"
+    )
     assert result["messages_stored"] == 1
     item = agent.wait_for_selector("#conv-list .conv-item:has-text('Maria Souza')")
     assert still_same_document(agent)
@@ -119,14 +130,18 @@ def test_webhook_reply_typing_presence_and_inert_script(desk, browser, daphne): 
     other.wait_for_selector("#history-messages .msg-outbound:has-text('já vou ver isso')")
     agent.wait_for_selector("#history-messages .msg-outbound:has-text('já vou ver isso')")
     assert agent.locator("#reply-body").input_value() == ""
-    assert Message.objects.filter(conversation=conversation, body="Olá Maria, já vou ver isso", author=alice).count() == 1
+    assert (
+        Message.objects.filter(conversation=conversation, body="Olá Maria, já vou ver isso", author=alice).count() == 1
+    )
     # Read receipt: the admin's page has shown the reply, the agent sees it was seen.
     agent.wait_for_selector(f"#read-receipts:has-text('{boss.get_short_name()}')")
     screenshot(other, "inbox-live-reply-en")
     screenshot(agent, "inbox-agent-conversation-en")
 
     # A second inbound message on the open conversation appears live in both panes.
-    daphne.post_webhook(desk.whatsapp, phone="+5511987650001", name="Maria Souza", body="Obrigada!", message_id="wamid.e2e-2")
+    daphne.post_webhook(
+        desk.whatsapp, phone="+5511987650001", name="Maria Souza", body="Obrigada!", message_id="wamid.e2e-2"
+    )
     for page in (agent, other):
         page.wait_for_selector("#history-messages .msg-inbound:has-text('Obrigada!')")
     assert still_same_document(agent)

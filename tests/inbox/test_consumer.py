@@ -11,8 +11,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from accounts.models import AgentStatus, Membership
-from conversations.models import Message
 from conversations.inbox.consumers import MAX_FRAME_CHARS
+from conversations.models import Message
 from tests.inbox.conftest import inbound
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -92,7 +92,11 @@ def test_hello_says_who_may_act_and_presence_goes_online(desk):
         hello = await until(viewer, "hello")
         assert hello["can_act"] is False and hello["organization_id"] == desk.tenant.org.pk
         await agent.disconnect()
-        assert await until(viewer, "presence") == {"type": "presence", "user_id": desk.tenant.agent.pk, "status": "offline"}
+        assert await until(viewer, "presence") == {
+            "type": "presence",
+            "user_id": desk.tenant.agent.pk,
+            "status": "offline",
+        }
         await viewer.disconnect()
 
     run(scenario)
@@ -152,10 +156,16 @@ def test_foreign_missing_and_viewer_subscriptions_get_the_same_refusal(desk, ten
 
     async def scenario():
         answers = []
-        for user, conversation_id in ((tenant_b.agent, conversation.pk), (desk.tenant.agent, 987654321), (desk.tenant.viewer, conversation.pk)):
+        for user, conversation_id in (
+            (tenant_b.agent, conversation.pk),
+            (desk.tenant.agent, 987654321),
+            (desk.tenant.viewer, conversation.pk),
+        ):
             ws = await connected(user)
             for kind in ("subscribe", "typing", "read", "send"):
-                await ws.send_json_to({"type": kind, "conversation_id": conversation_id, "message_id": 1, "body": "hijack"})
+                await ws.send_json_to(
+                    {"type": kind, "conversation_id": conversation_id, "message_id": 1, "body": "hijack"}
+                )
                 error = await until(ws, "error")
                 answers.append((error["code"], error["message"]))
             await ws.disconnect()
@@ -187,9 +197,16 @@ def test_reply_over_the_websocket_reaches_the_other_agents(desk):
         assert ack["ref"] == "r1" and ack["conversation_id"] == conversation.pk
         for ws in (admin, viewer, agent):
             event = await until(ws, "event")
-            assert event == {"type": "event", "event": "message.sent", "conversation_id": conversation.pk,
-                             "message_id": ack["message_id"], "author_id": desk.tenant.agent.pk}
-        await agent.send_json_to({"type": "send", "conversation_id": conversation.pk, "body": "note to self", "note": True})
+            assert event == {
+                "type": "event",
+                "event": "message.sent",
+                "conversation_id": conversation.pk,
+                "message_id": ack["message_id"],
+                "author_id": desk.tenant.agent.pk,
+            }
+        await agent.send_json_to(
+            {"type": "send", "conversation_id": conversation.pk, "body": "note to self", "note": True}
+        )
         assert (await until(agent, "sent"))["message_id"]
         await agent.send_json_to({"type": "send", "conversation_id": conversation.pk, "body": "   ", "ref": "empty"})
         error = await until(agent, "error")
@@ -211,11 +228,20 @@ def test_inbound_messages_reach_the_organization_and_no_one_else(desk, tenant_b)
         while events[-1]["event"] != "message.received":
             events.append(await until(agent, "event"))
         # Opened, routed to the online agent, then the message (in the order of the commit).
-        assert [event["event"] for event in events] == ["conversation.created", "conversation.assigned", "message.received"]
+        assert [event["event"] for event in events] == [
+            "conversation.created",
+            "conversation.assigned",
+            "message.received",
+        ]
         assert {event["conversation_id"] for event in events} == {message.conversation_id}
         received = events[-1]
-        assert received == {"type": "event", "event": "message.received", "conversation_id": message.conversation_id,
-                            "message_id": message.pk, "author_id": None}
+        assert received == {
+            "type": "event",
+            "event": "message.received",
+            "conversation_id": message.conversation_id,
+            "message_id": message.pk,
+            "author_id": None,
+        }
         frames = []
         while not await stranger.receive_nothing(timeout=0.3):
             frames.append(json.loads((await stranger.receive_output())["text"]))
@@ -239,8 +265,13 @@ def test_typing_and_read_receipts_reach_the_other_subscribers(desk):
             assert (await until(ws, "subscribed"))["conversation_id"] == conversation.pk
         await agent.send_json_to({"type": "typing", "conversation_id": conversation.pk, "typing": True})
         typing = await until(admin, "typing")
-        assert typing == {"type": "typing", "conversation_id": conversation.pk, "user_id": desk.tenant.agent.pk,
-                          "name": desk.tenant.agent.get_short_name(), "typing": True}
+        assert typing == {
+            "type": "typing",
+            "conversation_id": conversation.pk,
+            "user_id": desk.tenant.agent.pk,
+            "name": desk.tenant.agent.get_short_name(),
+            "typing": True,
+        }
         await agent.send_json_to({"type": "read", "conversation_id": conversation.pk, "message_id": message_id})
         read = await until(admin, "read")
         assert read["user_id"] == desk.tenant.agent.pk and read["message_id"] == message_id
@@ -259,7 +290,9 @@ def test_notification_badge_is_forwarded_from_the_personal_group(desk):
     async def scenario():
         ws = await connected(desk.tenant.agent)
         assert (await until(ws, "badge"))["unread"] == 0  # the count when connecting
-        await get_channel_layer().group_send(f"org-{desk.tenant.org.pk}.user-{desk.tenant.agent.pk}", {"type": "notification.unread", "unread": 3})
+        await get_channel_layer().group_send(
+            f"org-{desk.tenant.org.pk}.user-{desk.tenant.agent.pk}", {"type": "notification.unread", "unread": 3}
+        )
         assert (await until(ws, "badge"))["unread"] == 3
         await ws.disconnect()
 

@@ -12,13 +12,17 @@ from pytake.periodic import declared_periodic_tasks
 pytestmark = pytest.mark.django_db
 
 
-def test_heartbeats_drive_the_membership_status_and_the_last_tab_closing_goes_offline(desk, django_capture_on_commit_callbacks):
+def test_heartbeats_drive_the_membership_status_and_the_last_tab_closing_goes_offline(
+    desk, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         assert services.presence_heartbeat(membership=desk.agent, connection="tab-1", status="online") is True
         assert services.presence_heartbeat(membership=desk.agent, connection="tab-2", status="online") is False
     assert Membership.objects.get(pk=desk.agent.pk).status == AgentStatus.ONLINE
     assert presence.current(organization_id=desk.tenant.org.pk, user_id=desk.tenant.agent.pk) == "online"
-    assert presence.client().ttl(presence.presence_key(desk.tenant.org.pk, desk.tenant.agent.pk)) <= presence.PRESENCE_TTL
+    assert (
+        presence.client().ttl(presence.presence_key(desk.tenant.org.pk, desk.tenant.agent.pk)) <= presence.PRESENCE_TTL
+    )
 
     services.presence_heartbeat(membership=desk.agent, connection="tab-2", status="away")
     assert Membership.objects.get(pk=desk.agent.pk).status == AgentStatus.AWAY
@@ -46,7 +50,10 @@ def test_an_agent_online_from_the_dashboard_without_the_inbox_is_left_alone(desk
 
 
 def test_the_sweep_is_a_declared_periodic_job():
-    assert declared_periodic_tasks()["conversations: inbox presence sweep"] == {"task": "conversations.tasks.presence_sweep", "every": 30}
+    assert declared_periodic_tasks()["conversations: inbox presence sweep"] == {
+        "task": "conversations.tasks.presence_sweep",
+        "every": 30,
+    }
 
 
 def test_read_markers_only_move_forward(desk):
@@ -54,6 +61,14 @@ def test_read_markers_only_move_forward(desk):
 
     first = inbound(desk, "one")
     second = inbound(desk, "two", phone=first.conversation.contact.phone)
-    assert services.read_receipt(membership=desk.agent, conversation_id=first.conversation_id, message_id=second.pk) is True
-    assert services.read_receipt(membership=desk.agent, conversation_id=first.conversation_id, message_id=first.pk) is False
-    assert presence.read_markers(organization_id=desk.tenant.org.pk, conversation_id=first.conversation_id) == {desk.tenant.agent.pk: second.pk}
+    assert (
+        services.read_receipt(membership=desk.agent, conversation_id=first.conversation_id, message_id=second.pk)
+        is True
+    )
+    assert (
+        services.read_receipt(membership=desk.agent, conversation_id=first.conversation_id, message_id=first.pk)
+        is False
+    )
+    assert presence.read_markers(organization_id=desk.tenant.org.pk, conversation_id=first.conversation_id) == {
+        desk.tenant.agent.pk: second.pk
+    }

@@ -30,15 +30,26 @@ def bulk_conversations(desk, count: int, start: int = 0) -> list[Conversation]:
     conversations = Conversation.objects.bulk_create(
         [
             Conversation(
-                organization=org, contact=contact, queue=desk.queue, status=Status.OPEN if n % 3 else Status.PENDING,
-                assignee=desk.agent if n % 2 else None, last_message_at=now - dt.timedelta(seconds=n), sla_started_at=now,
+                organization=org,
+                contact=contact,
+                queue=desk.queue,
+                status=Status.OPEN if n % 3 else Status.PENDING,
+                assignee=desk.agent if n % 2 else None,
+                last_message_at=now - dt.timedelta(seconds=n),
+                sla_started_at=now,
             )
             for n, contact in enumerate(contacts)
         ]
     )
     Message.objects.bulk_create(
         [
-            Message(organization=org, conversation=conversation, direction=Direction.INBOUND, author_type=AuthorType.CONTACT, body=f"hi {n}")
+            Message(
+                organization=org,
+                conversation=conversation,
+                direction=Direction.INBOUND,
+                author_type=AuthorType.CONTACT,
+                body=f"hi {n}",
+            )
             for n, conversation in enumerate(conversations)
         ]
     )
@@ -49,10 +60,13 @@ def bulk_messages(desk, conversation: Conversation, count: int) -> None:
     Message.objects.bulk_create(
         [
             Message(
-                organization=desk.tenant.org, conversation=conversation,
+                organization=desk.tenant.org,
+                conversation=conversation,
                 direction=Direction.INBOUND if n % 2 else Direction.OUTBOUND,
-                author_type=AuthorType.CONTACT if n % 2 else AuthorType.AGENT, author=None if n % 2 else desk.tenant.agent,
-                body=f"message {n}", is_internal_note=(n % 10 == 0),
+                author_type=AuthorType.CONTACT if n % 2 else AuthorType.AGENT,
+                author=None if n % 2 else desk.tenant.agent,
+                body=f"message {n}",
+                is_internal_note=(n % 10 == 0),
             )
             for n in range(count)
         ]
@@ -67,7 +81,9 @@ def queries(client, url: str, headers: dict) -> int:
 
 
 @pytest.mark.parametrize("query", ["", "view=mine", "view=unassigned&status=open", "q=bulk", "priority=medium&page=2"])
-def test_the_list_runs_the_same_queries_with_10_and_1000_conversations(desk, client_for, django_assert_num_queries, query):
+def test_the_list_runs_the_same_queries_with_10_and_1000_conversations(
+    desk, client_for, django_assert_num_queries, query
+):
     client = client_for(desk.tenant.agent)
     bulk_conversations(desk, 10)
     small = queries(client, f"/inbox/?{query}", LIST)
@@ -83,7 +99,9 @@ def test_the_pane_runs_the_same_queries_with_10_and_1000_messages(desk, client_f
     conversations = bulk_conversations(desk, 12)
     small_one, big_one = conversations[0], conversations[1]
     for past in conversations[2:]:
-        Conversation.objects.filter(pk=past.pk).update(contact=big_one.contact, status=Status.CLOSED, closed_at=timezone.now())
+        Conversation.objects.filter(pk=past.pk).update(
+            contact=big_one.contact, status=Status.CLOSED, closed_at=timezone.now()
+        )
     bulk_messages(desk, small_one, 10)
     bulk_messages(desk, big_one, 1000)
     small = queries(client, f"/inbox/?c={small_one.pk}", PANE)
@@ -109,8 +127,14 @@ def test_older_and_newer_pages_are_one_query_each(desk, client_for, django_asser
     conversation = bulk_conversations(desk, 1)[0]
     bulk_messages(desk, conversation, 1000)
     ids = list(conversation.messages.order_by("id").values_list("pk", flat=True))
-    older = queries(client, f"/inbox/?c={conversation.pk}&before={ids[500]}", {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "this"})
-    newer = queries(client, f"/inbox/?c={conversation.pk}&after={ids[990]}", {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "history-messages"})
+    older = queries(
+        client, f"/inbox/?c={conversation.pk}&before={ids[500]}", {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "this"}
+    )
+    newer = queries(
+        client,
+        f"/inbox/?c={conversation.pk}&after={ids[990]}",
+        {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "history-messages"},
+    )
     with django_assert_num_queries(older):
         client.get(f"/inbox/?c={conversation.pk}&before={ids[20]}", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="this")
     assert newer == older

@@ -46,7 +46,9 @@ def test_htmx_requests_get_the_named_partial(desk, client_for):
     pane = client.get(f"/inbox/?c={message.conversation_id}", **hx("inbox-pane")).content.decode()
     assert 'id="pane"' in pane and 'id="conv-list"' not in pane and "<html" not in pane
     newer = inbound(desk, "second", phone=message.conversation.contact.phone)
-    after = client.get(f"/inbox/?c={message.conversation_id}&after={message.pk}", **hx("history-messages")).content.decode()
+    after = client.get(
+        f"/inbox/?c={message.conversation_id}&after={message.pk}", **hx("history-messages")
+    ).content.decode()
     assert f'data-message-id="{newer.pk}"' in after and f'data-message-id="{message.pk}"' not in after
     assert 'class="msg' in after and "<html" not in after
 
@@ -57,7 +59,9 @@ def test_older_messages_load_by_page(desk, client_for):
         inbound(desk, f"message {n}", phone=first.conversation.contact.phone)
     client = client_for(desk.tenant.agent)
     html = client.get(f"/inbox/?c={first.conversation_id}").content.decode()
-    ids = list(Message.objects.filter(conversation_id=first.conversation_id).order_by("id").values_list("pk", flat=True))
+    ids = list(
+        Message.objects.filter(conversation_id=first.conversation_id).order_by("id").values_list("pk", flat=True)
+    )
     assert f'data-message-id="{ids[-1]}"' in html and f'data-message-id="{ids[0]}"' not in html
     assert f"before={ids[5]}" in html  # the sentinel asks for what precedes the first shown
     older = client.get(f"/inbox/?c={first.conversation_id}&before={ids[5]}", **hx("this")).content.decode()
@@ -98,7 +102,10 @@ def cf_queue(desk):
     return factories.queue(desk.tenant.org, name="Billing", routing_strategy="manual")
 
 
-@pytest.mark.parametrize("query", ["view=nope&status=x&page=-3&queue=abc&priority=!!", "c=abc", "c=999999999", "page=99999999999", "q=" + "x" * 500])
+@pytest.mark.parametrize(
+    "query",
+    ["view=nope&status=x&page=-3&queue=abc&priority=!!", "c=abc", "c=999999999", "page=99999999999", "q=" + "x" * 500],
+)
 def test_bad_query_input_never_breaks_the_page(desk, client_for, query):
     response = client_for(desk.tenant.agent).get(f"/inbox/?{query}")
     assert response.status_code in (200, 404)
@@ -127,7 +134,9 @@ def test_another_organization_cannot_see_or_act(desk, tenant_b, client_for):
     missing = client.get("/inbox/?c=987654321")
     assert missing.status_code == 404
     # The same answer for a foreign conversation and a missing one.
-    assert missing.content.decode().replace("987654321", "") .count("does not exist") == response.content.decode().count("does not exist")
+    assert missing.content.decode().replace("987654321", "").count("does not exist") == response.content.decode().count(
+        "does not exist"
+    )
     assert client.post(f"/inbox/{message.conversation_id}/act/", {"action": "close"}).status_code == 404
     assert client.post(f"/inbox/{message.conversation_id}/reply/", {"body": "x"}).status_code == 404
     assert "private to alpha" not in client.get("/inbox/?q=private").content.decode()
@@ -159,7 +168,9 @@ def test_actions_go_through_the_services(desk, client_for):
     assert conversation.status == Status.OPEN
 
     other = cf_queue(desk)
-    response = client.post(url, {"action": "transfer", "queue": other.pk, "agent": desk.admin.pk, "reason": "billing"}, **hx("inbox-pane"))
+    response = client.post(
+        url, {"action": "transfer", "queue": other.pk, "agent": desk.admin.pk, "reason": "billing"}, **hx("inbox-pane")
+    )
     assert response.status_code == 200, response.content.decode()
     conversation.refresh_from_db()
     assert conversation.queue == other and conversation.assignee == desk.admin
@@ -221,8 +232,10 @@ def test_the_contact_panel_lists_the_contacts_appointments(desk, tenant_b, clien
 
     message = inbound(desk, "quero remarcar", name="Carla")
     contact = message.conversation.contact
-    sf.appointment(desk.tenant.org, svc=sf.service(desk.tenant.org, name="Corte de cabelo"), phone=contact.phone, name="Carla")
+    sf.appointment(
+        desk.tenant.org, svc=sf.service(desk.tenant.org, name="Corte de cabelo"), phone=contact.phone, name="Carla"
+    )
     sf.appointment(tenant_b.org, svc=sf.service(tenant_b.org, name="Beta service"), phone=contact.phone)
     html = client_for(desk.tenant.agent).get(f"/inbox/?c={message.conversation_id}").content.decode()
-    panel = html[html.index('id="contact-appointments"'):]
+    panel = html[html.index('id="contact-appointments"') :]
     assert "Corte de cabelo" in panel and "Beta service" not in panel

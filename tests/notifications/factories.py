@@ -14,13 +14,23 @@ def preference(org, user=None, **fields) -> NotificationPreference:
 
 
 def org_settings(org, **fields) -> OrganizationNotificationSettings:
-    return services.organization_settings_update(organization=org, **fields) if fields else services.organization_settings_ensure(organization=org)
+    return (
+        services.organization_settings_update(organization=org, **fields)
+        if fields
+        else services.organization_settings_ensure(organization=org)
+    )
 
 
 def log(org, user=None, **fields) -> NotificationLog:
     user = user or factories.member(org).user
-    rows = services.notify(organization=org, event_type="custom", recipients=[user], channels=["in_app"],
-                           context={"title": "Hello", "body": "World"}, **fields)
+    rows = services.notify(
+        organization=org,
+        event_type="custom",
+        recipients=[user],
+        channels=["in_app"],
+        context={"title": "Hello", "body": "World"},
+        **fields,
+    )
     return rows[0]
 
 

@@ -23,7 +23,9 @@ def test_preferences_page_saves_each_change_and_shows_inline_errors(asgi_server,
     assert page.locator("h1").inner_text() == "Notification preferences"
 
     def saved_after(action):
-        with page.expect_response(lambda r: r.url.endswith("/settings/notifications/") and r.request.method == "POST") as info:
+        with page.expect_response(
+            lambda r: r.url.endswith("/settings/notifications/") and r.request.method == "POST"
+        ) as info:
             action()
         # The response event comes before htmx has swapped the form in: wait until the request,
         # swap and settle are over, or the next change lands on the form being replaced.
@@ -89,7 +91,13 @@ def test_live_unread_badge_updates_without_reload(asgi_server, page, tenant_a): 
     assert badge.is_hidden()
 
     for title in ("Conversation assigned to you", "SLA warning"):
-        [row] = services.notify(organization=tenant_a.org, event_type="custom", recipients=[tenant_a.agent], channels=["in_app"], context={"title": title, "body": f"{title}: details inside."})
+        [row] = services.notify(
+            organization=tenant_a.org,
+            event_type="custom",
+            recipients=[tenant_a.agent],
+            channels=["in_app"],
+            context={"title": title, "body": f"{title}: details inside."},
+        )
         _deliver_like_a_worker(row.pk)
     expect(badge).to_have_text("2")
     assert badge.is_visible()

@@ -31,7 +31,13 @@ def test_send_test_notification_bad_arguments(tenant_a, tenant_b):
 
 
 def test_retry_failed_resends_each_failed_row_once(tenant_a):
-    row = services.notify(organization=tenant_a.org, event_type="custom", recipients=[tenant_a.agent], channels=["email"], context={"title": "x"})[0]
+    row = services.notify(
+        organization=tenant_a.org,
+        event_type="custom",
+        recipients=[tenant_a.agent],
+        channels=["email"],
+        context={"title": "x"},
+    )[0]
     NotificationLog.objects.filter(pk=row.pk).update(status=Status.FAILED, error="boom")
     assert "would resend" in run("retry_failed_notifications", "--dry-run")
     assert "1 failed notification(s) queued again" in run("retry_failed_notifications", "--org", tenant_a.org.slug)

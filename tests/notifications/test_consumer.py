@@ -24,7 +24,9 @@ def _communicator(user, organization_id=None):
 
 
 def _unread_row(org, user, title):
-    row = services.notify(organization=org, event_type="custom", recipients=[user], channels=["in_app"], context={"title": title})[0]
+    row = services.notify(
+        organization=org, event_type="custom", recipients=[user], channels=["in_app"], context={"title": title}
+    )[0]
     NotificationLog.objects.filter(pk=row.pk).update(status=Status.SENT)
     return row
 
@@ -40,7 +42,16 @@ def test_connect_sends_unread_count_and_receives_live_pushes(tenant_a):
         assert await communicator.receive_json_from() == {"type": "unread", "unread": 1}
         await get_channel_layer().group_send(
             f"org-{tenant_a.org.pk}.user-{tenant_a.agent.pk}",
-            {"type": "notification.message", "id": 5, "channel": "in_app", "subject": "Hi", "message": "", "unread": 2, "event_type": "custom", "urgent": False},
+            {
+                "type": "notification.message",
+                "id": 5,
+                "channel": "in_app",
+                "subject": "Hi",
+                "message": "",
+                "unread": 2,
+                "event_type": "custom",
+                "urgent": False,
+            },
         )
         pushed = await communicator.receive_json_from()
         assert pushed["type"] == "notification" and pushed["unread"] == 2
@@ -70,12 +81,18 @@ def test_the_session_cannot_pick_a_foreign_org_and_removed_members_stop_receivin
         assert connected
         await communicator.receive_json_from()
         layer = get_channel_layer()
-        assert (await layer.group_send(f"org-{tenant_b.org.pk}.user-{tenant_a.agent.pk}", {"type": "notification.unread", "unread": 9})) is None
+        assert (
+            await layer.group_send(
+                f"org-{tenant_b.org.pk}.user-{tenant_a.agent.pk}", {"type": "notification.unread", "unread": 9}
+            )
+        ) is None
         assert await communicator.receive_nothing(timeout=0.3)
         from channels.db import database_sync_to_async
 
         await database_sync_to_async(Membership.objects.filter(user=tenant_a.agent, organization=tenant_a.org).delete)()
-        await layer.group_send(f"org-{tenant_a.org.pk}.user-{tenant_a.agent.pk}", {"type": "notification.unread", "unread": 3})
+        await layer.group_send(
+            f"org-{tenant_a.org.pk}.user-{tenant_a.agent.pk}", {"type": "notification.unread", "unread": 3}
+        )
         output = await communicator.receive_output(timeout=2)
         assert output["type"] == "websocket.close"
 

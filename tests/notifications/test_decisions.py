@@ -5,7 +5,7 @@ import zoneinfo
 
 from notifications.decisions import quiet_hours_end, rolling_hour_limit
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 SP = zoneinfo.ZoneInfo("America/Sao_Paulo")
 NY = zoneinfo.ZoneInfo("America/New_York")
 
@@ -34,7 +34,9 @@ def test_evaluated_in_the_given_time_zone_not_utc():
     now = datetime.datetime(2026, 5, 5, 1, 0, tzinfo=UTC)
     end = quiet_hours_end(now, start=datetime.time(22), end=datetime.time(8), tz=SP)
     assert end == datetime.datetime(2026, 5, 5, 11, 0, tzinfo=UTC)
-    assert quiet_hours_end(now, start=datetime.time(22), end=datetime.time(8), tz=zoneinfo.ZoneInfo("Asia/Tokyo")) is None
+    assert (
+        quiet_hours_end(now, start=datetime.time(22), end=datetime.time(8), tz=zoneinfo.ZoneInfo("Asia/Tokyo")) is None
+    )
 
 
 def test_across_a_dst_change_the_window_ends_at_local_wall_time():

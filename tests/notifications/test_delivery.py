@@ -19,8 +19,18 @@ pytestmark = pytest.mark.django_db
 
 
 def _email_row(tenant, **context):
-    rows = services.notify(organization=tenant.org, event_type="conversation_assigned", recipients=[tenant.agent], channels=["email"],
-                           context={"contact_name": "Ana Souza", "conversation_id": 12, "conversation_url": "http://x.test/inbox/12/", **context})
+    rows = services.notify(
+        organization=tenant.org,
+        event_type="conversation_assigned",
+        recipients=[tenant.agent],
+        channels=["email"],
+        context={
+            "contact_name": "Ana Souza",
+            "conversation_id": 12,
+            "conversation_url": "http://x.test/inbox/12/",
+            **context,
+        },
+    )
     return rows[0]
 
 
@@ -93,11 +103,17 @@ def test_whatsapp_posts_to_the_graph_api(tenant_a, httpserver, settings):
     settings.NOTIFICATIONS_WHATSAPP_ACCESS_TOKEN = "secret-token"
     nf.preference(tenant_a.org, tenant_a.agent, whatsapp_enabled=True, phone_number="+5511987654321")
     httpserver.expect_oneshot_request(
-        f"/{settings.NOTIFICATIONS_WHATSAPP_API_VERSION}/10987/messages", method="POST",
+        f"/{settings.NOTIFICATIONS_WHATSAPP_API_VERSION}/10987/messages",
+        method="POST",
         headers={"Authorization": "Bearer secret-token"},
     ).respond_with_json({"messaging_product": "whatsapp", "messages": [{"id": "wamid.ABC"}]})
-    row = services.notify(organization=tenant_a.org, event_type="sla_breached", recipients=[tenant_a.agent], channels=["whatsapp"],
-                          context={"contact_name": "Ana"})[0]
+    row = services.notify(
+        organization=tenant_a.org,
+        event_type="sla_breached",
+        recipients=[tenant_a.agent],
+        channels=["whatsapp"],
+        context={"contact_name": "Ana"},
+    )[0]
     assert services.notification_deliver(log_id=row.pk).status == Status.SENT
     body = json.loads(httpserver.log[0][0].data)
     assert body["to"] == "5511987654321" and body["type"] == "text" and "Ana" in body["text"]["body"]
@@ -110,10 +126,20 @@ def test_whatsapp_client_error_fails_at_once_and_server_error_retries(tenant_a, 
     settings.NOTIFICATIONS_WHATSAPP_PHONE_NUMBER_ID = "1"
     settings.NOTIFICATIONS_WHATSAPP_ACCESS_TOKEN = "t"
     nf.preference(tenant_a.org, tenant_a.agent, whatsapp_enabled=True, phone_number="+5511987654321")
-    httpserver.expect_oneshot_request(f"/{settings.NOTIFICATIONS_WHATSAPP_API_VERSION}/1/messages").respond_with_json({"error": {"message": "bad number"}}, status=400)
-    httpserver.expect_oneshot_request(f"/{settings.NOTIFICATIONS_WHATSAPP_API_VERSION}/1/messages").respond_with_data("down", status=503)
+    httpserver.expect_oneshot_request(f"/{settings.NOTIFICATIONS_WHATSAPP_API_VERSION}/1/messages").respond_with_json(
+        {"error": {"message": "bad number"}}, status=400
+    )
+    httpserver.expect_oneshot_request(f"/{settings.NOTIFICATIONS_WHATSAPP_API_VERSION}/1/messages").respond_with_data(
+        "down", status=503
+    )
     first, second = (
-        services.notify(organization=tenant_a.org, event_type="custom", recipients=[tenant_a.agent], channels=["whatsapp"], context={"title": str(n)})[0]
+        services.notify(
+            organization=tenant_a.org,
+            event_type="custom",
+            recipients=[tenant_a.agent],
+            channels=["whatsapp"],
+            context={"title": str(n)},
+        )[0]
         for n in range(2)
     )
     assert services.notification_deliver(log_id=first.pk).status == Status.FAILED
@@ -125,7 +151,13 @@ def test_whatsapp_client_error_fails_at_once_and_server_error_retries(tenant_a, 
 def test_whatsapp_not_configured_is_a_permanent_failure_not_a_fake_success(tenant_a, settings):
     settings.NOTIFICATIONS_WHATSAPP_PHONE_NUMBER_ID = ""
     nf.preference(tenant_a.org, tenant_a.agent, whatsapp_enabled=True, phone_number="+5511987654321")
-    row = services.notify(organization=tenant_a.org, event_type="custom", recipients=[tenant_a.agent], channels=["whatsapp"], context={"title": "x"})[0]
+    row = services.notify(
+        organization=tenant_a.org,
+        event_type="custom",
+        recipients=[tenant_a.agent],
+        channels=["whatsapp"],
+        context={"title": "x"},
+    )[0]
     assert services.notification_deliver(log_id=row.pk).status == Status.FAILED
     row.refresh_from_db()
     assert "not configured" in row.error
@@ -136,8 +168,16 @@ def test_sms_through_the_http_gateway(tenant_a, httpserver, settings):
     settings.NOTIFICATIONS_SMS_GATEWAY_URL = httpserver.url_for("/sms")
     settings.NOTIFICATIONS_SMS_GATEWAY_TOKEN = "gw"
     nf.preference(tenant_a.org, tenant_a.agent, sms_enabled=True, phone_number="+5511987654321")
-    httpserver.expect_oneshot_request("/sms", method="POST", headers={"Authorization": "Bearer gw"}).respond_with_json({"id": "sms-1"})
-    row = services.notify(organization=tenant_a.org, event_type="custom", recipients=[tenant_a.agent], channels=["sms"], context={"title": "Hello SMS"})[0]
+    httpserver.expect_oneshot_request("/sms", method="POST", headers={"Authorization": "Bearer gw"}).respond_with_json(
+        {"id": "sms-1"}
+    )
+    row = services.notify(
+        organization=tenant_a.org,
+        event_type="custom",
+        recipients=[tenant_a.agent],
+        channels=["sms"],
+        context={"title": "Hello SMS"},
+    )[0]
     assert services.notification_deliver(log_id=row.pk).status == Status.SENT
     assert json.loads(httpserver.log[0][0].data) == {"to": "+5511987654321", "text": "Hello SMS"}
     row.refresh_from_db()
@@ -150,7 +190,13 @@ def test_websocket_and_in_app_reach_the_users_group(tenant_a):
     group = f"org-{tenant_a.org.pk}.user-{tenant_a.agent.pk}"
     async_to_sync(layer.group_add)(group, channel)
     try:
-        rows = services.notify(organization=tenant_a.org, event_type="custom", recipients=[tenant_a.agent], channels=["in_app"], context={"title": "Live!"})
+        rows = services.notify(
+            organization=tenant_a.org,
+            event_type="custom",
+            recipients=[tenant_a.agent],
+            channels=["in_app"],
+            context={"title": "Live!"},
+        )
         assert services.notification_deliver(log_id=rows[0].pk).status == Status.SENT
         message = async_to_sync(layer.receive)(channel)
         assert message["type"] == "notification.message"
@@ -162,7 +208,13 @@ def test_websocket_and_in_app_reach_the_users_group(tenant_a):
 def test_anymail_tracking_webhook_marks_delivered_and_bounced(tenant_a, client, settings):
     settings.ANYMAIL = {"WEBHOOK_SECRET": "user:pass", "POSTMARK_SERVER_TOKEN": "x"}
     delivered, bounced = (
-        services.notify(organization=tenant_a.org, event_type="custom", recipients=[tenant_a.agent], channels=["email"], context={"title": str(n)})[0]
+        services.notify(
+            organization=tenant_a.org,
+            event_type="custom",
+            recipients=[tenant_a.agent],
+            channels=["email"],
+            context={"title": str(n)},
+        )[0]
         for n in range(2)
     )
     NotificationLog.objects.filter(pk=delivered.pk).update(status=Status.SENT, provider_message_id="pm-1")
@@ -170,12 +222,38 @@ def test_anymail_tracking_webhook_marks_delivered_and_bounced(tenant_a, client, 
     auth = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(b"user:pass").decode()}
     url = reverse("notifications:anymail:postmark_tracking_webhook")
     assert url.startswith("/webhooks/email/")
-    response = client.post(url, json.dumps({"RecordType": "Delivery", "MessageID": "pm-1", "Recipient": tenant_a.agent.email,
-                                            "DeliveredAt": "2026-05-04T12:00:00Z", "Details": "ok"}), content_type="application/json", **auth)
+    response = client.post(
+        url,
+        json.dumps(
+            {
+                "RecordType": "Delivery",
+                "MessageID": "pm-1",
+                "Recipient": tenant_a.agent.email,
+                "DeliveredAt": "2026-05-04T12:00:00Z",
+                "Details": "ok",
+            }
+        ),
+        content_type="application/json",
+        **auth,
+    )
     assert response.status_code == 200
-    response = client.post(url, json.dumps({"RecordType": "Bounce", "MessageID": "pm-2", "Type": "HardBounce", "TypeCode": 1,
-                                            "Email": tenant_a.agent.email, "BouncedAt": "2026-05-04T12:00:00Z", "Description": "Mailbox unknown",
-                                            "Details": "550 no such user"}), content_type="application/json", **auth)
+    response = client.post(
+        url,
+        json.dumps(
+            {
+                "RecordType": "Bounce",
+                "MessageID": "pm-2",
+                "Type": "HardBounce",
+                "TypeCode": 1,
+                "Email": tenant_a.agent.email,
+                "BouncedAt": "2026-05-04T12:00:00Z",
+                "Description": "Mailbox unknown",
+                "Details": "550 no such user",
+            }
+        ),
+        content_type="application/json",
+        **auth,
+    )
     assert response.status_code == 200
     delivered.refresh_from_db()
     bounced.refresh_from_db()
@@ -185,9 +263,19 @@ def test_anymail_tracking_webhook_marks_delivered_and_bounced(tenant_a, client, 
 
 def test_tracking_webhook_without_the_secret_changes_nothing(tenant_a, client, settings):
     settings.ANYMAIL = {"WEBHOOK_SECRET": "user:pass"}
-    row = services.notify(organization=tenant_a.org, event_type="custom", recipients=[tenant_a.agent], channels=["email"], context={"title": "x"})[0]
+    row = services.notify(
+        organization=tenant_a.org,
+        event_type="custom",
+        recipients=[tenant_a.agent],
+        channels=["email"],
+        context={"title": "x"},
+    )[0]
     NotificationLog.objects.filter(pk=row.pk).update(status=Status.SENT, provider_message_id="pm-9")
-    response = client.post(reverse("notifications:anymail:postmark_tracking_webhook"), json.dumps({"RecordType": "Delivery", "MessageID": "pm-9"}), content_type="application/json")
+    response = client.post(
+        reverse("notifications:anymail:postmark_tracking_webhook"),
+        json.dumps({"RecordType": "Delivery", "MessageID": "pm-9"}),
+        content_type="application/json",
+    )
     assert response.status_code in (400, 403)
     row.refresh_from_db()
     assert row.status == Status.SENT

@@ -33,19 +33,40 @@ def test_conversation_assigned_notifies_the_agent_with_the_contact(tenant_a, dja
 
 
 def test_self_assignment_is_not_notified(tenant_a):
-    dispatch(Event("conversation.assigned", tenant_a.org.pk, {"conversation_id": 1, "agent_id": tenant_a.agent.pk, "assigned_by_id": tenant_a.agent.pk}))
+    dispatch(
+        Event(
+            "conversation.assigned",
+            tenant_a.org.pk,
+            {"conversation_id": 1, "agent_id": tenant_a.agent.pk, "assigned_by_id": tenant_a.agent.pk},
+        )
+    )
     assert not NotificationLog.objects.exists()
 
 
 def test_missing_conversation_fails_soft_and_still_notifies(tenant_a, caplog):
-    dispatch(Event("conversation.assigned", tenant_a.org.pk, {"conversation_id": 999999, "agent_id": tenant_a.agent.pk, "assigned_by_id": None}))
+    dispatch(
+        Event(
+            "conversation.assigned",
+            tenant_a.org.pk,
+            {"conversation_id": 999999, "agent_id": tenant_a.agent.pk, "assigned_by_id": None},
+        )
+    )
     assert "not found" in caplog.text
     assert rows(user=tenant_a.agent, channel="in_app")[0].metadata["conversation_id"] == 999999
 
 
 def test_sla_warning_goes_to_the_agent_and_org_admins_once(tenant_a):
-    event = Event("sla.warning", tenant_a.org.pk, {"conversation_id": 5, "kind": "first_response", "agent_id": tenant_a.agent.pk,
-                                                  "queue_id": None, "due_at": "2026-05-04T15:00:00+00:00"})
+    event = Event(
+        "sla.warning",
+        tenant_a.org.pk,
+        {
+            "conversation_id": 5,
+            "kind": "first_response",
+            "agent_id": tenant_a.agent.pk,
+            "queue_id": None,
+            "due_at": "2026-05-04T15:00:00+00:00",
+        },
+    )
     dispatch(event)
     dispatch(event)  # delivered twice: the dedupe key keeps one set of rows
     got = rows(event_type="sla_warning", channel="email")
@@ -61,7 +82,19 @@ def test_sla_breach_is_urgent_and_bypasses_quiet_hours(tenant_a):
 
     start, end = _quiet_around_now("America/Sao_Paulo")
     nf.preference(tenant_a.org, tenant_a.agent, quiet_hours_enabled=True, quiet_hours_start=start, quiet_hours_end=end)
-    dispatch(Event("sla.breached", tenant_a.org.pk, {"conversation_id": 5, "kind": "resolution", "agent_id": tenant_a.agent.pk, "queue_id": None, "due_at": None}))
+    dispatch(
+        Event(
+            "sla.breached",
+            tenant_a.org.pk,
+            {
+                "conversation_id": 5,
+                "kind": "resolution",
+                "agent_id": tenant_a.agent.pk,
+                "queue_id": None,
+                "due_at": None,
+            },
+        )
+    )
     email = rows(event_type="sla_breached", channel="email", user=tenant_a.agent)[0]
     assert email.urgent and email.status == Status.PENDING
 
@@ -94,5 +127,11 @@ def test_agent_offline_notifies_the_org_admins_of_that_org_only(tenant_a, tenant
 
 
 def test_event_for_a_user_of_another_org_notifies_nobody(tenant_a, tenant_b):
-    dispatch(Event("conversation.assigned", tenant_a.org.pk, {"conversation_id": 1, "agent_id": tenant_b.agent.pk, "assigned_by_id": None}))
+    dispatch(
+        Event(
+            "conversation.assigned",
+            tenant_a.org.pk,
+            {"conversation_id": 1, "agent_id": tenant_b.agent.pk, "assigned_by_id": None},
+        )
+    )
     assert not NotificationLog.objects.exists()

@@ -34,8 +34,12 @@ def smtp():
 
 @pytest.fixture
 def env(smtp):
-    return worker_env(database_url=database_url_for_tests(), redis_url=settings.REDIS_URL,
-                      key_prefix=settings.REDIS_KEY_PREFIX, smtp_port=smtp.port)
+    return worker_env(
+        database_url=database_url_for_tests(),
+        redis_url=settings.REDIS_URL,
+        key_prefix=settings.REDIS_KEY_PREFIX,
+        smtp_port=smtp.port,
+    )
 
 
 @pytest.fixture
@@ -66,7 +70,9 @@ def _organization_with_members(count: int):
 def _enqueue(org, users, rounds: int) -> list[int]:
     ids = []
     for n in range(rounds):
-        rows = services.notify(organization=org, event_type="custom", recipients=users, channels=["email"], context={"title": f"Round {n}"})
+        rows = services.notify(
+            organization=org, event_type="custom", recipients=users, channels=["email"], context={"title": f"Round {n}"}
+        )
         ids += [r.pk for r in rows]
     assert {r.status for r in NotificationLog.objects.filter(pk__in=ids)} == {Status.PENDING}
     return ids
@@ -132,7 +138,11 @@ def test_worker_killed_mid_batch_each_email_exactly_once(smtp, workers):
     # with the dead worker's prefetch, and queues them again.
     result = services.notification_relay(relay_after=1, lease=1)
     assert result.reclaimed == sending
-    wait_until(lambda: NotificationLog.objects.filter(pk__in=ids, status=Status.SENT).count() == len(ids), timeout=60, what="all sent")
+    wait_until(
+        lambda: NotificationLog.objects.filter(pk__in=ids, status=Status.SENT).count() == len(ids),
+        timeout=60,
+        what="all sent",
+    )
     _assert_exactly_once(smtp, ids)
     assert NotificationLog.objects.filter(pk__in=ids, retry_count=1).count() == sending
 
@@ -149,7 +159,11 @@ def test_redis_flushed_mid_run_the_relay_resends_what_was_lost(smtp, workers):
     time.sleep(1.1)
     result = services.notification_relay(relay_after=1, lease=60)
     assert result.requeued == counts[Status.PENDING]
-    wait_until(lambda: NotificationLog.objects.filter(pk__in=ids, status=Status.SENT).count() == len(ids), timeout=60, what="all sent")
+    wait_until(
+        lambda: NotificationLog.objects.filter(pk__in=ids, status=Status.SENT).count() == len(ids),
+        timeout=60,
+        what="all sent",
+    )
     _assert_exactly_once(smtp, ids)
 
 
@@ -157,11 +171,21 @@ def test_rolled_back_transaction_sends_nothing_and_committed_one_is_sent(smtp, w
     org, users = _organization_with_members(3)
     with pytest.raises(RuntimeError):
         with transaction.atomic():
-            services.notify(organization=org, event_type="custom", recipients=users, channels=["email"], context={"title": "ROLLED BACK"})
+            services.notify(
+                organization=org,
+                event_type="custom",
+                recipients=users,
+                channels=["email"],
+                context={"title": "ROLLED BACK"},
+            )
             raise RuntimeError("the action failed after notifying")
     committed = _enqueue(org, users, rounds=1)
     workers()
-    wait_until(lambda: NotificationLog.objects.filter(pk__in=committed, status=Status.SENT).count() == 3, timeout=60, what="committed ones sent")
+    wait_until(
+        lambda: NotificationLog.objects.filter(pk__in=committed, status=Status.SENT).count() == 3,
+        timeout=60,
+        what="committed ones sent",
+    )
     services.notification_relay(relay_after=0, lease=60)  # nothing else exists to relay
     time.sleep(1)
     assert not any("ROLLED BACK" in (m["Subject"] or "") for m in smtp.handler.messages)
@@ -174,7 +198,11 @@ def test_smtp_outage_then_recovery_delivers_each_once_with_retries(smtp, workers
     smtp.handler.refuse_next = 12  # the server refuses the first 12 attempts (an outage)
     ids = _enqueue(org, users, rounds=4)  # 20 emails
     workers()
-    wait_until(lambda: NotificationLog.objects.filter(pk__in=ids, status=Status.SENT).count() == len(ids), timeout=60, what="all sent")
+    wait_until(
+        lambda: NotificationLog.objects.filter(pk__in=ids, status=Status.SENT).count() == len(ids),
+        timeout=60,
+        what="all sent",
+    )
     _assert_exactly_once(smtp, ids)
     assert smtp.handler.refused == 12
     assert sum(NotificationLog.objects.filter(pk__in=ids).values_list("retry_count", flat=True)) == 12

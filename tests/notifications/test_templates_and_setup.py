@@ -20,12 +20,27 @@ from pytake.periodic import declared_periodic_tasks, install_periodic_tasks
 pytestmark = pytest.mark.django_db
 
 SAMPLE = {
-    "contact_name": "Ana Souza", "contact_phone": "+5511987654321", "queue_name": "Geral", "conversation_id": 12,
-    "conversation_url": "https://pytake.test/inbox/?c=12", "agent_name": "Bruno", "kind_label": "First response",
-    "due_at": timezone.now(), "closed_by_name": "Carla", "open_conversations": 3, "campaign_name": "Black Friday",
-    "error": "quota exceeded", "service_name": "Consulta", "provider_name": "Dra. Paula", "starts_at": timezone.now() + datetime.timedelta(days=1),
-    "previous_starts_at": timezone.now(), "reason": "imprevisto", "appointment_url": "https://pytake.test/book/manage/abc/",
-    "title": "Custom title", "body": "Custom body", "requested_at": timezone.now(),
+    "contact_name": "Ana Souza",
+    "contact_phone": "+5511987654321",
+    "queue_name": "Geral",
+    "conversation_id": 12,
+    "conversation_url": "https://pytake.test/inbox/?c=12",
+    "agent_name": "Bruno",
+    "kind_label": "First response",
+    "due_at": timezone.now(),
+    "closed_by_name": "Carla",
+    "open_conversations": 3,
+    "campaign_name": "Black Friday",
+    "error": "quota exceeded",
+    "service_name": "Consulta",
+    "provider_name": "Dra. Paula",
+    "starts_at": timezone.now() + datetime.timedelta(days=1),
+    "previous_starts_at": timezone.now(),
+    "reason": "imprevisto",
+    "appointment_url": "https://pytake.test/book/manage/abc/",
+    "title": "Custom title",
+    "body": "Custom body",
+    "requested_at": timezone.now(),
 }
 
 
@@ -35,7 +50,9 @@ def test_every_event_type_renders_subject_text_and_html(tenant_a, event_type, la
     user = tenant_a.admin
     user.language = language
     user.save(update_fields=["language"])
-    [row] = services.notify(organization=tenant_a.org, event_type=event_type, recipients=[user], channels=["email"], context=SAMPLE)
+    [row] = services.notify(
+        organization=tenant_a.org, event_type=event_type, recipients=[user], channels=["email"], context=SAMPLE
+    )
     assert row.subject and "\n" not in row.subject and "{" not in row.subject
     assert row.message and "<" not in row.message.replace("<notification", "")
     assert row.html.lstrip().startswith("<!DOCTYPE html>") and "</html>" in row.html

@@ -16,9 +16,16 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def _form_data(pref, **overrides):
     data = {
-        "email_enabled": "on", "websocket_enabled": "on", "in_app_enabled": "on",
-        "quiet_hours_start": "22:00", "quiet_hours_end": "07:00", "max_emails_per_hour": "10", "max_sms_per_hour": "5",
-        "phone_number": "", "event_conversation_assigned": "on", "event_sla_warning": "on",
+        "email_enabled": "on",
+        "websocket_enabled": "on",
+        "in_app_enabled": "on",
+        "quiet_hours_start": "22:00",
+        "quiet_hours_end": "07:00",
+        "max_emails_per_hour": "10",
+        "max_sms_per_hour": "5",
+        "phone_number": "",
+        "event_conversation_assigned": "on",
+        "event_sla_warning": "on",
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
@@ -37,7 +44,9 @@ def test_page_renders_with_org_defaults_and_every_event_type(tenant_a, client_fo
 def test_htmx_change_is_saved_and_returns_the_partial(tenant_a, client_for):
     client = client_for(tenant_a.agent)
     pref = services.preference_ensure(organization=tenant_a.org, user=tenant_a.agent)
-    response = client.post(reverse("notifications:preferences"), _form_data(pref, email_enabled=None, quiet_hours_enabled="on"), **HTMX)
+    response = client.post(
+        reverse("notifications:preferences"), _form_data(pref, email_enabled=None, quiet_hours_enabled="on"), **HTMX
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "<html" not in html and 'id="preferences-form"' in html and "Saved." in html
@@ -62,7 +71,9 @@ def test_invalid_values_show_inline_errors_and_save_nothing(tenant_a, client_for
     client = client_for(tenant_a.agent)
     pref = services.preference_ensure(organization=tenant_a.org, user=tenant_a.agent)
     before = NotificationPreference.objects.values().get(pk=pref.pk)
-    response = client.post(reverse("notifications:preferences"), _form_data(pref, email_enabled=None, **{field: value}), **HTMX)
+    response = client.post(
+        reverse("notifications:preferences"), _form_data(pref, email_enabled=None, **{field: value}), **HTMX
+    )
     assert response.status_code == 200  # htmx swaps only 2xx: the partial carries the errors
     html = response.content.decode()
     assert message in html and 'role="alert"' in html and "Not saved" in html
@@ -89,7 +100,9 @@ def test_preferences_are_per_organization(tenant_a, tenant_b, client_for):
     pref = services.preference_ensure(organization=tenant_b.org, user=tenant_a.agent)
     client.post(reverse("notifications:preferences"), _form_data(pref, max_emails_per_hour="3"), **HTMX)
     assert NotificationPreference.objects.get(organization=tenant_b.org, user=tenant_a.agent).max_emails_per_hour == 3
-    assert not NotificationPreference.objects.filter(organization=tenant_a.org, user=tenant_a.agent, max_emails_per_hour=3).exists()
+    assert not NotificationPreference.objects.filter(
+        organization=tenant_a.org, user=tenant_a.agent, max_emails_per_hour=3
+    ).exists()
 
 
 def test_send_me_a_test_email_queues_a_test_notification(tenant_a, client_for):
@@ -106,7 +119,9 @@ def test_anonymous_is_sent_to_login(client):
 
 
 def _in_app(org, user, title):
-    row = services.notify(organization=org, event_type="custom", recipients=[user], channels=["in_app"], context={"title": title})[0]
+    row = services.notify(
+        organization=org, event_type="custom", recipients=[user], channels=["in_app"], context={"title": title}
+    )[0]
     NotificationLog.objects.filter(pk=row.pk).update(status=Status.SENT)
     return row
 
@@ -120,7 +135,7 @@ def test_center_lists_own_in_app_notifications_with_unread_count(tenant_a, tenan
     html = response.content.decode()
     assert "Mine one" in html and "Mine two" in html and "Admin's" not in html and "Other org" not in html
     assert response.context["unread"] == 2
-    assert 'data-notification-badge' in html and ">2</span>" in html
+    assert "data-notification-badge" in html and ">2</span>" in html
 
 
 def test_mark_read_and_all_read(tenant_a, client_for):
@@ -143,14 +158,31 @@ def test_cannot_mark_another_users_or_orgs_notification(tenant_a, tenant_b, clie
 
 
 def test_admin_log_filters_and_resend_action(tenant_a, tenant_b, client_for, settings):
-    failed = services.notify(organization=tenant_a.org, event_type="custom", recipients=[tenant_a.agent], channels=["email"], context={"title": "Failed one"})[0]
+    failed = services.notify(
+        organization=tenant_a.org,
+        event_type="custom",
+        recipients=[tenant_a.agent],
+        channels=["email"],
+        context={"title": "Failed one"},
+    )[0]
     NotificationLog.objects.filter(pk=failed.pk).update(status=Status.FAILED, error="451 try later")
-    foreign = services.notify(organization=tenant_b.org, event_type="custom", recipients=[tenant_b.agent], channels=["email"], context={"title": "B"})[0]
+    foreign = services.notify(
+        organization=tenant_b.org,
+        event_type="custom",
+        recipients=[tenant_b.agent],
+        channels=["email"],
+        context={"title": "B"},
+    )[0]
     NotificationLog.objects.filter(pk=foreign.pk).update(status=Status.FAILED)
     client = client_for(tenant_a.admin)
     url = reverse("admin:notifications_notificationlog_changelist")
-    for query in ("status__exact=failed", "channel__exact=email", "event_type__exact=custom", f"user__id__exact={tenant_a.agent.pk}",
-                  f"created_at__year={failed.created_at.year}"):
+    for query in (
+        "status__exact=failed",
+        "channel__exact=email",
+        "event_type__exact=custom",
+        f"user__id__exact={tenant_a.agent.pk}",
+        f"created_at__year={failed.created_at.year}",
+    ):
         response = client.get(f"{url}?{query}")
         assert response.status_code == 200, query
         assert [r.pk for r in response.context["cl"].result_list] == [failed.pk], query

@@ -34,7 +34,9 @@ def worker_env(*, database_url: str, redis_url: str, key_prefix: str, smtp_port:
 class Worker:
     """``celery -A pytake worker`` in its own process group (SIGKILL takes its pool children too)."""
 
-    def __init__(self, env: dict, *, concurrency: int = 4, prefetch_multiplier: int | None = None, log_path: Path | None = None):
+    def __init__(
+        self, env: dict, *, concurrency: int = 4, prefetch_multiplier: int | None = None, log_path: Path | None = None
+    ):
         self.env = env
         self.concurrency = concurrency
         self.prefetch_multiplier = prefetch_multiplier
@@ -45,10 +47,26 @@ class Worker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "a")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "pytake", "worker", f"--loglevel={self.env.get('WORKER_LOG_LEVEL', 'WARNING')}", f"--concurrency={self.concurrency}",
-             "--pool=prefork", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             *([f"--prefetch-multiplier={self.prefetch_multiplier}"] if self.prefetch_multiplier else [])],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "pytake",
+                "worker",
+                f"--loglevel={self.env.get('WORKER_LOG_LEVEL', 'WARNING')}",
+                f"--concurrency={self.concurrency}",
+                "--pool=prefork",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                *([f"--prefetch-multiplier={self.prefetch_multiplier}"] if self.prefetch_multiplier else []),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         return self

@@ -5,11 +5,17 @@ import pytest
 from tests.recording import event_recorder
 
 NAMES = (
-    "appointment.created", "appointment.confirmed", "appointment.cancelled", "appointment.rescheduled",
-    "appointment.completed", "appointment.no_show",
+    "appointment.created",
+    "appointment.confirmed",
+    "appointment.cancelled",
+    "appointment.rescheduled",
+    "appointment.completed",
+    "appointment.no_show",
 )
 
-recorded_events = event_recorder(*NAMES, doc="appointment.* events delivered to listeners while the test runs (after their commit).")
+recorded_events = event_recorder(
+    *NAMES, doc="appointment.* events delivered to listeners while the test runs (after their commit)."
+)
 
 
 @pytest.fixture

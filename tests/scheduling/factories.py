@@ -34,7 +34,12 @@ def provider(org, *, windows=None, weekdays=range(7), role=Role.AGENT, email=Non
 
 def service(org, name=None, duration=60, price="100.00", providers=(), **fields):
     return services.service_create(
-        organization=org, name=name or f"Service {next(_seq)}", duration_minutes=duration, price=price, providers=list(providers), **fields
+        organization=org,
+        name=name or f"Service {next(_seq)}",
+        duration_minutes=duration,
+        price=price,
+        providers=list(providers),
+        **fields,
     )
 
 
@@ -53,13 +58,22 @@ def at(org, day: datetime.date, hour: int, minute: int = 0) -> datetime.datetime
     return datetime.datetime.combine(day, datetime.time(hour, minute), tzinfo=org.tzinfo)
 
 
-def appointment(org, *, svc=None, prov=None, start=None, phone=None, email="", name="Cliente Teste", source="staff", **kwargs):
+def appointment(
+    org, *, svc=None, prov=None, start=None, phone=None, email="", name="Cliente Teste", source="staff", **kwargs
+):
     prov = prov or provider(org)
     svc = svc or service(org, providers=[prov])
     start = start or at(org, future_day(10), 10)
     return services.appointment_book(
-        organization=org, service=svc, provider=prov, start=start, customer_name=name,
-        customer_phone=phone or f"+55119{next(_seq):08d}", customer_email=email, source=source, **kwargs,
+        organization=org,
+        service=svc,
+        provider=prov,
+        start=start,
+        customer_name=name,
+        customer_phone=phone or f"+55119{next(_seq):08d}",
+        customer_email=email,
+        source=source,
+        **kwargs,
     )
 
 
@@ -73,7 +87,9 @@ def _working_hours(org):
 
 def _time_off(org):
     start = at(org, future_day(20), 9)
-    return services.time_off_add(provider=provider(org, weekdays=[]), start=start, end=start + datetime.timedelta(hours=3))
+    return services.time_off_add(
+        provider=provider(org, weekdays=[]), start=start, end=start + datetime.timedelta(hours=3)
+    )
 
 
 def _override(org):

@@ -17,7 +17,7 @@ from tests import factories as base
 from tests.scheduling import factories
 
 pytestmark = pytest.mark.django_db
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 @pytest.fixture
@@ -34,26 +34,40 @@ def prov(org):
 
 @pytest.fixture
 def svc(org, prov):
-    return factories.service(org, name="Consulta", duration=60, price="150.00", providers=[prov], buffer_after_minutes=15)
+    return factories.service(
+        org, name="Consulta", duration=60, price="150.00", providers=[prov], buffer_after_minutes=15
+    )
 
 
 def _move_to_past(appointment, days=2):
     """Test set-up: put an appointment in the past (bookings refuse the past)."""
-    delta = datetime.timedelta(days=days + (appointment.start - datetime.datetime.now(UTC)).days + 1)  # whole days: same time of day
+    delta = datetime.timedelta(
+        days=days + (appointment.start - datetime.datetime.now(UTC)).days + 1
+    )  # whole days: same time of day
     Appointment.objects.filter(pk=appointment.pk).update(
-        start=appointment.start - delta, end=appointment.end - delta,
-        occupied_from=appointment.occupied_from - delta, occupied_until=appointment.occupied_until - delta,
+        start=appointment.start - delta,
+        end=appointment.end - delta,
+        occupied_from=appointment.occupied_from - delta,
+        occupied_until=appointment.occupied_until - delta,
     )
     appointment.refresh_from_db()
     return appointment
 
 
-def test_booking_creates_the_contact_by_phone_and_reuses_it(org, prov, svc, recorded_events, django_capture_on_commit_callbacks):
+def test_booking_creates_the_contact_by_phone_and_reuses_it(
+    org, prov, svc, recorded_events, django_capture_on_commit_callbacks
+):
     day = factories.future_day(7)
     with django_capture_on_commit_callbacks(execute=True):
         first = services.appointment_book(
-            organization=org, service=svc, provider=prov, start=factories.at(org, day, 9), customer_name="João Silva",
-            customer_phone="+55 11 98888-7777", customer_email="Joao@Example.com", source="public",
+            organization=org,
+            service=svc,
+            provider=prov,
+            start=factories.at(org, day, 9),
+            customer_name="João Silva",
+            customer_phone="+55 11 98888-7777",
+            customer_email="Joao@Example.com",
+            source="public",
         )
     assert first.contact.phone == "+5511988887777"
     assert first.contact.email == "joao@example.com"
@@ -62,13 +76,22 @@ def test_booking_creates_the_contact_by_phone_and_reuses_it(org, prov, svc, reco
     assert first.price == Decimal("150.00")
     assert first.status == AppointmentStatus.PENDING
     second = services.appointment_book(
-        organization=org, service=svc, provider=prov, start=factories.at(org, day, 14), customer_name="João",
-        customer_phone="11988887777" if False else "+5511988887777", source="staff",
+        organization=org,
+        service=svc,
+        provider=prov,
+        start=factories.at(org, day, 14),
+        customer_name="João",
+        customer_phone="11988887777" if False else "+5511988887777",
+        source="staff",
     )
     assert second.contact_id == first.contact_id
     assert Contact.objects.filter(organization=org).count() == 1
     created = [e for e in recorded_events if e.name == "appointment.created"]
-    assert created[0].payload == {"appointment_id": first.pk, "provider_id": prov.user_id, "contact_id": first.contact_id}
+    assert created[0].payload == {
+        "appointment_id": first.pk,
+        "provider_id": prov.user_id,
+        "contact_id": first.contact_id,
+    }
     assert created[0].organization_id == org.pk
 
 
@@ -80,7 +103,12 @@ def test_booking_notifies_the_provider_and_queues_the_customer_email(org, prov, 
     assert all(log.metadata["appointment_id"] == appointment.pk for log in logs)
     assert "Consulta" in logs.first().subject
     customer = AppointmentNotification.objects.get(appointment=appointment)
-    assert (customer.key, customer.kind, customer.recipient, customer.status) == ("booked", "confirmation", "cliente@example.com", "pending")
+    assert (customer.key, customer.kind, customer.recipient, customer.status) == (
+        "booked",
+        "confirmation",
+        "cliente@example.com",
+        "pending",
+    )
 
 
 def test_customer_without_email_gets_an_auditable_skipped_row(org, prov, svc):
@@ -108,10 +136,19 @@ def test_any_provider_books_the_free_one(org):
     svc = factories.service(org, providers=[first, second])
     start = factories.at(org, factories.future_day(7), 10)
     a = factories.appointment(org, svc=svc, prov=first, start=start)
-    b = services.appointment_book(organization=org, service=svc, provider=None, start=start, customer_name="B", customer_phone="+5511977776666")
+    b = services.appointment_book(
+        organization=org, service=svc, provider=None, start=start, customer_name="B", customer_phone="+5511977776666"
+    )
     assert (a.provider_id, b.provider_id) == (first.user_id, second.user_id)
     with pytest.raises(services.SlotUnavailable):
-        services.appointment_book(organization=org, service=svc, provider=None, start=start, customer_name="C", customer_phone="+5511966665555")
+        services.appointment_book(
+            organization=org,
+            service=svc,
+            provider=None,
+            start=start,
+            customer_name="C",
+            customer_phone="+5511966665555",
+        )
 
 
 def _raw_insert(appointment, start, end, *, provider_id=None, status="pending"):
@@ -124,18 +161,35 @@ def _raw_insert(appointment, start, end, *, provider_id=None, status="pending"):
                  cancellation_reason, created_at, updated_at)
             VALUES (%s, gen_random_uuid(), %s, %s, %s, 'Raw', '', '+5511900000000', %s, %s, %s, %s, %s, 0, '', '', 'admin', '', now(), now())
             """,
-            [appointment.organization_id, appointment.service_id, provider_id or appointment.provider_id, appointment.contact_id,
-             start, end, start, end, status],
+            [
+                appointment.organization_id,
+                appointment.service_id,
+                provider_id or appointment.provider_id,
+                appointment.contact_id,
+                start,
+                end,
+                start,
+                end,
+                status,
+            ],
         )
 
 
 def test_the_database_refuses_a_raw_overlapping_insert(org, prov, svc):
     appointment = factories.appointment(org, svc=svc, prov=prov)
     with pytest.raises(IntegrityError, match="scheduling_appointment_no_overlap"), transaction.atomic():
-        _raw_insert(appointment, appointment.start + datetime.timedelta(minutes=30), appointment.end + datetime.timedelta(minutes=30))
+        _raw_insert(
+            appointment,
+            appointment.start + datetime.timedelta(minutes=30),
+            appointment.end + datetime.timedelta(minutes=30),
+        )
     # Inside the buffer after: refused too.
     with pytest.raises(IntegrityError), transaction.atomic():
-        _raw_insert(appointment, appointment.end + datetime.timedelta(minutes=5), appointment.end + datetime.timedelta(minutes=65))
+        _raw_insert(
+            appointment,
+            appointment.end + datetime.timedelta(minutes=5),
+            appointment.end + datetime.timedelta(minutes=65),
+        )
     # Back to back after the buffer, another provider, or a cancelled row: accepted.
     _raw_insert(appointment, appointment.occupied_until, appointment.occupied_until + datetime.timedelta(hours=1))
     other = factories.provider(org)
@@ -173,17 +227,42 @@ def test_plan_limit_refuses_with_a_clear_message(prov):
 def test_bad_input_is_a_validation_error(org, prov, svc, tenant_b):
     start = factories.at(org, factories.future_day(7), 10)
     with pytest.raises(ValidationError):
-        services.appointment_book(organization=org, service=svc, provider=prov, start=start, customer_name="X", customer_phone="abc")
+        services.appointment_book(
+            organization=org, service=svc, provider=prov, start=start, customer_name="X", customer_phone="abc"
+        )
     with pytest.raises(ValidationError):
-        services.appointment_book(organization=org, service=svc, provider=prov, start=start, customer_name=" ", customer_phone="+5511999998888")
+        services.appointment_book(
+            organization=org,
+            service=svc,
+            provider=prov,
+            start=start,
+            customer_name=" ",
+            customer_phone="+5511999998888",
+        )
     with pytest.raises(ValidationError):
-        services.appointment_book(organization=tenant_b.org, service=svc, provider=None, start=start, customer_name="X", customer_phone="+5511999998888")
+        services.appointment_book(
+            organization=tenant_b.org,
+            service=svc,
+            provider=None,
+            start=start,
+            customer_name="X",
+            customer_phone="+5511999998888",
+        )
     with pytest.raises(ValidationError):
-        services.appointment_book(organization=org, service=svc, provider=prov, start=start.replace(tzinfo=None), customer_name="X", customer_phone="+5511999998888")
+        services.appointment_book(
+            organization=org,
+            service=svc,
+            provider=prov,
+            start=start.replace(tzinfo=None),
+            customer_name="X",
+            customer_phone="+5511999998888",
+        )
     assert not Appointment.objects.exists()
 
 
-def test_lifecycle_transitions_events_and_notifications(org, prov, svc, recorded_events, django_capture_on_commit_callbacks):
+def test_lifecycle_transitions_events_and_notifications(
+    org, prov, svc, recorded_events, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         appointment = factories.appointment(org, svc=svc, prov=prov, email="c@example.com")
         appointment = services.appointment_confirm(appointment=appointment, by=prov.user)
@@ -194,7 +273,9 @@ def test_lifecycle_transitions_events_and_notifications(org, prov, svc, recorded
         services.appointment_complete(appointment=appointment)  # not started yet
 
     with django_capture_on_commit_callbacks(execute=True):
-        moved = services.appointment_reschedule(appointment=appointment, start=appointment.start + datetime.timedelta(days=1))
+        moved = services.appointment_reschedule(
+            appointment=appointment, start=appointment.start + datetime.timedelta(days=1)
+        )
     appointment.refresh_from_db()
     assert appointment.status == AppointmentStatus.CANCELLED and moved.rescheduled_from_id == appointment.pk
     assert moved.status == AppointmentStatus.CONFIRMED
@@ -219,8 +300,14 @@ def test_lifecycle_transitions_events_and_notifications(org, prov, svc, recorded
         services.appointment_mark_no_show(appointment=third)
 
     assert [e.name for e in recorded_events] == [
-        "appointment.created", "appointment.confirmed", "appointment.rescheduled", "appointment.completed",
-        "appointment.created", "appointment.cancelled", "appointment.created", "appointment.no_show",
+        "appointment.created",
+        "appointment.confirmed",
+        "appointment.rescheduled",
+        "appointment.completed",
+        "appointment.created",
+        "appointment.cancelled",
+        "appointment.created",
+        "appointment.no_show",
     ]
     assert recorded_events[2].payload["previous_appointment_id"] == appointment.pk
 
@@ -238,7 +325,9 @@ def test_customers_must_respect_the_change_notice(org, prov, svc):
     with pytest.raises(services.ChangeNotAllowed, match="at least 720 hours"):
         services.appointment_cancel(appointment=appointment, by_customer=True)
     with pytest.raises(services.ChangeNotAllowed):
-        services.appointment_reschedule(appointment=appointment, start=appointment.start + datetime.timedelta(days=1), by_customer=True)
+        services.appointment_reschedule(
+            appointment=appointment, start=appointment.start + datetime.timedelta(days=1), by_customer=True
+        )
     services.appointment_cancel(appointment=appointment, by=prov.user)  # staff may
 
 
@@ -267,8 +356,12 @@ def test_client_metrics_follow_every_change(org, prov, svc):
 
     other = factories.service(org, name="Retorno", duration=30, price="80.00", providers=[prov])
     second = factories.appointment(org, svc=other, prov=prov, phone=phone, start=factories.at(org, day, 14))
-    third = factories.appointment(org, svc=svc, prov=prov, phone=phone, start=factories.at(org, day + datetime.timedelta(days=1), 9))
-    fourth = factories.appointment(org, svc=svc, prov=prov, phone=phone, start=factories.at(org, day + datetime.timedelta(days=2), 9))
+    third = factories.appointment(
+        org, svc=svc, prov=prov, phone=phone, start=factories.at(org, day + datetime.timedelta(days=1), 9)
+    )
+    fourth = factories.appointment(
+        org, svc=svc, prov=prov, phone=phone, start=factories.at(org, day + datetime.timedelta(days=2), 9)
+    )
     # Completed 30 and 10 days ago, a no-show 20 days ago, one cancelled, one rescheduled.
     _move_to_past(first, days=30)
     services.appointment_complete(appointment=first)
@@ -277,7 +370,9 @@ def test_client_metrics_follow_every_change(org, prov, svc):
     _move_to_past(third, days=10)
     services.appointment_complete(appointment=third)
     services.appointment_cancel(appointment=fourth)
-    fifth = factories.appointment(org, svc=svc, prov=prov, phone=phone, start=factories.at(org, day + datetime.timedelta(days=5), 10))
+    fifth = factories.appointment(
+        org, svc=svc, prov=prov, phone=phone, start=factories.at(org, day + datetime.timedelta(days=5), 10)
+    )
     services.appointment_reschedule(appointment=fifth, start=factories.at(org, day + datetime.timedelta(days=6), 10))
 
     metrics.refresh_from_db()
@@ -298,5 +393,8 @@ def test_client_metrics_follow_every_change(org, prov, svc):
     assert metrics.first_appointment_at == first.start
     assert metrics.last_appointment_at == factories.at(org, day + datetime.timedelta(days=6), 10)
     assert metrics.preferred_times[0] == "09:00"
-    live_days = {a.start.astimezone(tz).weekday() for a in Appointment.objects.filter(contact=contact).exclude(status="cancelled")}
+    live_days = {
+        a.start.astimezone(tz).weekday()
+        for a in Appointment.objects.filter(contact=contact).exclude(status="cancelled")
+    }
     assert len(metrics.preferred_days) == min(3, len(live_days)) and set(metrics.preferred_days) <= live_days

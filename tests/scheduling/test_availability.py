@@ -12,7 +12,7 @@ from scheduling.availability import ConflictReason
 from tests import factories as base
 from tests.scheduling import factories
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 pytestmark = pytest.mark.django_db
 
 
@@ -32,7 +32,9 @@ def org():
 
 
 def slots(org, svc, day, now, provider=None, **kwargs):
-    return availability.available_slots(organization=org, service=svc, date_from=day, date_to=day, now=now, provider=provider, **kwargs)
+    return availability.available_slots(
+        organization=org, service=svc, date_from=day, date_to=day, now=now, provider=provider, **kwargs
+    )
 
 
 def test_several_windows_a_day_and_interval(org):
@@ -41,8 +43,20 @@ def test_several_windows_a_day_and_interval(org):
     day = factories.future_day(5)
     found = slots(org, svc, day, now=factories.at(org, day, 0) - datetime.timedelta(days=1))
     assert hhmm(found, org.tzinfo) == [
-        "09:00", "09:30", "10:00", "10:30", "11:00",
-        "13:00", "13:30", "14:00", "14:30", "15:00", "15:30", "16:00", "16:30", "17:00",
+        "09:00",
+        "09:30",
+        "10:00",
+        "10:30",
+        "11:00",
+        "13:00",
+        "13:30",
+        "14:00",
+        "14:30",
+        "15:00",
+        "15:30",
+        "16:00",
+        "16:30",
+        "17:00",
     ]
     assert all(s.end - s.start == datetime.timedelta(hours=1) for s in found)
 
@@ -107,7 +121,9 @@ def test_any_provider_takes_the_free_one(org):
     found = slots(org, svc, day, now=factories.at(org, day, 0) - datetime.timedelta(days=1))
     nine = [s for s in found if s.start == factories.at(org, day, 9)]
     assert [s.provider_id for s in nine] == [second.pk]
-    assert slots(org, svc, day, now=factories.at(org, day, 0) - datetime.timedelta(days=1), provider=first)[0].start == factories.at(org, day, 10)
+    assert slots(org, svc, day, now=factories.at(org, day, 0) - datetime.timedelta(days=1), provider=first)[
+        0
+    ].start == factories.at(org, day, 10)
 
 
 def test_inactive_service_and_foreign_organization_have_no_slots(org, tenant_b):
@@ -133,13 +149,15 @@ def test_inactive_service_and_foreign_organization_have_no_slots(org, tenant_b):
 def test_dst_days_in_lisbon(day, expected):
     org = base.organization(time_zone="Europe/Lisbon")
     factories.settings(org, minimum_notice_minutes=0, booking_horizon_days=730, slot_interval_minutes=60)
-    prov = factories.provider(org, windows=[(datetime.time(0), datetime.time(4)), (datetime.time(9), datetime.time(11))])
+    prov = factories.provider(
+        org, windows=[(datetime.time(0), datetime.time(4)), (datetime.time(9), datetime.time(11))]
+    )
     svc = factories.service(org, duration=60, providers=[prov])
     found = slots(org, svc, day, now=datetime.datetime(2026, 1, 1, tzinfo=UTC))
     night = [s for s in found if s.start.astimezone(org.tzinfo).hour < 5]
     assert local_times(night, org.tzinfo) == expected
     # Slots are distinct instants one hour apart, whatever the wall clock says.
-    assert all(b.start - a.start == datetime.timedelta(hours=1) for a, b in zip(night, night[1:]))
+    assert all(b.start - a.start == datetime.timedelta(hours=1) for a, b in zip(night, night[1:], strict=False))
     # Daytime windows are at their wall-clock times on both sides of the change.
     assert hhmm([s for s in found if s.start.astimezone(org.tzinfo).hour >= 9], org.tzinfo) == ["09:00", "10:00"]
 
@@ -148,7 +166,9 @@ def test_dst_days_in_sao_paulo():
     """São Paulo had DST until 2019: it began at 00:00 on 2018-11-04 and ended at 00:00 on 2019-02-17."""
     org = base.organization(time_zone="America/Sao_Paulo")
     factories.settings(org, minimum_notice_minutes=0, booking_horizon_days=730, slot_interval_minutes=60)
-    prov = factories.provider(org, windows=[(datetime.time(0), datetime.time(3)), (datetime.time(9), datetime.time(12))])
+    prov = factories.provider(
+        org, windows=[(datetime.time(0), datetime.time(3)), (datetime.time(9), datetime.time(12))]
+    )
     svc = factories.service(org, duration=60, providers=[prov])
     now = datetime.datetime(2018, 10, 1, tzinfo=UTC)
     tz = org.tzinfo
@@ -159,10 +179,24 @@ def test_dst_days_in_sao_paulo():
     assert spring[2].start == datetime.datetime(2018, 11, 4, 11, 0, tzinfo=UTC)
 
     before = slots(org, svc, datetime.date(2018, 11, 3), now)
-    assert local_times(before, tz) == ["00:00-0300", "01:00-0300", "02:00-0300", "09:00-0300", "10:00-0300", "11:00-0300"]
+    assert local_times(before, tz) == [
+        "00:00-0300",
+        "01:00-0300",
+        "02:00-0300",
+        "09:00-0300",
+        "10:00-0300",
+        "11:00-0300",
+    ]
 
     autumn = slots(org, svc, datetime.date(2019, 2, 17), now)
-    assert local_times(autumn, tz) == ["00:00-0300", "01:00-0300", "02:00-0300", "09:00-0300", "10:00-0300", "11:00-0300"]
+    assert local_times(autumn, tz) == [
+        "00:00-0300",
+        "01:00-0300",
+        "02:00-0300",
+        "09:00-0300",
+        "10:00-0300",
+        "11:00-0300",
+    ]
     assert autumn[3].start == datetime.datetime(2019, 2, 17, 12, 0, tzinfo=UTC)
 
 
@@ -172,7 +206,10 @@ def test_month_range_spanning_a_dst_change_keeps_wall_clock_times():
     prov = factories.provider(org, windows=[(datetime.time(9), datetime.time(10))])
     svc = factories.service(org, duration=60, providers=[prov])
     found = availability.available_slots(
-        organization=org, service=svc, date_from=datetime.date(2027, 3, 20), date_to=datetime.date(2027, 4, 5),
+        organization=org,
+        service=svc,
+        date_from=datetime.date(2027, 3, 20),
+        date_to=datetime.date(2027, 4, 5),
         now=datetime.datetime(2026, 1, 1, tzinfo=UTC),
     )
     assert len(found) == 17

@@ -20,10 +20,19 @@ def clinic(settings):
     org = base.organization(name="Clínica Sol", slug="clinica-sol", time_zone="America/Sao_Paulo")
     factories.settings(org, minimum_notice_minutes=60, change_notice_minutes=60)
     admin = base.member(org, "org_admin", email="admin@clinica.test", full_name="Ana Admin")
-    type(admin.user).objects.filter(pk=admin.user_id).update(language="en")  # staff pages in English, the customer's in pt-BR
+    type(admin.user).objects.filter(pk=admin.user_id).update(
+        language="en"
+    )  # staff pages in English, the customer's in pt-BR
     prov = factories.provider(org, full_name="Dra. Beatriz Lima", email="bia@clinica.test")
-    factories.service(org, name="Consulta inicial", duration=60, price="200.00", providers=[prov], buffer_after_minutes=15,
-                      description="Primeira consulta com avaliação completa.")
+    factories.service(
+        org,
+        name="Consulta inicial",
+        duration=60,
+        price="200.00",
+        providers=[prov],
+        buffer_after_minutes=15,
+        description="Primeira consulta com avaliação completa.",
+    )
     factories.service(org, name="Retorno", duration=30, price="120.00", providers=[prov])
     return org, admin, prov
 
@@ -48,7 +57,12 @@ def _book(page, url, name, phone, email):
 
 def _collect_errors(page) -> list:
     errors: list = []
-    page.on("console", lambda message: errors.append(f"{page.url} {message.location} {message.text}") if message.type == "error" else None)
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(f"{page.url} {message.location} {message.text}") if message.type == "error" else None
+        ),
+    )
     page.on("pageerror", lambda error: errors.append(f"{page.url} {error}"))
     return errors
 
@@ -63,7 +77,11 @@ def test_public_booking_and_manage_link_in_english(live_server, page, clinic):  
     screenshot(page, "scheduling-book-services-en")
     _book(page, f"{live_server.url}/book/{org.slug}/", "Carlos Pereira", "+55 11 98877-6655", "carlos@example.com")
     assert "Thank you! Your booking is received." in page.content()
-    assert page.locator("a:has-text('Add to Google Calendar')").get_attribute("href").startswith("https://calendar.google.com/")
+    assert (
+        page.locator("a:has-text('Add to Google Calendar')")
+        .get_attribute("href")
+        .startswith("https://calendar.google.com/")
+    )
     screenshot(page, "scheduling-booked-en")
     appointment = Appointment.objects.get(organization=org)
     assert appointment.customer_name == "Carlos Pereira" and appointment.source == "public"
@@ -121,7 +139,12 @@ def test_public_booking_in_portuguese_and_the_staff_calendar(live_server, browse
     pt.wait_for_selector("#id_name")
     start = datetime.datetime.fromisoformat(pt.locator("input[name=start]").get_attribute("value"))
     services.appointment_book(
-        organization=org, service=booked.service, provider=None, start=start, customer_name="Outra pessoa", customer_phone="+5511955554444",
+        organization=org,
+        service=booked.service,
+        provider=None,
+        start=start,
+        customer_name="Outra pessoa",
+        customer_phone="+5511955554444",
     )
     pt.fill("#id_name", "Mariana Souza")
     pt.fill("#id_phone", "+55 11 97766-5544")

@@ -69,7 +69,9 @@ def test_calendar_queries_do_not_grow_with_appointments(setup, tenant_a, client_
     with CaptureQueriesContext(connection) as few:
         client.get(url, params)
     for hour in (14, 15, 16):
-        factories.appointment(setup["org"], svc=setup["svc"], prov=setup["agent"], start=factories.at(setup["org"], setup["day"], hour))
+        factories.appointment(
+            setup["org"], svc=setup["svc"], prov=setup["agent"], start=factories.at(setup["org"], setup["day"], hour)
+        )
     with CaptureQueriesContext(connection) as more:
         assert "Cliente Teste" in client.get(url, params).content.decode()
     assert len(more) == len(few)
@@ -80,56 +82,94 @@ def test_appointment_detail_is_scoped(setup, tenant_a, tenant_b, client_for):
     assert agent.get(reverse("scheduling:appointment", args=[setup["mine"].pk])).status_code == 200
     assert agent.get(reverse("scheduling:appointment", args=[setup["theirs"].pk])).status_code == 404
     assert client_for(tenant_b.admin).get(reverse("scheduling:appointment", args=[setup["mine"].pk])).status_code == 404
-    assert client_for(tenant_a.viewer).get(reverse("scheduling:appointment", args=[setup["theirs"].pk])).status_code == 200
+    assert (
+        client_for(tenant_a.viewer).get(reverse("scheduling:appointment", args=[setup["theirs"].pk])).status_code == 200
+    )
 
 
 def test_actions_by_role(setup, tenant_a, tenant_b, client_for):
     confirm = reverse("scheduling:appointment_action", args=[setup["mine"].pk, "confirm"])
     assert client_for(tenant_a.viewer).post(confirm).status_code == 403
     assert client_for(tenant_b.admin).post(confirm).status_code in (403, 404)
-    assert client_for(tenant_a.agent).post(reverse("scheduling:appointment_action", args=[setup["theirs"].pk, "confirm"])).status_code == 404
+    assert (
+        client_for(tenant_a.agent)
+        .post(reverse("scheduling:appointment_action", args=[setup["theirs"].pk, "confirm"]))
+        .status_code
+        == 404
+    )
     response = client_for(tenant_a.agent).post(confirm, **HTMX)
     assert response.status_code == 200 and "Appointment confirmed." in response.content.decode()
     setup["mine"].refresh_from_db()
     assert setup["mine"].status == AppointmentStatus.CONFIRMED
     again = client_for(tenant_a.admin).post(confirm, **HTMX)
     assert "cannot be changed" in again.content.decode()
-    cancel = client_for(tenant_a.admin).post(reverse("scheduling:appointment_action", args=[setup["theirs"].pk, "cancel"]), {"reason": "Agenda"})
+    cancel = client_for(tenant_a.admin).post(
+        reverse("scheduling:appointment_action", args=[setup["theirs"].pk, "cancel"]), {"reason": "Agenda"}
+    )
     assert cancel.status_code == 302
-    assert client_for(tenant_a.admin).post(reverse("scheduling:appointment_action", args=[setup["theirs"].pk, "explode"])).status_code == 404
+    assert (
+        client_for(tenant_a.admin)
+        .post(reverse("scheduling:appointment_action", args=[setup["theirs"].pk, "explode"]))
+        .status_code
+        == 404
+    )
 
 
 def test_staff_booking(setup, tenant_a, client_for):
     client = client_for(tenant_a.agent)
     url = reverse("scheduling:appointment_new")
     start = datetime.datetime.combine(setup["day"], datetime.time(14))
-    data = {"service": setup["svc"].pk, "provider": setup["agent"].pk, "start": start.strftime("%Y-%m-%dT%H:%M"),
-            "name": "Walk-in", "phone": "+5511933334444", "email": "", "notes": "", "confirm": "on"}
+    data = {
+        "service": setup["svc"].pk,
+        "provider": setup["agent"].pk,
+        "start": start.strftime("%Y-%m-%dT%H:%M"),
+        "name": "Walk-in",
+        "phone": "+5511933334444",
+        "email": "",
+        "notes": "",
+        "confirm": "on",
+    }
     assert client.post(url, data).status_code == 302
     booked = Appointment.objects.get(customer_name="Walk-in")
-    assert booked.start == factories.at(setup["org"], setup["day"], 14) and booked.status == "confirmed" and booked.source == "staff"
+    assert (
+        booked.start == factories.at(setup["org"], setup["day"], 14)
+        and booked.status == "confirmed"
+        and booked.source == "staff"
+    )
     taken = client.post(url, {**data, "phone": "+5511933335555"})
     assert taken.status_code == 400 and "no longer available" in taken.content.decode()
     # An agent cannot book for another provider (not among the choices).
-    other = client.post(url, {**data, "provider": setup["admin"].pk, "start": start.replace(hour=16).strftime("%Y-%m-%dT%H:%M")})
+    other = client.post(
+        url, {**data, "provider": setup["admin"].pk, "start": start.replace(hour=16).strftime("%Y-%m-%dT%H:%M")}
+    )
     assert other.status_code == 400
     assert client_for(tenant_a.viewer).get(url).status_code == 403
 
 
 def test_statistics_for_admins_only(setup, tenant_a, client_for):
-    page = client_for(tenant_a.admin).get(reverse("scheduling:statistics"), {"from": setup["day"].isoformat(), "to": setup["day"].isoformat()})
+    page = client_for(tenant_a.admin).get(
+        reverse("scheduling:statistics"), {"from": setup["day"].isoformat(), "to": setup["day"].isoformat()}
+    )
     assert page.status_code == 200
     assert page.context["stats"]["total"] == 2 and "Avaliação" in page.content.decode()
     assert client_for(tenant_a.agent).get(reverse("scheduling:statistics")).status_code == 403
-    assert client_for(tenant_a.admin).get(reverse("scheduling:statistics"), {"from": "garbage", "to": "2020-01-01"}).status_code == 200
+    assert (
+        client_for(tenant_a.admin)
+        .get(reverse("scheduling:statistics"), {"from": "garbage", "to": "2020-01-01"})
+        .status_code
+        == 200
+    )
 
 
 def test_contact_panel_partial(setup):
     org = setup["org"]
     contact = setup["mine"].contact
-    html = render_to_string("scheduling/_contact_appointments.html", {
-        "appointments": selectors.appointment_list_for_contact(organization=org, contact=contact),
-        "client_metrics": selectors.client_metrics_get(organization=org, contact=contact),
-        "organization": org,
-    })
+    html = render_to_string(
+        "scheduling/_contact_appointments.html",
+        {
+            "appointments": selectors.appointment_list_for_contact(organization=org, contact=contact),
+            "client_metrics": selectors.client_metrics_get(organization=org, contact=contact),
+            "organization": org,
+        },
+    )
     assert "Avaliação" in html and "10:00" in html and "1 in total" in html

@@ -55,7 +55,10 @@ def test_fifty_parallel_bookings_of_one_slot(wide_live_server, settings):
     start = factories.at(org, factories.future_day(4), 10)
 
     session = requests.Session()
-    form_page = session.get(f"{wide_live_server}{reverse('scheduling:book', args=[org.slug])}", params={"service": svc.pk, "start": start.isoformat()})
+    form_page = session.get(
+        f"{wide_live_server}{reverse('scheduling:book', args=[org.slug])}",
+        params={"service": svc.pk, "start": start.isoformat()},
+    )
     assert form_page.status_code == 200
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form_page.text).group(1)
     started = re.search(r'name="started" value="([^"]+)"', form_page.text).group(1)
@@ -65,11 +68,21 @@ def test_fifty_parallel_bookings_of_one_slot(wide_live_server, settings):
 
     def post(i):
         data = {
-            "csrfmiddlewaretoken": csrf, "service": svc.pk, "provider": "", "start": start.isoformat(), "name": f"Cliente {i}",
-            "phone": f"+551198{i:07d}", "email": f"c{i}@example.com", "notes": "", "website": "", "started": started,
+            "csrfmiddlewaretoken": csrf,
+            "service": svc.pk,
+            "provider": "",
+            "start": start.isoformat(),
+            "name": f"Cliente {i}",
+            "phone": f"+551198{i:07d}",
+            "email": f"c{i}@example.com",
+            "notes": "",
+            "website": "",
+            "started": started,
         }
         barrier.wait(timeout=30)
-        response = requests.post(url, data=data, cookies=cookies, headers={"Referer": wide_live_server}, allow_redirects=False, timeout=60)
+        response = requests.post(
+            url, data=data, cookies=cookies, headers={"Referer": wide_live_server}, allow_redirects=False, timeout=60
+        )
         return response.status_code, response.text
 
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:

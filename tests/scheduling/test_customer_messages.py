@@ -16,7 +16,7 @@ from tests import factories as base
 from tests.scheduling import factories
 
 pytestmark = pytest.mark.django_db
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 @pytest.fixture
@@ -31,7 +31,12 @@ def appointment(org):
     prov = factories.provider(org, full_name="Dra. Ana")
     svc = factories.service(org, name="Consulta", duration=45, providers=[prov])
     return factories.appointment(
-        org, svc=svc, prov=prov, start=factories.at(org, factories.future_day(7), 10), email="maria@example.com", name="Maria"
+        org,
+        svc=svc,
+        prov=prov,
+        start=factories.at(org, factories.future_day(7), 10),
+        email="maria@example.com",
+        name="Maria",
     )
 
 
@@ -60,7 +65,11 @@ def test_google_and_outlook_links(appointment):
     query = parse_qs(google.query)
     start = appointment.start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     end = appointment.end.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    assert query["action"] == ["TEMPLATE"] and query["dates"] == [f"{start}/{end}"] and query["text"] == ["Consulta · Clínica Sol"]
+    assert (
+        query["action"] == ["TEMPLATE"]
+        and query["dates"] == [f"{start}/{end}"]
+        and query["text"] == ["Consulta · Clínica Sol"]
+    )
     outlook = urlsplit(ics.outlook_calendar_url(appointment))
     assert outlook.netloc == "outlook.live.com" and outlook.path == "/calendar/0/deeplink/compose"
     query = parse_qs(outlook.query)
@@ -68,7 +77,9 @@ def test_google_and_outlook_links(appointment):
     assert query["subject"] == ["Consulta · Clínica Sol"]
 
 
-def test_confirmation_email_is_sent_once_over_smtp_with_the_ics(appointment, mailbox, eager_celery, django_capture_on_commit_callbacks):
+def test_confirmation_email_is_sent_once_over_smtp_with_the_ics(
+    appointment, mailbox, eager_celery, django_capture_on_commit_callbacks
+):
     row = AppointmentNotification.objects.get(appointment=appointment, key="booked")
     notifications.deliver(notification_id=row.pk)
     notifications.deliver(notification_id=row.pk)  # a redelivered task finds nothing to claim
@@ -118,11 +129,17 @@ def test_manage_link_round_trip_tampering_and_expiry(appointment, org, tenant_b)
     token = links.manage_token(appointment)
     assert links.appointment_from_token(organization=org, token=token, max_age_days=90) == appointment
     with pytest.raises(links.LinkInvalid):
-        links.appointment_from_token(organization=org, token=token[:-2] + ("aa" if token[-2:] != "aa" else "bb"), max_age_days=90)
+        links.appointment_from_token(
+            organization=org, token=token[:-2] + ("aa" if token[-2:] != "aa" else "bb"), max_age_days=90
+        )
     with pytest.raises(links.LinkInvalid):
         links.appointment_from_token(organization=tenant_b.org, token=token, max_age_days=90)  # another tenant
     with pytest.raises(links.LinkInvalid):
-        links.appointment_from_token(organization=org, token=signing.TimestampSigner(salt="other").sign(str(appointment.public_id)), max_age_days=90)
+        links.appointment_from_token(
+            organization=org,
+            token=signing.TimestampSigner(salt="other").sign(str(appointment.public_id)),
+            max_age_days=90,
+        )
 
     class SignedLongAgo(signing.TimestampSigner):
         def timestamp(self):
@@ -133,8 +150,12 @@ def test_manage_link_round_trip_tampering_and_expiry(appointment, org, tenant_b)
         links.appointment_from_token(organization=org, token=old, max_age_days=90)
     assert links.appointment_from_token(organization=org, token=old, max_age_days=100) == appointment
 
-    moved = services.appointment_reschedule(appointment=appointment, start=appointment.start + datetime.timedelta(days=1))
-    assert links.appointment_from_token(organization=org, token=token, max_age_days=90) == moved  # follows the reschedule
+    moved = services.appointment_reschedule(
+        appointment=appointment, start=appointment.start + datetime.timedelta(days=1)
+    )
+    assert (
+        links.appointment_from_token(organization=org, token=token, max_age_days=90) == moved
+    )  # follows the reschedule
 
 
 def test_relay_sends_rows_whose_task_was_lost_and_frees_stuck_ones(appointment, mailbox, eager_celery):

@@ -48,8 +48,15 @@ def confirm_url(org):
 
 def _post_data(svc, when, **overrides):
     data = {
-        "service": svc.pk, "provider": "", "start": when.isoformat(), "name": "Carlos", "phone": "+55 11 97777-1234",
-        "email": "carlos@example.com", "notes": "", "website": "", "started": form_started_token(),
+        "service": svc.pk,
+        "provider": "",
+        "start": when.isoformat(),
+        "name": "Carlos",
+        "phone": "+55 11 97777-1234",
+        "email": "carlos@example.com",
+        "notes": "",
+        "website": "",
+        "started": form_started_token(),
     }
     data.update(overrides)
     return data
@@ -67,7 +74,11 @@ def test_steps_service_date_slot_details(client, org, svc):
     assert ">09:00<" in slots.content.decode() and ">17:30<" in slots.content.decode()
     start = factories.at(org, day, 9)
     details = client.get(book_url(org), {"service": svc.pk, "start": start.isoformat()})
-    assert details.status_code == 200 and 'name="started"' in details.content.decode() and 'name="website"' in details.content.decode()
+    assert (
+        details.status_code == 200
+        and 'name="started"' in details.content.decode()
+        and 'name="website"' in details.content.decode()
+    )
 
 
 def test_unknown_or_disabled_pages_are_404(client, org, svc):
@@ -77,10 +88,20 @@ def test_unknown_or_disabled_pages_are_404(client, org, svc):
 
 
 def test_garbage_parameters_never_500(client, org, svc):
-    for params in ({"service": "x"}, {"service": svc.pk, "date": "2020-13-45"}, {"service": svc.pk, "start": "tomorrow"}, {"service": 999999}):
+    for params in (
+        {"service": "x"},
+        {"service": svc.pk, "date": "2020-13-45"},
+        {"service": svc.pk, "start": "tomorrow"},
+        {"service": 999999},
+    ):
         assert client.get(book_url(org), params).status_code == 200
     assert client.post(confirm_url(org), {"service": "nope"}).status_code == 400
-    assert client.post(confirm_url(org), _post_data(svc, factories.at(org, factories.future_day(3), 9), start="garbage")).status_code == 400
+    assert (
+        client.post(
+            confirm_url(org), _post_data(svc, factories.at(org, factories.future_day(3), 9), start="garbage")
+        ).status_code
+        == 400
+    )
 
 
 def test_booking_then_confirmation_page(client, org, svc):
@@ -88,10 +109,17 @@ def test_booking_then_confirmation_page(client, org, svc):
     response = client.post(confirm_url(org), _post_data(svc, start))
     assert response.status_code == 302
     appointment = Appointment.objects.get(organization=org)
-    assert appointment.start == start and appointment.source == "public" and appointment.contact.phone == "+5511977771234"
+    assert (
+        appointment.start == start and appointment.source == "public" and appointment.contact.phone == "+5511977771234"
+    )
     page = client.get(response["Location"])
     body = page.content.decode()
-    assert page.status_code == 200 and "carlos@example.com" in body and "calendar.google.com" in body and "outlook.live.com" in body
+    assert (
+        page.status_code == 200
+        and "carlos@example.com" in body
+        and "calendar.google.com" in body
+        and "outlook.live.com" in body
+    )
     assert reverse("scheduling:manage_ics", args=[org.slug, links.manage_token(appointment)]) in body
 
 
@@ -145,22 +173,40 @@ def test_form_errors_are_shown(client, org, svc):
 def test_rate_limit_per_address(client, org, svc, settings):
     settings.SCHEDULING_BOOKING_RATE_LIMIT = 2
     day = factories.future_day(3)
-    statuses = [client.post(confirm_url(org), _post_data(svc, factories.at(org, day, 9 + i), phone=f"+55119777700{i:02d}")).status_code for i in range(3)]
+    statuses = [
+        client.post(
+            confirm_url(org), _post_data(svc, factories.at(org, day, 9 + i), phone=f"+55119777700{i:02d}")
+        ).status_code
+        for i in range(3)
+    ]
     assert statuses == [302, 302, 429]
     other = client.post(confirm_url(org), _post_data(svc, factories.at(org, day, 14)), REMOTE_ADDR="10.1.2.3")
     assert other.status_code == 302
-    assert "Too many booking attempts" in client.post(confirm_url(org), _post_data(svc, factories.at(org, day, 15))).content.decode()
+    assert (
+        "Too many booking attempts"
+        in client.post(confirm_url(org), _post_data(svc, factories.at(org, day, 15))).content.decode()
+    )
 
 
 def test_manage_link_see_cancel(client, org, svc):
-    appointment = factories.appointment(org, svc=svc, prov=svc.providers.get(), start=factories.at(org, factories.future_day(5), 10), email="a@example.com")
+    appointment = factories.appointment(
+        org,
+        svc=svc,
+        prov=svc.providers.get(),
+        start=factories.at(org, factories.future_day(5), 10),
+        email="a@example.com",
+    )
     token = links.manage_token(appointment)
     url = reverse("scheduling:manage", args=[org.slug, token])
     page = client.get(url)
-    assert page.status_code == 200 and "Corte" in page.content.decode() and "Cancel appointment" in page.content.decode()
+    assert (
+        page.status_code == 200 and "Corte" in page.content.decode() and "Cancel appointment" in page.content.decode()
+    )
     ics_response = client.get(reverse("scheduling:manage_ics", args=[org.slug, token]))
     assert ics_response["Content-Type"].startswith("text/calendar") and b"BEGIN:VEVENT" in ics_response.content
-    cancelled = client.post(reverse("scheduling:manage_cancel", args=[org.slug, token]), {"reason": "Não posso"}, **HTMX)
+    cancelled = client.post(
+        reverse("scheduling:manage_cancel", args=[org.slug, token]), {"reason": "Não posso"}, **HTMX
+    )
     assert cancelled.status_code == 200 and "is cancelled" in cancelled.content.decode()
     appointment.refresh_from_db()
     assert appointment.status == AppointmentStatus.CANCELLED and appointment.cancellation_reason == "Não posso"
@@ -172,17 +218,24 @@ def test_manage_link_reschedule_and_change_notice(client, org, svc):
     day = factories.future_day(5)
     appointment = factories.appointment(org, svc=svc, prov=prov, start=factories.at(org, day, 10))
     token = links.manage_token(appointment)
-    choose = client.get(reverse("scheduling:manage", args=[org.slug, token]), {"reschedule": 1, "date": day.isoformat()}, **HTMX)
+    choose = client.get(
+        reverse("scheduling:manage", args=[org.slug, token]), {"reschedule": 1, "date": day.isoformat()}, **HTMX
+    )
     assert choose.status_code == 200 and 'name="start"' in choose.content.decode()
     new_start = factories.at(org, day, 15)
-    moved = client.post(reverse("scheduling:manage_reschedule", args=[org.slug, token]), {"start": new_start.isoformat()})
+    moved = client.post(
+        reverse("scheduling:manage_reschedule", args=[org.slug, token]), {"start": new_start.isoformat()}
+    )
     assert moved.status_code == 200 and "was moved" in moved.content.decode()
     new = Appointment.objects.get(rescheduled_from=appointment)
     assert new.start == new_start
     # The old link still works and shows the new time.
     assert "15:00" in client.get(reverse("scheduling:manage", args=[org.slug, token])).content.decode()
     factories.settings(org, change_notice_minutes=60 * 24 * 30)
-    refused = client.post(reverse("scheduling:manage_reschedule", args=[org.slug, token]), {"start": factories.at(org, day, 16).isoformat()})
+    refused = client.post(
+        reverse("scheduling:manage_reschedule", args=[org.slug, token]),
+        {"start": factories.at(org, day, 16).isoformat()},
+    )
     assert refused.status_code == 409 and "at least 720 hours" in refused.content.decode()
     page = client.get(reverse("scheduling:manage", args=[org.slug, token])).content.decode()
     assert "Cancel appointment" not in page and "Changes can be made online until 720 hours" in page
@@ -191,7 +244,9 @@ def test_manage_link_reschedule_and_change_notice(client, org, svc):
 def test_tampered_expired_and_foreign_links(client, org, svc, tenant_b):
     appointment = factories.appointment(org, svc=svc, prov=svc.providers.get())
     token = links.manage_token(appointment)
-    tampered = client.get(reverse("scheduling:manage", args=[org.slug, token[:-1] + ("A" if token[-1] != "A" else "B")]))
+    tampered = client.get(
+        reverse("scheduling:manage", args=[org.slug, token[:-1] + ("A" if token[-1] != "A" else "B")])
+    )
     assert tampered.status_code == 404 and "This link is not valid" in tampered.content.decode()
     assert client.post(reverse("scheduling:manage_cancel", args=[org.slug, "garbage"])).status_code == 404
     factories.settings(tenant_b.org)
@@ -201,7 +256,9 @@ def test_tampered_expired_and_foreign_links(client, org, svc, tenant_b):
         def timestamp(self):
             return signing.b62_encode(int(time.time()) - 100 * 86400)
 
-    expired = client.get(reverse("scheduling:manage", args=[org.slug, SignedLongAgo(salt=links.SALT).sign(str(appointment.public_id))]))
+    expired = client.get(
+        reverse("scheduling:manage", args=[org.slug, SignedLongAgo(salt=links.SALT).sign(str(appointment.public_id))])
+    )
     assert expired.status_code == 410 and "This link has expired" in expired.content.decode()
     appointment.refresh_from_db()
     assert appointment.status == AppointmentStatus.PENDING

@@ -16,7 +16,7 @@ from scheduling.models import AppointmentNotification
 from tests import factories as base
 from tests.scheduling import factories
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def _setup(n=1, offsets=(1440, 60)):
@@ -26,7 +26,13 @@ def _setup(n=1, offsets=(1440, 60)):
     svc = factories.service(org, duration=30, providers=[prov])
     day = factories.future_day(5)
     appointments = [
-        factories.appointment(org, svc=svc, prov=prov, start=factories.at(org, day, 8) + datetime.timedelta(minutes=30 * i), email=f"c{i}@example.com")
+        factories.appointment(
+            org,
+            svc=svc,
+            prov=prov,
+            start=factories.at(org, day, 8) + datetime.timedelta(minutes=30 * i),
+            email=f"c{i}@example.com",
+        )
         for i in range(n)
     ]
     return org, prov, appointments
@@ -42,7 +48,9 @@ def test_each_offset_is_sent_once_at_its_time():
     assert services.reminders_send_due(now=start - datetime.timedelta(minutes=30)) == 1
     assert services.reminders_send_due(now=start - datetime.timedelta(minutes=10)) == 0
     assert services.reminders_send_due(now=start + datetime.timedelta(minutes=1)) == 0
-    keys = sorted(AppointmentNotification.objects.filter(appointment=appointment, kind="reminder").values_list("key", flat=True))
+    keys = sorted(
+        AppointmentNotification.objects.filter(appointment=appointment, kind="reminder").values_list("key", flat=True)
+    )
     assert keys == ["reminder:1440", "reminder:60"]
     staff = NotificationLog.objects.filter(event_type="appointment_reminder", user=prov.user)
     assert {log.metadata["appointment_id"] for log in staff} == {appointment.pk}
@@ -63,7 +71,9 @@ def test_configurable_offsets_late_bookings_and_cancelled_appointments():
     late = factories.appointment(org2, svc=svc, prov=prov2, start=start, email="late@example.com")
     assert services.reminders_send_due() == 0
     assert services.reminders_send_due(now=late.start - datetime.timedelta(minutes=30)) == 1
-    assert list(AppointmentNotification.objects.filter(appointment=late, kind="reminder").values_list("key", flat=True)) == ["reminder:60"]
+    assert list(
+        AppointmentNotification.objects.filter(appointment=late, kind="reminder").values_list("key", flat=True)
+    ) == ["reminder:60"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,7 +12,9 @@ from accounts.models import Organization
 
 
 class Command(BaseCommand):
-    help = "Load the demo organizations, users (password: %s) and their data. Safe to run again." % demo_data.DEMO_PASSWORD
+    help = (
+        f"Load the demo organizations, users (password: {demo_data.DEMO_PASSWORD}) and their data. Safe to run again."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(

@@ -12,7 +12,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, default=None, help="Rows locked and raised per transaction (default: SLA_SWEEP_BATCH_SIZE).")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=None,
+            help="Rows locked and raised per transaction (default: SLA_SWEEP_BATCH_SIZE).",
+        )
 
     def handle(self, *args, batch_size=None, **options):
         if batch_size is not None and batch_size < 1:
@@ -23,4 +28,6 @@ class Command(BaseCommand):
             event, kind = key.split(":")
             self.stdout.write(f"  {event} {kind}: {count}")
         total = sum(raised.values())
-        self.stdout.write(self.style.SUCCESS(f"Raised {total} SLA event(s).") if total else "Raised nothing: no SLA was due.")
+        self.stdout.write(
+            self.style.SUCCESS(f"Raised {total} SLA event(s).") if total else "Raised nothing: no SLA was due."
+        )

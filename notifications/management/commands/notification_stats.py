@@ -14,7 +14,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--org", help="organization slug (default: every organization)")
-        parser.add_argument("--hours", type=int, default=24, help="rows created in the last N hours (default 24; 0 = all)")
+        parser.add_argument(
+            "--hours", type=int, default=24, help="rows created in the last N hours (default 24; 0 = all)"
+        )
 
     def handle(self, *args, org, hours, **options):
         if hours < 0:
@@ -40,4 +42,6 @@ class Command(BaseCommand):
             self.stdout.write(f"{name:<26}{count:>8}")
         rate = (stats["failed"] / stats["out"] * 100) if stats["out"] else 0.0
         self.stdout.write("")
-        self.stdout.write(f"total {stats['total']} · retried {stats['retried']} · failed {stats['failed']} ({rate:.1f}% of finished) · overdue {stats['overdue']}")
+        self.stdout.write(
+            f"total {stats['total']} · retried {stats['retried']} · failed {stats['failed']} ({rate:.1f}% of finished) · overdue {stats['overdue']}"
+        )

@@ -35,11 +35,13 @@ class Command(BaseCommand):
             if organization is not None:
                 queryset = queryset.filter(organization=organization)
             for row in queryset.order_by("id")[:limit]:
-                self.stdout.write(f"would resend #{row.pk} {row.event_type} {row.channel} → {row.recipient}: {row.error[:80]}")
+                self.stdout.write(
+                    f"would resend #{row.pk} {row.event_type} {row.channel} → {row.recipient}: {row.error[:80]}"
+                )
             self.stdout.write(f"{min(queryset.count(), limit)} failed row(s); nothing changed (dry run).")
             return
         copies = services.notification_retry_failed(organization=organization, since=since, limit=limit)
-        for index, copy in enumerate(copies, 1):
+        for index, _copy in enumerate(copies, 1):
             if index % 100 == 0 or index == len(copies):
                 self.stdout.write(f"resent {index}/{len(copies)}")
         self.stdout.write(self.style.SUCCESS(f"{len(copies)} failed notification(s) queued again."))

@@ -16,8 +16,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("email", help="the member's email address")
         parser.add_argument("--org", required=True, help="organization slug")
-        parser.add_argument("--channel", action="append", choices=Channel.values, dest="channels",
-                            help="channel to use (repeatable; default: email)")
+        parser.add_argument(
+            "--channel",
+            action="append",
+            choices=Channel.values,
+            dest="channels",
+            help="channel to use (repeatable; default: email)",
+        )
         parser.add_argument("--now", action="store_true", help="deliver the pending rows here, without a worker")
 
     def handle(self, *args, email, org, channels, now, **options):
@@ -27,9 +32,15 @@ class Command(BaseCommand):
         user = User.objects.filter(email__iexact=email).first()
         if user is None or not Membership.objects.for_organization(organization).filter(user=user).exists():
             raise CommandError(f"{email} is not a member of {organization.slug}.")
-        rows = services.notification_send_test(organization=organization, user=user, channels=channels or [Channel.EMAIL])
+        rows = services.notification_send_test(
+            organization=organization, user=user, channels=channels or [Channel.EMAIL]
+        )
         for row in rows:
-            detail = row.recipient if row.status == Status.PENDING else f"{row.reason} {row.scheduled_at:%Y-%m-%d %H:%M %Z}".strip()
+            detail = (
+                row.recipient
+                if row.status == Status.PENDING
+                else f"{row.reason} {row.scheduled_at:%Y-%m-%d %H:%M %Z}".strip()
+            )
             self.stdout.write(f"#{row.pk} {row.channel}: {row.status} {detail}")
             if now and row.status == Status.PENDING:
                 outcome = services.notification_deliver(log_id=row.pk)

@@ -12,9 +12,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--now", help="Pretend the current time is this ISO 8601 instant with an offset (e.g. 2030-01-02T09:00:00-03:00)."
+            "--now",
+            help="Pretend the current time is this ISO 8601 instant with an offset (e.g. 2030-01-02T09:00:00-03:00).",
         )
-        parser.add_argument("--limit", type=int, default=1000, help="Look at most at this many due appointments (default 1000).")
+        parser.add_argument(
+            "--limit", type=int, default=1000, help="Look at most at this many due appointments (default 1000)."
+        )
 
     def handle(self, *args, now=None, limit=1000, **options):
         moment = None
