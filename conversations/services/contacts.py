@@ -1,0 +1,142 @@
+"""Contacts and tags."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Organization
+from conversations.models import (
+    Contact,
+    LifecycleStage,
+    OptIn,
+    Tag,
+    normalize_phone,
+)
+from conversations.services.common import _emit, _same_org
+
+
+@transaction.atomic
+def tag_create(*, organization: Organization, name: str, color: str = "#64748b") -> Tag:
+    tag = Tag(organization=organization, name=name.strip(), color=color)
+    tag.full_clean()
+    tag.save()
+    return tag
+
+
+@transaction.atomic
+def contact_create(
+    *,
+    organization: Organization,
+    name: str = "",
+    phone: str = "",
+    email: str = "",
+    tags: list[Tag] | tuple = (),
+    lifecycle_stage: str = LifecycleStage.LEAD,
+    opt_in: str = OptIn.UNKNOWN,
+    lead_score: int = 0,
+    custom_fields: dict | None = None,
+    enforce_plan_limit: bool = True,
+) -> Contact:
+    """Create a contact; emits ``contact.created``.
+
+    The plan's contact limit is enforced for contacts added by people (the organization row is
+    locked so two additions cannot both pass it). Contacts created by an inbound message pass
+    ``enforce_plan_limit=False``: a customer's message is never lost over a billing limit.
+    """
+    if enforce_plan_limit and organization.limits.contacts is not None:
+        Organization.objects.select_for_update().get(pk=organization.pk)
+        current = Contact.objects.for_organization(organization).count()
+        if current >= organization.limits.contacts:
+            raise ValidationError(
+                _(
+                    "The %(plan)s plan allows up to %(limit)d contacts and %(org)s has %(current)d. Upgrade the plan or remove contacts first."
+                )
+                % {
+                    "plan": organization.get_plan_display(),
+                    "limit": organization.limits.contacts,
+                    "org": organization.name,
+                    "current": current,
+                },
+                code="plan_limit_contacts",
+            )
+    contact = Contact(
+        organization=organization,
+        name=name.strip(),
+        phone=normalize_phone(phone) if phone else "",
+        email=email.strip().lower(),
+        lifecycle_stage=lifecycle_stage,
+        opt_in=opt_in,
+        lead_score=lead_score,
+        custom_fields=custom_fields or {},
+        opt_in_changed_at=timezone.now() if opt_in != OptIn.UNKNOWN else None,
+    )
+    contact.full_clean()
+    contact.save()
+    for tag in tags:
+        _same_org(tag, organization.pk, _("tag"))
+    contact.tags.set(tags)
+    _emit("contact.created", organization.pk, contact_id=contact.pk)
+    return contact
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, **fields) -> Contact:
+    """Change a contact's editable fields (name, phone, email, lifecycle_stage, lead_score, custom_fields, tags)."""
+    editable = {"name", "phone", "email", "lifecycle_stage", "lead_score", "custom_fields", "tags"}
+    unknown = set(fields) - editable
+    if unknown:
+        raise ValidationError(
+            _("These contact fields cannot be changed here: %(fields)s") % {"fields": ", ".join(sorted(unknown))}
+        )
+    tags = fields.pop("tags", None)
+    if fields.get("phone"):
+        fields["phone"] = normalize_phone(fields["phone"])
+    for name, value in fields.items():
+        setattr(contact, name, value)
+    contact.full_clean()
+    contact.save()
+    if tags is not None:
+        for tag in tags:
+            _same_org(tag, contact.organization_id, _("tag"))
+        contact.tags.set(tags)
+    return contact
+
+
+@transaction.atomic
+def contact_set_opt_in(*, contact: Contact, opt_in: str) -> Contact:
+    if opt_in not in OptIn.values:
+        raise ValidationError(_("Unknown consent value: %(value)s") % {"value": opt_in})
+    contact.opt_in = opt_in
+    contact.opt_in_changed_at = timezone.now()
+    contact.save(update_fields=["opt_in", "opt_in_changed_at", "updated_at"])
+    return contact
+
+
+@transaction.atomic
+def contact_set_blocked(*, contact: Contact, blocked: bool) -> Contact:
+    contact.is_blocked = blocked
+    contact.save(update_fields=["is_blocked", "updated_at"])
+    return contact
+
+
+def contact_get_or_create_by_phone(*, organization: Organization, phone: str, name: str = "") -> tuple[Contact, bool]:
+    """The organization's contact with ``phone`` (E.164 after normalizing), created if new.
+
+    Safe under concurrency: a concurrent creation of the same phone loses on the unique
+    constraint inside a savepoint and reads the winner's row.
+    """
+    phone = normalize_phone(phone)
+    existing = Contact.objects.for_organization(organization).filter(phone=phone).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return contact_create(organization=organization, phone=phone, name=name, enforce_plan_limit=False), True
+    except (IntegrityError, ValidationError):
+        existing = Contact.objects.for_organization(organization).filter(phone=phone).first()
+        if existing is None:
+            raise
+        return existing, False

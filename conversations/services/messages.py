@@ -1,0 +1,398 @@
+"""Messages: inbound from providers, agent replies and notes, delivery, provider statuses, media."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import mimetypes
+import uuid
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Membership, Organization
+from conversations.attachments import ALLOWED_TYPES, MiB, sanitize_filename, validate_attachment
+from conversations.channels import whatsapp
+from conversations.models import (
+    ACTIVE_STATUSES,
+    DELIVERY_ORDER,
+    AuthorType,
+    Channel,
+    ChannelKind,
+    Contact,
+    Conversation,
+    DeliveryStatus,
+    Direction,
+    Message,
+    MessageKind,
+    OptIn,
+    Status,
+)
+from conversations.services.common import _acting, _emit, _locked, clean_body
+from conversations.services.contacts import contact_get_or_create_by_phone
+from conversations.services.conversations import conversation_open
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    message: Message
+    created: bool
+
+
+def _existing_by_provider_id(organization_id: int, provider_message_id: str) -> Message | None:
+    if not provider_message_id:
+        return None
+    return Message.objects.filter(organization_id=organization_id, provider_message_id=provider_message_id).first()
+
+
+@transaction.atomic
+def inbound_message_receive(
+    *,
+    channel: Channel,
+    phone: str,
+    body: str = "",
+    kind: str = MessageKind.TEXT,
+    name: str = "",
+    provider_message_id: str = "",
+    media_id: str = "",
+    content_type: str = "",
+    filename: str = "",
+    sent_at: dt.datetime | None = None,
+) -> InboundResult:
+    """Store a customer's message: find or create the contact and its open conversation.
+
+    A provider message id seen before returns the stored message (``created=False``): webhook
+    retries and duplicate deliveries store one message.
+    """
+    organization = channel.organization
+    existing = _existing_by_provider_id(organization.pk, provider_message_id)
+    if existing is not None:
+        return InboundResult(existing, False)
+    if kind not in (MessageKind.TEXT, MessageKind.IMAGE, MessageKind.VIDEO, MessageKind.AUDIO, MessageKind.DOCUMENT):
+        raise ValidationError(_("Unknown message kind: %(kind)s") % {"kind": kind}, code="kind")
+    contact, _created = contact_get_or_create_by_phone(organization=organization, phone=phone, name=name)
+    if name and not contact.name:
+        contact.name = name[:150]
+        contact.save(update_fields=["name", "updated_at"])
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .filter(contact=contact, channel=channel, status__in=ACTIVE_STATUSES)
+        .first()
+    )
+    if conversation is None:
+        try:
+            with transaction.atomic():
+                conversation = conversation_open(contact=contact, channel=channel)
+        except IntegrityError:
+            conversation = Conversation.objects.select_for_update(of=("self",)).get(
+                contact=contact, channel=channel, status__in=ACTIVE_STATUSES
+            )
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                organization=organization,
+                conversation=conversation,
+                direction=Direction.INBOUND,
+                author_type=AuthorType.CONTACT,
+                kind=kind,
+                body=clean_body(body),
+                provider_message_id=provider_message_id[:128],
+                provider_media_id=media_id[:128],
+                attachment_content_type=content_type[:100],
+                attachment_name=sanitize_filename(filename) if filename else "",
+                delivery_status=DeliveryStatus.DELIVERED,
+                sent_at=sent_at or now,
+                delivered_at=now,
+            )
+    except IntegrityError:
+        existing = _existing_by_provider_id(organization.pk, provider_message_id)
+        if existing is None:
+            raise
+        return InboundResult(existing, False)
+    updates = {"last_message_at": now, "last_inbound_at": now}
+    if conversation.status == Status.PENDING:
+        updates["status"] = Status.OPEN
+    Conversation.objects.filter(pk=conversation.pk).update(**updates)
+    Contact.objects.filter(pk=contact.pk).update(last_message_at=now)
+    if media_id and channel.kind == ChannelKind.WHATSAPP:
+        transaction.on_commit(lambda: _enqueue_media_fetch(message.pk))
+    _emit(
+        "message.received",
+        organization.pk,
+        conversation_id=conversation.pk,
+        message_id=message.pk,
+        contact_id=contact.pk,
+    )
+    return InboundResult(message, True)
+
+
+def _author_check(conversation: Conversation, author: Membership) -> None:
+    _acting(author, conversation.organization_id)
+
+
+@transaction.atomic
+def message_send(*, conversation: Conversation, author: Membership, body: str = "", attachment=None) -> Message:
+    """An agent's reply: stored as queued, sent to the provider by a task after the commit.
+
+    The first agent reply sets the conversation's first response time (stopping that SLA).
+    ``attachment`` is an uploaded file (``name``, ``size``, ``content_type``).
+    """
+    conversation = _locked(conversation)
+    _author_check(conversation, author)
+    if not conversation.is_active:
+        raise ValidationError(_("Reopen the conversation before replying."), code="not_active")
+    contact = conversation.contact
+    if contact.is_blocked:
+        raise ValidationError(_("This contact is blocked; unblock them to reply."), code="contact_blocked")
+    if contact.opt_in == OptIn.OPTED_OUT:
+        raise ValidationError(_("This contact opted out of messages."), code="contact_opted_out")
+    text = clean_body(body)
+    kind = MessageKind.TEXT
+    if attachment is not None:
+        kind = validate_attachment(
+            name=attachment.name, content_type=getattr(attachment, "content_type", ""), size=attachment.size
+        )
+    elif not text:
+        raise ValidationError(_("Write a message or attach a file."), code="empty")
+    now = timezone.now()
+    message = Message(
+        organization_id=conversation.organization_id,
+        conversation=conversation,
+        direction=Direction.OUTBOUND,
+        author_type=AuthorType.AGENT,
+        author=author.user,
+        kind=kind,
+        body=text,
+        delivery_status=DeliveryStatus.QUEUED,
+    )
+    if attachment is not None:
+        message.attachment_name = sanitize_filename(attachment.name)
+        message.attachment_content_type = attachment.content_type.split(";")[0].strip().lower()
+        message.attachment_size = attachment.size
+        message.attachment.save(message.attachment_name, attachment, save=False)
+    message.save()
+    updates = ["last_message_at"]
+    conversation.last_message_at = now
+    if conversation.first_response_at is None:
+        conversation.first_response_at = now
+        updates.append("first_response_at")
+    conversation.save(update_fields=updates)
+    transaction.on_commit(lambda: _enqueue_delivery(message.pk))
+    _emit(
+        "message.sent",
+        conversation.organization_id,
+        conversation_id=conversation.pk,
+        message_id=message.pk,
+        author_id=author.user_id,
+    )
+    return message
+
+
+def _enqueue_media_fetch(message_id: int) -> None:
+    from conversations.tasks import fetch_inbound_media
+
+    fetch_inbound_media.delay(message_id)
+
+
+def message_fetch_media(*, message_id: int) -> Message | None:
+    """Download an inbound message's media from the provider into its attachment; safe to run twice.
+
+    Files over the size limit of their kind or of a type that cannot be stored are refused and
+    the reason is kept in the message's ``error``; the message itself (and its caption) stays.
+    """
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("conversation__channel")
+            .filter(pk=message_id, direction=Direction.INBOUND)
+            .first()
+        )
+        if message is None or message.attachment or not message.provider_media_id:
+            return message
+        channel = message.conversation.channel
+        if channel is None or channel.kind != ChannelKind.WHATSAPP:
+            return message
+        client = whatsapp.WhatsAppClient(phone_number_id=channel.phone_number_id, access_token=channel.access_token)
+        limit = ALLOWED_TYPES.get(message.kind, (None, 100 * MiB))[1]
+        try:
+            content, content_type = client.download_media(media_id=message.provider_media_id, max_bytes=limit)
+            content_type = content_type.split(";")[0].strip().lower() or message.attachment_content_type
+            extension = mimetypes.guess_extension(content_type) or ""
+            name = message.attachment_name or sanitize_filename(
+                f"{message.kind}-{message.provider_media_id}{extension}"
+            )
+            validate_attachment(name=name, content_type=content_type, size=len(content))
+        except (whatsapp.SendError, ValidationError) as error:
+            reason = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+            message.error = _("Media not stored: %(reason)s") % {"reason": reason}
+            message.save(update_fields=["error"])
+            logger.warning("media of message %s not stored: %s", message.pk, reason)
+            return message
+        message.attachment_name = name
+        message.attachment_content_type = content_type
+        message.attachment_size = len(content)
+        message.attachment.save(name, ContentFile(content), save=False)
+        message.save(update_fields=["attachment", "attachment_name", "attachment_content_type", "attachment_size"])
+        return message
+
+
+def _enqueue_delivery(message_id: int) -> None:
+    from conversations.tasks import deliver_message
+
+    deliver_message.delay(message_id)
+
+
+@transaction.atomic
+def note_add(*, conversation: Conversation, author: Membership, body: str) -> Message:
+    """An internal note: visible to agents only, never sent to the customer.
+
+    It emits ``message.sent`` too (listeners show it to other agents); the message's
+    ``is_internal_note`` tells them apart.
+    """
+    _author_check(conversation, author)
+    text = clean_body(body)
+    if not text:
+        raise ValidationError(_("Write the note first."), code="empty")
+    now = timezone.now()
+    message = Message.objects.create(
+        organization_id=conversation.organization_id,
+        conversation=conversation,
+        direction=Direction.OUTBOUND,
+        author_type=AuthorType.AGENT,
+        author=author.user,
+        kind=MessageKind.TEXT,
+        body=text,
+        is_internal_note=True,
+        delivery_status=DeliveryStatus.SENT,
+        sent_at=now,
+    )
+    _emit(
+        "message.sent",
+        conversation.organization_id,
+        conversation_id=conversation.pk,
+        message_id=message.pk,
+        author_id=author.user_id,
+    )
+    return message
+
+
+def message_deliver(*, message_id: int) -> Message | None:
+    """Send a queued outbound message through its channel; safe to run twice.
+
+    A message already sent (it has a provider id) or being sent by another worker (row
+    locked) is left alone. Network retries happen in the client; a final failure marks the
+    message ``failed`` with the error.
+    """
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("conversation__contact", "conversation__channel")
+            .filter(pk=message_id)
+            .first()
+        )
+        if message is None or message.provider_message_id or message.delivery_status != DeliveryStatus.QUEUED:
+            return message
+        if (
+            message.direction != Direction.OUTBOUND
+            or message.is_internal_note
+            or message.author_type == AuthorType.SYSTEM
+        ):
+            return message
+        channel = message.conversation.channel
+        contact = message.conversation.contact
+        now = timezone.now()
+        try:
+            if channel is None or not channel.is_active:
+                raise whatsapp.SendError(_("The conversation has no active channel to send through."), retryable=False)
+            if not contact.phone:
+                raise whatsapp.SendError(_("The contact has no phone number."), retryable=False)
+            provider_id = _send_through(channel, message, contact.phone)
+        except whatsapp.SendError as error:
+            message.delivery_status = DeliveryStatus.FAILED
+            message.failed_at = now
+            message.error = str(error)[:2000]
+            message.save(update_fields=["delivery_status", "failed_at", "error"])
+            logger.warning("message %s failed: %s", message.pk, error)
+            return message
+        message.provider_message_id = provider_id
+        message.delivery_status = DeliveryStatus.SENT
+        message.sent_at = timezone.now()
+        message.error = ""
+        message.save(update_fields=["provider_message_id", "delivery_status", "sent_at", "error"])
+        return message
+
+
+def _send_through(channel: Channel, message: Message, phone: str) -> str:
+    if channel.kind == ChannelKind.CONSOLE:
+        logger.info(
+            "[console channel %s] to %s: %s%s",
+            channel.name,
+            phone,
+            message.body,
+            f" [{message.attachment_name}]" if message.attachment_name else "",
+        )
+        return f"console-{uuid.uuid4().hex}"
+    client = whatsapp.WhatsAppClient(phone_number_id=channel.phone_number_id, access_token=channel.access_token)
+    if message.attachment:
+        message.attachment.open("rb")
+        try:
+            content = message.attachment.read()
+        finally:
+            message.attachment.close()
+        media_id = client.upload_media(
+            content=content, filename=message.attachment_name, content_type=message.attachment_content_type
+        )
+        return client.send_media(
+            to=phone, kind=message.kind, media_id=media_id, caption=message.body, filename=message.attachment_name
+        )
+    return client.send_text(to=phone, body=message.body)
+
+
+_STATUS_TIMESTAMP = {
+    DeliveryStatus.SENT: "sent_at",
+    DeliveryStatus.DELIVERED: "delivered_at",
+    DeliveryStatus.READ: "read_at",
+    DeliveryStatus.FAILED: "failed_at",
+}
+
+
+@transaction.atomic
+def message_status_update(
+    *, organization: Organization, provider_message_id: str, status: str, at: dt.datetime | None = None, error: str = ""
+) -> Message | None:
+    """Apply a provider's delivery status; statuses arriving late never move a message backwards."""
+    if status not in _STATUS_TIMESTAMP:
+        raise ValidationError(_("Unknown delivery status: %(status)s") % {"status": status}, code="status")
+    message = (
+        Message.objects.select_for_update()
+        .filter(organization=organization, provider_message_id=provider_message_id, direction=Direction.OUTBOUND)
+        .first()
+    )
+    if message is None:
+        return None
+    at = at or timezone.now()
+    fields = []
+    stamp = _STATUS_TIMESTAMP[status]
+    if getattr(message, stamp) is None:
+        setattr(message, stamp, at)
+        fields.append(stamp)
+    if status == DeliveryStatus.FAILED:
+        if message.delivery_status != DeliveryStatus.READ:
+            message.delivery_status = DeliveryStatus.FAILED
+            message.error = error[:2000] or message.error
+            fields += ["delivery_status", "error"]
+    elif message.delivery_status == DeliveryStatus.FAILED or DELIVERY_ORDER[status] > DELIVERY_ORDER.get(
+        message.delivery_status, 0
+    ):
+        message.delivery_status = status
+        fields.append("delivery_status")
+    if fields:
+        message.save(update_fields=fields)
+    return message
