@@ -106,6 +106,15 @@ class OptIn(models.TextChoices):
     OPTED_OUT = "opted_out", _("Opted out")
 
 
+class ConsentSource(models.TextChoices):
+    FORM = "form", _("Form")
+    INBOUND_KEYWORD = "inbound_keyword", _("Inbound keyword")
+    AGENT = "agent", _("Agent")
+    IMPORT = "import", _("Import")
+    API = "api", _("API")
+    BOOKING = "booking", _("Booking page")
+
+
 class Contact(models.Model):
     """A customer who writes in. The phone, when present, is E.164 and unique per organization."""
 
@@ -121,6 +130,13 @@ class Contact(models.Model):
     )
     opt_in = models.CharField(_("messaging consent"), max_length=10, choices=OptIn.choices, default=OptIn.UNKNOWN)
     opt_in_changed_at = models.DateTimeField(_("consent changed at"), null=True, blank=True)
+    opt_in_source = models.CharField(_("consent source"), max_length=20, choices=ConsentSource.choices, blank=True)
+    marketing_opt_in = models.BooleanField(
+        _("marketing consent"),
+        default=False,
+        help_text=_("Marketing templates (campaigns) need it; utility messages such as reminders do not."),
+    )
+    marketing_opt_in_changed_at = models.DateTimeField(_("marketing consent changed at"), null=True, blank=True)
     is_blocked = models.BooleanField(
         _("blocked"), default=False, help_text=_("Messages from a blocked contact are stored but not routed.")
     )
@@ -165,6 +181,88 @@ class Contact(models.Model):
             self.phone = normalize_phone(self.phone)
         if not (self.phone or self.email or self.name):
             raise ValidationError(_("Give the contact at least a name, a phone number or an email."))
+
+
+class ConsentKind(models.TextChoices):
+    MESSAGING = "messaging", _("Messaging")
+    MARKETING = "marketing", _("Marketing")
+
+
+class ConsentChange(models.Model):
+    """One change of a contact's consent: what, to which value, from which source, by whom, when."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="consent_changes", verbose_name=_("organization")
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="consent_changes", verbose_name=_("contact")
+    )
+    kind = models.CharField(_("consent"), max_length=10, choices=ConsentKind.choices)
+    value = models.CharField(_("value"), max_length=10)
+    source = models.CharField(_("source"), max_length=20, choices=ConsentSource.choices)
+    by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("changed by")
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("changed at"), auto_now_add=True)
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("consent change")
+        verbose_name_plural = _("consent changes")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["contact", "-created_at"], name="conv_consent_contact_idx")]
+
+    def __str__(self):
+        return f"{self.contact} · {self.kind} → {self.value} ({self.source})"
+
+
+def default_opt_out_keywords() -> list[str]:
+    return ["STOP", "PARAR", "SAIR", "CANCELAR"]
+
+
+def default_opt_in_keywords() -> list[str]:
+    return ["START", "VOLTAR"]
+
+
+def validate_keywords(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(k, str) and 0 < len(k.strip()) <= 30 for k in value):
+        raise ValidationError(_('Give a list of words of 1 to 30 characters, e.g. ["STOP", "PARAR"].'))
+
+
+class MessagingSettings(models.Model):
+    """The organization's messaging rules: consent keywords and their answers."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="messaging_settings", verbose_name=_("organization")
+    )
+    opt_out_keywords = models.JSONField(
+        _("opt-out keywords"),
+        default=default_opt_out_keywords,
+        validators=[validate_keywords],
+        help_text=_("A customer message that is exactly one of these (any case, accents ignored) opts them out."),
+    )
+    opt_in_keywords = models.JSONField(
+        _("opt-in keywords"), default=default_opt_in_keywords, validators=[validate_keywords]
+    )
+    opt_out_reply = models.TextField(
+        _("answer to an opt-out"), blank=True, help_text=_("Empty: the standard answer in the organization's language.")
+    )
+    opt_in_reply = models.TextField(
+        _("answer to an opt-in"), blank=True, help_text=_("Empty: the standard answer in the organization's language.")
+    )
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("messaging settings")
+        verbose_name_plural = _("messaging settings")
+
+    def __str__(self):
+        return str(self.organization)
 
 
 class ChannelKind(models.TextChoices):
@@ -446,6 +544,7 @@ class MessageKind(models.TextChoices):
     VIDEO = "video", _("Video")
     AUDIO = "audio", _("Audio")
     DOCUMENT = "document", _("Document")
+    TEMPLATE = "template", _("WhatsApp template")
     SYSTEM = "system", _("System")
 
 
@@ -477,6 +576,8 @@ class Message(models.Model):
     )
     kind = models.CharField(_("kind"), max_length=10, choices=MessageKind.choices, default=MessageKind.TEXT)
     body = models.TextField(_("body"), blank=True)
+    # A template message: the Graph API's ``template`` object as sent (name, language, parameters).
+    template_payload = models.JSONField(_("template payload"), default=dict, blank=True)
     is_internal_note = models.BooleanField(_("internal note"), default=False)
     attachment = models.FileField(_("attachment"), upload_to=attachment_upload_to, max_length=255, blank=True)
     attachment_name = models.CharField(_("attachment name"), max_length=255, blank=True)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Max, QuerySet
+from django.utils import timezone
 
 from accounts.models import Organization
 from conversations.models import ACTIVE_STATUSES, Channel, ChannelKind, Contact, Conversation, Message
@@ -17,7 +21,7 @@ def channel_for_webhook(*, public_id: str) -> Channel | None:
     except (ValueError, TypeError, AttributeError):
         return None
     return (
-        Channel.objects.select_related("organization", "default_queue")
+        Channel.objects.select_related("organization__messaging_settings", "default_queue")
         .filter(public_id=key, kind=ChannelKind.WHATSAPP, is_active=True, organization__is_active=True)
         .first()
     )
@@ -60,3 +64,47 @@ def message_list(*, organization: Organization, conversation: Conversation) -> Q
 
 def message_with_attachment_get(*, organization: Organization, message_id) -> Message | None:
     return Message.objects.for_organization(organization).exclude(attachment="").filter(pk=message_id).first()
+
+
+@dataclass(frozen=True)
+class ServiceWindow:
+    """WhatsApp's customer-service window: free-form messages only within 24 h of the customer's last
+    message to this number; outside it only approved templates. ``applies`` is false for channels
+    without such a window (the console channel)."""
+
+    applies: bool
+    is_open: bool
+    last_inbound_at: dt.datetime | None = None
+    closes_at: dt.datetime | None = None
+
+
+def service_window(
+    *,
+    organization: Organization,
+    contact: Contact,
+    channel: Channel | None,
+    conversation: Conversation | None = None,
+    now: dt.datetime | None = None,
+) -> ServiceWindow:
+    """The window of ``contact`` on ``channel``; ``conversation`` (one of theirs on it) saves the query
+    across their conversations when its own last customer message already keeps the window open."""
+    if channel is None or channel.kind != ChannelKind.WHATSAPP:
+        return ServiceWindow(applies=False, is_open=True)
+    now = now or timezone.now()
+    hours = dt.timedelta(hours=settings.WHATSAPP_SERVICE_WINDOW_HOURS)
+    if conversation is not None and conversation.last_inbound_at and now < conversation.last_inbound_at + hours:
+        return ServiceWindow(
+            applies=True,
+            is_open=True,
+            last_inbound_at=conversation.last_inbound_at,
+            closes_at=conversation.last_inbound_at + hours,
+        )
+    last = (
+        Conversation.objects.for_organization(organization)
+        .filter(contact=contact, channel=channel)
+        .aggregate(last=Max("last_inbound_at"))["last"]
+    )
+    if last is None:
+        return ServiceWindow(applies=True, is_open=False)
+    closes_at = last + hours
+    return ServiceWindow(applies=True, is_open=now < closes_at, last_inbound_at=last, closes_at=closes_at)

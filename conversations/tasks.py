@@ -10,12 +10,6 @@ PERIODIC_TASKS = {
 
 
 @shared_task(ignore_result=True)
-def deliver_message(message_id: int) -> None:
-    """Send a queued outbound message; a message already sent is left alone."""
-    services.message_deliver(message_id=message_id)
-
-
-@shared_task(ignore_result=True)
 def fetch_inbound_media(message_id: int) -> None:
     """Download the media of an inbound WhatsApp message; a message with its file already is left alone."""
     services.message_fetch_media(message_id=message_id)

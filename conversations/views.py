@@ -88,6 +88,8 @@ def _receive(request, channel) -> JsonResponse:
                 content_type=item.mime_type,
                 filename=item.filename,
                 sent_at=item.timestamp,
+                reply_payload=item.reply_payload,
+                context_message_id=item.context_id,
             )
         except ValidationError as error:
             return _error(400, f"message {item.provider_message_id} refused: {' '.join(error.messages)}")

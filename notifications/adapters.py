@@ -86,6 +86,10 @@ class EmailAdapter:
         )
         if log.html:
             message.attach_alternative(log.html, "text/html")
+        return self.send_message(message, fallback_id=log.message_id_header)
+
+    def send_message(self, message: EmailMultiAlternatives, *, fallback_id: str) -> str:
+        """Send a built email over the kept-open connection; returns the ESP's id (or ``fallback_id``)."""
         try:
             self._send(message)
         except smtplib.SMTPRecipientsRefused as error:
@@ -101,7 +105,7 @@ class EmailAdapter:
         provider_id = getattr(status, "message_id", None) if status is not None else None
         if isinstance(provider_id, set):
             provider_id = next(iter(provider_id), None)
-        return str(provider_id or log.message_id_header)
+        return str(provider_id or fallback_id)
 
     def _send(self, message) -> None:
         connection = self._connection()

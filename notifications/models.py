@@ -1,9 +1,12 @@
-"""Notification preferences (per user and organization, with organization defaults) and the log.
+"""Notification preferences (per user and organization, with organization defaults) and the outbox.
 
-``NotificationLog`` is both the audit trail and the outbox: ``notify()`` writes one row per
-recipient × channel inside the caller's transaction (including the decisions not to send, with the
-reason), a Celery task delivers each ``pending`` row after commit, and the relay (Beat) re-queues
-rows whose task was lost and releases ``deferred`` rows when they come due.
+``NotificationLog`` is both the audit trail and PyTake's one outbox: every outbound delivery is a
+row of it — staff notifications (``notify()``, one row per recipient × channel, including the
+decisions not to send), agent replies and template sends to contacts, appointment messages to
+customers, and whatever later apps send. Rows are written inside the caller's transaction; a Celery
+task delivers each ``pending`` row after commit through the row's *transport* (see
+``notifications/transports.py``), and the relay (Beat) re-queues rows whose task was lost, recovers
+rows whose sender died (expired lease) and releases ``deferred`` rows when they come due.
 """
 
 from __future__ import annotations
@@ -176,22 +179,42 @@ class Status(models.TextChoices):
     SENDING = "sending", _("Sending")
     SENT = "sent", _("Sent")
     DELIVERED = "delivered", _("Delivered")
+    READ = "read", _("Read")
     FAILED = "failed", _("Failed")
     BOUNCED = "bounced", _("Bounced")
     SKIPPED = "skipped", _("Not sent")
 
 
+# Rows still on their way: the relay and the outbox index look only at these.
+OPEN_STATUSES = (Status.PENDING, Status.DEFERRED, Status.SENDING)
+
+
 # Rows that count against hourly limits: on their way out or out.
-COUNTED_STATUSES = (Status.PENDING, Status.SENDING, Status.SENT, Status.DELIVERED, Status.BOUNCED)
+COUNTED_STATUSES = (Status.PENDING, Status.SENDING, Status.SENT, Status.DELIVERED, Status.READ, Status.BOUNCED)
 
 
 class NotificationLog(models.Model):
+    """One outbound delivery: to a user (staff notification) or to a contact (customer message).
+
+    ``transport`` names the sender registered in ``notifications/transports.py``; empty means the
+    channel's own adapter (staff email, SMS, WhatsApp, live, in-app). ``payload`` is what that
+    transport needs (e.g. the conversation message id, or a rendered WhatsApp template).
+    ``recipient_contact_id`` is the contact a customer message goes to — a plain id, because the
+    notifications app sits below conversations and holds no foreign key to it.
+    """
+
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="notification_logs", verbose_name=_("organization")
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_logs", verbose_name=_("user")
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notification_logs",
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
     )
+    recipient_contact_id = models.BigIntegerField(_("recipient contact"), null=True, blank=True)
     event_type = models.CharField(_("type"), max_length=40, choices=EVENT_TYPE_CHOICES)
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
     recipient = models.CharField(
@@ -209,6 +232,12 @@ class NotificationLog(models.Model):
     scheduled_at = models.DateTimeField(_("scheduled for"), help_text=_("When the row became (or becomes) sendable."))
     enqueued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    lease_until = models.DateTimeField(
+        _("sending lease until"),
+        null=True,
+        blank=True,
+        help_text=_("A sending row whose lease ran out lost its worker; the relay sends it again."),
+    )
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
@@ -216,6 +245,10 @@ class NotificationLog(models.Model):
     max_retries = models.PositiveSmallIntegerField(_("max retries"), default=3)
     provider_message_id = models.CharField(_("provider message id"), max_length=255, blank=True)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    transport = models.CharField(
+        _("transport"), max_length=40, blank=True, help_text=_("The sender of this row; empty: the channel's adapter.")
+    )
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
     dedupe_key = models.CharField(_("dedupe key"), max_length=200)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -231,6 +264,10 @@ class NotificationLog(models.Model):
             models.UniqueConstraint(fields=["dedupe_key"], name="notifications_log_unique_dedupe_key"),
             models.CheckConstraint(
                 condition=Q(retry_count__lte=models.F("max_retries")), name="notifications_log_retries_within_max"
+            ),
+            models.CheckConstraint(
+                condition=Q(user__isnull=True) | Q(recipient_contact_id__isnull=True),
+                name="notifications_log_one_recipient_kind",
             ),
         ]
         indexes = [
@@ -252,13 +289,20 @@ class NotificationLog(models.Model):
                 name="notif_log_inapp_idx",
                 condition=Q(channel="in_app"),
             ),
+            # A contact's customer messages (history, frequency caps).
+            models.Index(
+                fields=["organization", "recipient_contact_id", "-created_at"],
+                name="notif_log_contact_idx",
+                condition=Q(recipient_contact_id__isnull=False),
+            ),
             models.Index(
                 fields=["provider_message_id"], name="notif_log_provider_id_idx", condition=~Q(provider_message_id="")
             ),
         ]
 
     def __str__(self):
-        return f"#{self.pk} {self.event_type} → {self.user_id} ({self.channel}, {self.status})"
+        to = f"user {self.user_id}" if self.user_id else f"contact {self.recipient_contact_id}"
+        return f"#{self.pk} {self.event_type} → {to} ({self.channel}, {self.status})"
 
     @property
     def message_id_header(self) -> str:

@@ -38,6 +38,9 @@ class EventType:
     urgent_capable: bool = False
     default_enabled: bool = True
     user_configurable: bool = True
+    # "staff": sent by ``notify()`` to users, from the templates below; "contact": a customer
+    # message written by its app with ``outbox_enqueue()`` (its own content, no preferences).
+    audience: str = "staff"
 
     def template(self, kind: str) -> str:
         """``kind`` is ``subject.txt``, ``txt`` or ``html``."""
@@ -64,6 +67,14 @@ EVENT_TYPES: dict[str, EventType] = {
         EventType("appointment_completed", _("Appointment completed (follow-up)")),
         EventType("appointment_no_show", _("Appointment no-show")),
         EventType("custom", _("Custom message"), urgent_capable=True),
+        # To contacts, not staff: agent replies, templates and automatic replies (no preferences apply).
+        EventType(
+            "conversation_message",
+            _("Message to a contact"),
+            channels=(Channel.WHATSAPP,),
+            user_configurable=False,
+            audience="contact",
+        ),
         EventType("test", _("Test notification"), user_configurable=False),
     ]
 }
@@ -78,6 +89,11 @@ def event_type_get(name: str) -> EventType:
 
 def configurable_event_types() -> list[EventType]:
     return [e for e in EVENT_TYPES.values() if e.user_configurable]
+
+
+def staff_event_types() -> list[EventType]:
+    """The event types ``notify()`` sends to users (each has its templates)."""
+    return [e for e in EVENT_TYPES.values() if e.audience == "staff"]
 
 
 EVENT_TYPE_CHOICES = [(e.name, e.label) for e in EVENT_TYPES.values()]

@@ -50,6 +50,7 @@ IN_TRANSACTION = "in_transaction"
 
 _listeners: dict[str, list[Callable[[Event], None]]] = defaultdict(list)
 _in_transaction: set[Callable[[Event], None]] = set()
+_guards: dict[Callable[[Event], None], Callable[[Event], bool]] = {}
 _loaded = False
 
 
@@ -60,8 +61,13 @@ class Event:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-def listener(*names: str, phase: str = AFTER_COMMIT):
-    """Register the decorated function for ``names``, to run in ``phase``."""
+def listener(*names: str, phase: str = AFTER_COMMIT, when: Callable[[Event], bool] | None = None):
+    """Register the decorated function for ``names``, to run in ``phase``.
+
+    ``when`` is a cheap test of the event alone (no queries): the listener runs only if it is true.
+    For an in-transaction listener that ignores most events of its name, it saves the savepoint
+    opened around each call.
+    """
     if phase not in (AFTER_COMMIT, IN_TRANSACTION):
         raise ValueError(f"unknown listener phase: {phase}")
 
@@ -71,6 +77,8 @@ def listener(*names: str, phase: str = AFTER_COMMIT):
                 _listeners[name].append(func)
         if phase == IN_TRANSACTION:
             _in_transaction.add(func)
+        if when is not None:
+            _guards[func] = when
         return func
 
     return register
@@ -91,9 +99,16 @@ def listeners_for(name: str, phase: str = AFTER_COMMIT) -> list[Callable[[Event]
     return [func for func in _listeners.get(name, ()) if (func in _in_transaction) == wanted]
 
 
+def _wanted(func: Callable[[Event], None], event: Event) -> bool:
+    guard = _guards.get(func)
+    return guard is None or bool(guard(event))
+
+
 def dispatch(event: Event, *, using: str | None = None) -> None:
     """Run the in-transaction listeners now, the others once the transaction commits."""
     for func in listeners_for(event.name, IN_TRANSACTION):
+        if not _wanted(func, event):
+            continue
         try:
             with transaction.atomic(using=using):
                 func(event)
@@ -105,6 +120,8 @@ def dispatch(event: Event, *, using: str | None = None) -> None:
 def deliver(event: Event) -> None:
     """Run the after-commit listeners of ``event``."""
     for func in listeners_for(event.name, AFTER_COMMIT):
+        if not _wanted(func, event):
+            continue
         try:
             func(event)
         except Exception:

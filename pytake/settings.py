@@ -206,7 +206,9 @@ if env("ANYMAIL_WEBHOOK_SECRET", default=""):
 NOTIFICATIONS_MAX_RETRIES = env.int("NOTIFICATIONS_MAX_RETRIES", default=3)
 NOTIFICATIONS_RETRY_BASE_SECONDS = env.float("NOTIFICATIONS_RETRY_BASE_SECONDS", default=1.0)  # × 5, 25, 125
 NOTIFICATIONS_RELAY_AFTER_SECONDS = env.int("NOTIFICATIONS_RELAY_AFTER_SECONDS", default=120)
-NOTIFICATIONS_SENDING_LEASE_SECONDS = env.int("NOTIFICATIONS_SENDING_LEASE_SECONDS", default=600)
+# A sending row whose lease is not renewed (its worker died) is sent again by the relay: with the lease
+# equal to the relay period, a dead send is noticed within two relay periods.
+NOTIFICATIONS_SENDING_LEASE_SECONDS = env.int("NOTIFICATIONS_SENDING_LEASE_SECONDS", default=30)
 NOTIFICATIONS_RELAY_EVERY_SECONDS = env.int("NOTIFICATIONS_RELAY_EVERY_SECONDS", default=30)
 NOTIFICATIONS_SMS_BACKEND = env("NOTIFICATIONS_SMS_BACKEND", default="console" if DEBUG else "http")
 NOTIFICATIONS_SMS_GATEWAY_URL = env("NOTIFICATIONS_SMS_GATEWAY_URL", default="")
@@ -266,6 +268,8 @@ WHATSAPP_GRAPH_BASE_URL = env("WHATSAPP_GRAPH_BASE_URL", default="https://graph.
 WHATSAPP_HTTP_TIMEOUT = env.float("WHATSAPP_HTTP_TIMEOUT", default=10.0)
 WHATSAPP_SEND_RETRIES = env.int("WHATSAPP_SEND_RETRIES", default=3)
 WHATSAPP_RETRY_BACKOFF = env.float("WHATSAPP_RETRY_BACKOFF", default=0.5)  # seconds, doubled per retry
+# WhatsApp's customer-service window: free text only this long after the customer's last message.
+WHATSAPP_SERVICE_WINDOW_HOURS = env.int("WHATSAPP_SERVICE_WINDOW_HOURS", default=24)
 WHATSAPP_WEBHOOK_MAX_BYTES = env.int("WHATSAPP_WEBHOOK_MAX_BYTES", default=1024 * 1024)
 SLA_SWEEP_BATCH_SIZE = env.int("SLA_SWEEP_BATCH_SIZE", default=500)
 

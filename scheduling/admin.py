@@ -15,7 +15,6 @@ from accounts.tenant_admin import TenantScopedAdmin
 from scheduling import services
 from scheduling.models import (
     Appointment,
-    AppointmentNotification,
     ClientMetrics,
     DateOverride,
     SchedulingSettings,
@@ -182,14 +181,6 @@ class ReadOnlyAdmin(TenantScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-@admin.register(AppointmentNotification)
-class AppointmentNotificationAdmin(ReadOnlyAdmin):
-    list_display = ["appointment", "key", "recipient", "status", "attempts", "created_at", "sent_at", "organization"]
-    list_filter = ["status", "kind"]
-    search_fields = ["recipient"]
-    list_select_related = ["organization", "appointment__service"]
 
 
 @admin.register(ClientMetrics)

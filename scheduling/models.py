@@ -402,53 +402,29 @@ class NotificationKind(models.TextChoices):
     FOLLOW_UP = "follow_up", _("Follow-up")
 
 
-class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", _("Pending")
-    SENDING = "sending", _("Sending")
-    SENT = "sent", _("Sent")
-    FAILED = "failed", _("Failed")
-    SKIPPED = "skipped", _("Skipped (no address)")
+class ReminderOccurrence(models.Model):
+    """That the reminder ``offset_minutes`` before an appointment was raised: each one happens once.
 
-
-class AppointmentNotification(models.Model):
-    """One message to the customer about an appointment; ``key`` makes each one happen once.
-
-    ``key`` is the kind plus, for reminders, the offset (``reminder:1440``). A row is inserted
-    with ``ON CONFLICT DO NOTHING`` (only the inserter goes on) and sent by whoever claims it
-    with ``UPDATE … SET status='sending' WHERE status='pending'``: two overlapping reminder runs
-    or a redelivered task never send twice. Staff are notified through ``notifications.notify``.
+    The reminder job inserts this row with ``ON CONFLICT DO NOTHING``; only the run that inserted
+    it dispatches ``appointment.reminder`` (whose listeners write the outbox rows), so two
+    overlapping runs never remind twice.
     """
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="appointment_notifications", verbose_name=_("organization")
-    )
     appointment = models.ForeignKey(
-        Appointment, on_delete=models.CASCADE, related_name="customer_notifications", verbose_name=_("appointment")
+        Appointment, on_delete=models.CASCADE, related_name="reminders", verbose_name=_("appointment")
     )
-    kind = models.CharField(_("kind"), max_length=20, choices=NotificationKind.choices)
-    key = models.CharField(_("key"), max_length=40)
-    recipient = models.EmailField(_("recipient"), blank=True)
-    status = models.CharField(
-        _("status"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
-    )
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    error = models.TextField(_("error"), blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
-    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
-
-    objects = TenantManager()
-    tenant_path = "organization"
+    offset_minutes = models.PositiveIntegerField(_("minutes before"))
+    raised_at = models.DateTimeField(_("raised at"), auto_now_add=True)
 
     class Meta:
-        verbose_name = _("customer notification")
-        verbose_name_plural = _("customer notifications")
-        ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["appointment", "key"], name="scheduling_notification_once")]
-        indexes = [models.Index(fields=["status", "created_at"], name="sched_notif_status_created")]
+        verbose_name = _("reminder")
+        verbose_name_plural = _("reminders")
+        constraints = [
+            models.UniqueConstraint(fields=["appointment", "offset_minutes"], name="scheduling_reminder_once")
+        ]
 
     def __str__(self):
-        return f"{self.appointment_id} · {self.key} · {self.status}"
+        return f"{self.appointment_id} · {self.offset_minutes} min"
 
 
 class ClientMetrics(models.Model):

@@ -1,16 +1,14 @@
-"""Who hears about an appointment, and how. The only place to change when notifications change.
+"""Who hears about an appointment, and how: written by the ``appointment.*`` listeners into the outbox.
 
-Staff (the provider) are notified through ``notifications.services.notify`` — their
-preferences, quiet hours and channels apply, and a dedupe key per (appointment, occurrence)
-makes a repeated call harmless.
+Staff (the provider, or the organization's admins for a no-show) are notified through
+``notifications.services.notify``: their preferences, quiet hours and channels apply, and a dedupe
+key per (appointment, occurrence) makes a repeated call harmless.
 
-Customers are contacts, not users, and ``notify`` only takes users; so the customer's email
-(with the ``.ics`` attached) is an ``AppointmentNotification`` row written in the action's
-transaction with ``INSERT … ON CONFLICT DO NOTHING`` on (appointment, key), delivered by a Celery
-task after the commit through Django's email backend (django-anymail configured). The task
-claims the row with ``UPDATE … WHERE status='pending'`` before sending, so each message goes
-once; the reminder job relays rows whose task was lost. When ``notify`` learns to address
-contacts, ``_queue_customer_email`` is the function to replace.
+Customers are contacts: their message is one outbox row per (appointment, occurrence), written with
+``outbox_enqueue`` under a dedupe key, so it exists once however often the listener runs. The row
+says which channel was chosen and why (``metadata["delivery_choice"]``): WhatsApp with the
+organization's approved template for the kind when the contact has a phone and may be messaged,
+email (with the ``.ics``) as the fallback, or a ``skipped`` row when neither is possible.
 """
 
 from __future__ import annotations
@@ -20,29 +18,36 @@ import logging
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import connection, transaction
-from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 
 from accounts.models import Membership
 from accounts.roles import Role
+from notifications import services as notification_services
+from notifications.models import NotificationLog, Status
+from notifications.registry import Channel
 from scheduling import ics, links
-from scheduling.models import Appointment, AppointmentNotification, DeliveryStatus, NotificationKind
+from scheduling.models import Appointment, NotificationKind
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3
-RETRY_SECONDS = (30, 300, 1800)
-
-
-# --- Staff ------------------------------------------------------------------------------------
+# The outbox event type of each customer message kind.
+CUSTOMER_EVENT_TYPES = {
+    NotificationKind.CONFIRMATION: "appointment_confirmed",
+    NotificationKind.REMINDER: "appointment_reminder",
+    NotificationKind.CANCELLATION: "appointment_cancelled",
+    NotificationKind.RESCHEDULE: "appointment_rescheduled",
+    NotificationKind.FOLLOW_UP: "appointment_completed",
+}
 
 
 def _local(appointment: Appointment, moment: datetime.datetime) -> datetime.datetime:
     """A naive wall-clock time of the organization: templates print it as is."""
     return moment.astimezone(appointment.organization.tzinfo).replace(tzinfo=None)
+
+
+# --- Staff ------------------------------------------------------------------------------------
 
 
 def _staff_context(appointment: Appointment, **extra) -> dict:
@@ -59,19 +64,17 @@ def _staff_context(appointment: Appointment, **extra) -> dict:
     }
 
 
-def _notify_staff(
-    appointment: Appointment, event_type: str, occurrence: str, *, exclude_user=None, users=None, **extra
+def notify_staff(
+    appointment: Appointment, event_type: str, occurrence: str, *, exclude_user_id=None, users=None, **extra
 ) -> None:
-    from notifications.services import notify
-
     recipients = [
         u
         for u in (users or [appointment.provider])
-        if u is not None and (exclude_user is None or u.pk != exclude_user.pk)
+        if u is not None and (exclude_user_id is None or u.pk != exclude_user_id)
     ]
     if not recipients:
         return
-    notify(
+    notification_services.notify(
         organization=appointment.organization,
         event_type=event_type,
         recipients=recipients,
@@ -81,52 +84,76 @@ def _notify_staff(
     )
 
 
+def organization_admins(appointment: Appointment) -> list:
+    return [
+        m.user
+        for m in Membership.objects.for_organization(appointment.organization)
+        .filter(role=Role.ORG_ADMIN)
+        .select_related("user")
+    ]
+
+
 # --- Customers --------------------------------------------------------------------------------
 
 
-def _queue_customer_email(appointment: Appointment, *, kind: str, key: str) -> int | None:
-    """Write the customer's message row once per (appointment, key); returns its id if this call wrote it."""
-    status = DeliveryStatus.PENDING if appointment.customer_email else DeliveryStatus.SKIPPED
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {AppointmentNotification._meta.db_table}
-                (organization_id, appointment_id, kind, key, recipient, status, attempts, error, created_at)
-            VALUES (%s, %s, %s, %s, %s, %s, 0, '', %s)
-            ON CONFLICT (appointment_id, key) DO NOTHING
-            RETURNING id
-            """,
-            [
-                appointment.organization_id,
-                appointment.pk,
-                kind,
-                key,
-                appointment.customer_email,
-                status,
-                timezone.now(),
-            ],
+def customer_message(appointment: Appointment, *, kind: str, key: str) -> tuple[NotificationLog, bool]:
+    """The customer's message about ``appointment`` for occurrence ``key`` (``booked``,
+    ``reminder:1440`` …), written once; returns ``(row, created)``."""
+    from scheduling import customer_whatsapp
+
+    dedupe_key = f"appointment-{appointment.pk}:{key}:customer"
+    base = {
+        "organization": appointment.organization,
+        "event_type": CUSTOMER_EVENT_TYPES[kind],
+        "contact_id": appointment.contact_id,
+        "dedupe_key": dedupe_key,
+    }
+    metadata = {"appointment_id": appointment.pk, "contact_id": appointment.contact_id, "kind": kind, "key": key}
+    if appointment.contact is not None and appointment.contact.is_blocked:
+        return notification_services.outbox_enqueue(
+            **base,
+            channel=Channel.EMAIL,
+            recipient="",
+            status=Status.SKIPPED,
+            reason="blocked",
+            error="The contact is blocked: blocked contacts get no messages.",
+            metadata={**metadata, "delivery_choice": {"channel": "none", "why": "blocked"}},
         )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    if status == DeliveryStatus.PENDING:
-        notification_id = row[0]
-        transaction.on_commit(lambda: _enqueue(notification_id), robust=True)
-    return row[0]
+    whatsapp, why_not = customer_whatsapp.plan(appointment, kind=kind)
+    if whatsapp is not None:
+        return notification_services.outbox_enqueue(
+            **base,
+            channel=Channel.WHATSAPP,
+            recipient=whatsapp.phone,
+            transport="whatsapp.direct",
+            payload=whatsapp.payload,
+            message=whatsapp.text,
+            metadata={**metadata, "delivery_choice": {"channel": "whatsapp", "template": whatsapp.template_name}},
+        )
+    choice = {"channel": "email", "why_not_whatsapp": why_not}
+    if not appointment.customer_email:
+        return notification_services.outbox_enqueue(
+            **base,
+            channel=Channel.EMAIL,
+            recipient="",
+            status=Status.SKIPPED,
+            reason="no_address",
+            error=f"No email address, and no WhatsApp: {why_not}",
+            metadata={**metadata, "delivery_choice": {"channel": "none", "why_not_whatsapp": why_not}},
+        )
+    return notification_services.outbox_enqueue(
+        **base,
+        channel=Channel.EMAIL,
+        recipient=appointment.customer_email,
+        transport="scheduling.email",
+        payload={"appointment_id": appointment.pk, "kind": kind, "key": key},
+        metadata={**metadata, "delivery_choice": choice},
+    )
 
 
-def _enqueue(notification_id: int, countdown: float | None = None) -> None:
-    from scheduling.tasks import deliver_customer_notification
-
-    try:
-        deliver_customer_notification.apply_async(args=[notification_id], countdown=countdown)
-    except Exception:
-        logger.exception("could not queue customer notification %s; the relay will", notification_id)
-
-
-def _email_context(appointment: Appointment, notification: AppointmentNotification) -> dict:
+def _email_context(appointment: Appointment, *, kind: str, key: str) -> dict:
     manage = links.manage_url(appointment)
-    offset = notification.key.split(":", 1)[1] if notification.key.startswith("reminder:") else ""
+    offset = key.split(":", 1)[1] if key.startswith("reminder:") else ""
     hours = int(offset) / 60 if offset else None
     return {
         "appointment": appointment,
@@ -145,16 +172,19 @@ def _email_context(appointment: Appointment, notification: AppointmentNotificati
         if appointment.rescheduled_from_id
         else None,
         "reminder_hours": f"{hours:g}" if hours is not None else "",
-        "kind": notification.kind,
+        "kind": kind,
     }
 
 
-def build_customer_email(notification: AppointmentNotification) -> EmailMultiAlternatives:
+def build_customer_email(row: NotificationLog) -> EmailMultiAlternatives:
+    """The customer's email for an outbox row of ``scheduling.email``, built from the appointment as
+    it is now (so the manage link and times are current), with the ``.ics`` attached."""
+    kind, key = row.payload["kind"], row.payload["key"]
     appointment = Appointment.objects.select_related("organization", "service", "provider", "rescheduled_from").get(
-        pk=notification.appointment_id
+        pk=row.payload["appointment_id"], organization_id=row.organization_id
     )
-    context = _email_context(appointment, notification)
-    base = f"scheduling/email/{notification.kind}"
+    context = _email_context(appointment, kind=kind, key=key)
+    base = f"scheduling/email/{kind}"
     with translation.override(appointment.organization.locale):
         subject = " ".join(render_to_string(f"{base}.subject.txt", context).split())[:200]
         text = render_to_string(f"{base}.txt", context).strip()
@@ -162,12 +192,13 @@ def build_customer_email(notification: AppointmentNotification) -> EmailMultiAlt
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
-        to=[notification.recipient],
-        headers={"Message-ID": f"<appointment-notification-{notification.pk}@pytake>"},
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[row.recipient],
+        headers={"Message-ID": row.message_id_header, "X-PyTake-Notification": str(row.pk)},
     )
     message.attach_alternative(html, "text/html")
-    if notification.kind != NotificationKind.FOLLOW_UP:
-        cancelled = notification.kind == NotificationKind.CANCELLATION
+    if kind != NotificationKind.FOLLOW_UP:
+        cancelled = kind == NotificationKind.CANCELLATION
         method = "CANCEL" if cancelled else "REQUEST"
         message.attach(
             "appointment.ics",
@@ -175,96 +206,3 @@ def build_customer_email(notification: AppointmentNotification) -> EmailMultiAlt
             f"text/calendar; method={method}; charset=utf-8",
         )
     return message
-
-
-def deliver(*, notification_id: int) -> float | None:
-    """Send one customer message if this call can claim it; returns a retry delay after a failure."""
-    claimed = AppointmentNotification.objects.filter(pk=notification_id, status=DeliveryStatus.PENDING).update(
-        status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, claimed_at=timezone.now()
-    )
-    if not claimed:
-        return None
-    notification = AppointmentNotification.objects.get(pk=notification_id)
-    try:
-        build_customer_email(notification).send()
-    except Exception as error:  # any transport failure: retried, then failed with the error
-        logger.warning("customer notification %s failed: %s", notification_id, error)
-        final = notification.attempts >= MAX_ATTEMPTS
-        AppointmentNotification.objects.filter(pk=notification_id).update(
-            status=DeliveryStatus.FAILED if final else DeliveryStatus.PENDING,
-            error=f"{type(error).__name__}: {error}"[:2000],
-        )
-        return None if final else float(RETRY_SECONDS[notification.attempts - 1])
-    AppointmentNotification.objects.filter(pk=notification_id).update(
-        status=DeliveryStatus.SENT, sent_at=timezone.now(), error=""
-    )
-    return None
-
-
-def relay(*, older_than_seconds: int, stuck_after_seconds: int) -> int:
-    now = timezone.now()
-    AppointmentNotification.objects.filter(
-        status=DeliveryStatus.SENDING, claimed_at__lt=now - datetime.timedelta(seconds=stuck_after_seconds)
-    ).update(status=DeliveryStatus.PENDING)
-    ids = list(
-        AppointmentNotification.objects.filter(
-            Q(claimed_at__isnull=True)
-            | Q(claimed_at__lt=now - datetime.timedelta(seconds=RETRY_SECONDS[-1] + older_than_seconds)),
-            status=DeliveryStatus.PENDING,
-            created_at__lt=now - datetime.timedelta(seconds=older_than_seconds),
-        ).values_list("pk", flat=True)[:500]
-    )
-    for notification_id in ids:
-        _enqueue(notification_id)
-    return len(ids)
-
-
-# --- Lifecycle hooks (called by scheduling.services inside the action's transaction) ----------
-
-
-def _admins(appointment: Appointment) -> list:
-    return [
-        m.user
-        for m in Membership.objects.for_organization(appointment.organization)
-        .filter(role=Role.ORG_ADMIN)
-        .select_related("user")
-    ]
-
-
-def on_booked(appointment: Appointment) -> None:
-    _notify_staff(appointment, "appointment_created", "created")
-    _queue_customer_email(appointment, kind=NotificationKind.CONFIRMATION, key="booked")
-
-
-def on_confirmed(appointment: Appointment) -> None:
-    _queue_customer_email(appointment, kind=NotificationKind.CONFIRMATION, key="confirmed")
-
-
-def on_cancelled(appointment: Appointment, *, by=None, by_customer: bool = False) -> None:
-    _notify_staff(
-        appointment, "appointment_cancelled", "cancelled", exclude_user=by, reason=appointment.cancellation_reason
-    )
-    _queue_customer_email(appointment, kind=NotificationKind.CANCELLATION, key="cancelled")
-
-
-def on_rescheduled(appointment: Appointment, *, previous: Appointment, by=None, by_customer: bool = False) -> None:
-    users = [appointment.provider] + ([previous.provider] if previous.provider_id != appointment.provider_id else [])
-    _notify_staff(appointment, "appointment_rescheduled", "rescheduled", exclude_user=by, users=users)
-    _queue_customer_email(appointment, kind=NotificationKind.RESCHEDULE, key="rescheduled")
-
-
-def on_completed(appointment: Appointment) -> None:
-    _queue_customer_email(appointment, kind=NotificationKind.FOLLOW_UP, key="follow_up")
-
-
-def on_no_show(appointment: Appointment) -> None:
-    _notify_staff(appointment, "appointment_no_show", "no_show", users=_admins(appointment))
-
-
-def on_reminder_due(appointment: Appointment, *, offset_minutes: int) -> bool:
-    """Claim and send the reminder ``offset_minutes`` before; ``False`` if another run already did."""
-    claimed = _queue_customer_email(appointment, kind=NotificationKind.REMINDER, key=f"reminder:{offset_minutes}")
-    if claimed is None:
-        return False
-    _notify_staff(appointment, "appointment_reminder", f"reminder:{offset_minutes}")
-    return True

@@ -6,10 +6,9 @@ settles the race between concurrent bookings — the loser's ``IntegrityError`` 
 ``SlotUnavailable`` ("slot no longer available"), never a 500.
 
 Each lifecycle action (book, confirm, cancel, reschedule, complete, no-show) in one transaction:
-changes the row, recomputes the contact's ``ClientMetrics``, writes the notifications (staff
-through ``notifications.notify``, the customer's email as an ``AppointmentNotification`` row —
-see ``scheduling/notifications.py``) and dispatches the ``appointment.*`` event; deliveries and
-listeners run after the commit.
+changes the row, recomputes the contact's ``ClientMetrics`` and dispatches the ``appointment.*``
+event. The event's listeners (``scheduling/listeners.py``) write the staff notifications and the
+customer's message into the outbox inside the same transaction; deliveries run after the commit.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -32,7 +31,6 @@ from conversations import services as contact_services
 from conversations.models import Contact, normalize_phone
 from pytake.events import Event, dispatch
 from scheduling import availability, selectors
-from scheduling import notifications as appointment_notifications
 from scheduling.models import (
     ACTIVE_STATUSES,
     Appointment,
@@ -40,6 +38,7 @@ from scheduling.models import (
     AppointmentStatus,
     ClientMetrics,
     DateOverride,
+    ReminderOccurrence,
     SchedulingSettings,
     Service,
     ServiceCategory,
@@ -349,10 +348,9 @@ def appointment_book(
     if email and not contact.email:
         contact_services.contact_update(contact=contact, email=email)
     client_metrics_refresh(organization=organization, contact=contact)
-    appointment_notifications.on_booked(appointment)
     _emit("appointment.created", appointment)
     if confirm:
-        _emit("appointment.confirmed", appointment)
+        _emit("appointment.confirmed", appointment, at_booking=True)
     return appointment
 
 
@@ -392,23 +390,25 @@ def _require_change_notice(appointment: Appointment) -> None:
 
 
 @transaction.atomic
-def appointment_confirm(*, appointment: Appointment, by=None) -> Appointment:
+def appointment_confirm(*, appointment: Appointment, by=None, via: str = "") -> Appointment:
+    """Confirm; ``via`` names where the customer did it (``"whatsapp_button"``: they were answered there)."""
     appointment = _locked(appointment)
     _require(appointment, "confirm")
     appointment.status = AppointmentStatus.CONFIRMED
     appointment.confirmed_at = timezone.now()
     appointment.save(update_fields=["status", "confirmed_at", "updated_at"])
     client_metrics_refresh(organization=appointment.organization, contact=appointment.contact)
-    appointment_notifications.on_confirmed(appointment)
-    _emit("appointment.confirmed", appointment)
+    _emit("appointment.confirmed", appointment, by_id=getattr(by, "pk", None), via=via)
     return appointment
 
 
 @transaction.atomic
 def appointment_cancel(
-    *, appointment: Appointment, reason: str = "", by=None, by_customer: bool = False
+    *, appointment: Appointment, reason: str = "", by=None, by_customer: bool = False, via: str = ""
 ) -> Appointment:
-    """Cancel; a customer (``by_customer``) must respect the organization's change notice."""
+    """Cancel; a customer (``by_customer``) must respect the organization's change notice.
+
+    ``via`` names where the customer did it (``"whatsapp_button"``: they were answered there)."""
     appointment = _locked(appointment)
     _require(appointment, "cancel")
     if by_customer:
@@ -418,8 +418,7 @@ def appointment_cancel(
     appointment.cancellation_reason = reason.strip()[:255]
     appointment.save(update_fields=["status", "cancelled_at", "cancellation_reason", "updated_at"])
     client_metrics_refresh(organization=appointment.organization, contact=appointment.contact)
-    appointment_notifications.on_cancelled(appointment, by=by, by_customer=by_customer)
-    _emit("appointment.cancelled", appointment, by_customer=by_customer)
+    _emit("appointment.cancelled", appointment, by_customer=by_customer, by_id=getattr(by, "pk", None), via=via)
     return appointment
 
 
@@ -467,8 +466,13 @@ def appointment_reschedule(
     new.internal_notes = old.internal_notes
     new.save(update_fields=["internal_notes"])
     client_metrics_refresh(organization=organization, contact=old.contact)
-    appointment_notifications.on_rescheduled(new, previous=old, by=by, by_customer=by_customer)
-    _emit("appointment.rescheduled", new, previous_appointment_id=old.pk)
+    _emit(
+        "appointment.rescheduled",
+        new,
+        previous_appointment_id=old.pk,
+        by_customer=by_customer,
+        by_id=getattr(by, "pk", None),
+    )
     return new
 
 
@@ -482,8 +486,7 @@ def appointment_complete(*, appointment: Appointment, by=None) -> Appointment:
     appointment.completed_at = timezone.now()
     appointment.save(update_fields=["status", "completed_at", "updated_at"])
     client_metrics_refresh(organization=appointment.organization, contact=appointment.contact)
-    appointment_notifications.on_completed(appointment)
-    _emit("appointment.completed", appointment)
+    _emit("appointment.completed", appointment, by_id=getattr(by, "pk", None))
     return appointment
 
 
@@ -496,8 +499,7 @@ def appointment_mark_no_show(*, appointment: Appointment, by=None) -> Appointmen
     appointment.status = AppointmentStatus.NO_SHOW
     appointment.save(update_fields=["status", "updated_at"])
     client_metrics_refresh(organization=appointment.organization, contact=appointment.contact)
-    appointment_notifications.on_no_show(appointment)
-    _emit("appointment.no_show", appointment)
+    _emit("appointment.no_show", appointment, by_id=getattr(by, "pk", None))
     return appointment
 
 
@@ -596,8 +598,9 @@ def reminders_send_due(*, now: datetime.datetime | None = None, limit: int = 100
     Due: an active appointment starts within one of its organization's offsets, the offset's
     moment has come, and the booking was made before that moment (a booking made 30 minutes
     ahead gets no 24-hour reminder). Each (appointment, offset) is claimed by inserting its
-    ``AppointmentNotification`` row with ``ON CONFLICT DO NOTHING``: of two overlapping runs
-    only the one that inserted sends (to the customer and, through ``notify``, the provider).
+    ``ReminderOccurrence`` row with ``ON CONFLICT DO NOTHING``: of two overlapping runs only the one
+    that inserted dispatches ``appointment.reminder`` (whose listeners write the customer's message
+    and the provider's notification into the outbox).
     """
     now = now or timezone.now()
     all_offsets = [
@@ -626,14 +629,22 @@ def reminders_send_due(*, now: datetime.datetime | None = None, limit: int = 100
                 for o in smaller
             ):
                 continue
-            with transaction.atomic():
-                if appointment_notifications.on_reminder_due(appointment, offset_minutes=offset):
-                    sent += 1
+            if _reminder_raise(appointment, offset_minutes=offset):
+                sent += 1
     return sent
 
 
-def customer_notifications_relay(*, older_than_seconds: int = 120, stuck_after_seconds: int = 600) -> int:
-    """Re-queue customer emails whose task was lost (pending too long) or whose sender died (sending too long)."""
-    return appointment_notifications.relay(
-        older_than_seconds=older_than_seconds, stuck_after_seconds=stuck_after_seconds
-    )
+@transaction.atomic
+def _reminder_raise(appointment: Appointment, *, offset_minutes: int) -> bool:
+    """Claim the reminder ``offset_minutes`` before and dispatch it; ``False`` if another run did."""
+    table = ReminderOccurrence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ("appointment_id", "offset_minutes", "raised_at") VALUES (%s, %s, %s) '  # noqa: S608
+            'ON CONFLICT ("appointment_id", "offset_minutes") DO NOTHING RETURNING "id"',
+            [appointment.pk, offset_minutes, timezone.now()],
+        )
+        if cursor.fetchone() is None:
+            return False
+    _emit("appointment.reminder", appointment, offset_minutes=offset_minutes)
+    return True

@@ -17,21 +17,10 @@ PERIODIC_TASKS = {
 
 @shared_task(acks_late=True, ignore_result=True)
 def send_reminders() -> int:
-    """Send the reminders that are due; relay customer emails whose task was lost. Safe to overlap."""
+    """Raise the reminders that are due (the outbox delivers them). Safe to overlap."""
     from scheduling import services
 
     sent = services.reminders_send_due()
-    relayed = services.customer_notifications_relay()
-    if sent or relayed:
-        logger.info("appointment reminders: %d sent, %d customer emails relayed", sent, relayed)
+    if sent:
+        logger.info("appointment reminders: %d raised", sent)
     return sent
-
-
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True, max_retries=None)
-def deliver_customer_notification(self, notification_id: int) -> None:
-    """Send one customer email. Safe when delivered twice: only the task that claims the row sends."""
-    from scheduling import notifications
-
-    retry_in = notifications.deliver(notification_id=notification_id)
-    if retry_in is not None:
-        raise self.retry(countdown=retry_in)

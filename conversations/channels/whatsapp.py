@@ -61,6 +61,9 @@ class InboundMessage:
     media_id: str = ""
     mime_type: str = ""
     filename: str = ""
+    # A tapped quick-reply button: its payload (or the interactive reply's id), and the message it answers.
+    reply_payload: str = ""
+    context_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,12 +132,29 @@ def _message(raw: Any, phone_number_id: str, names: dict[str, str], where: str) 
         parts = [str(location.get(k)) for k in ("name", "address") if location.get(k)]
         parts.append(f"{location.get('latitude')}, {location.get('longitude')}")
         return InboundMessage(kind="text", body="📍 " + " — ".join(parts), **common)
+    context = raw.get("context") if isinstance(raw.get("context"), dict) else {}
+    context_id = str(context.get("id") or "")
     if kind == "button":
-        return InboundMessage(kind="text", body=str(_require(raw, "button", dict, where).get("text") or ""), **common)
+        button = _require(raw, "button", dict, where)
+        return InboundMessage(
+            kind="text",
+            body=str(button.get("text") or ""),
+            reply_payload=str(button.get("payload") or ""),
+            context_id=context_id,
+            **common,
+        )
     if kind == "interactive":
         interactive = _require(raw, "interactive", dict, where)
         reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
-        return InboundMessage(kind="text", body=str(reply.get("title") or ""), **common)
+        if not isinstance(reply, dict):
+            raise PayloadError(f"{where}.interactive reply must be an object")
+        return InboundMessage(
+            kind="text",
+            body=str(reply.get("title") or ""),
+            reply_payload=str(reply.get("id") or ""),
+            context_id=context_id,
+            **common,
+        )
     return InboundMessage(kind="text", body=f"[{kind} message: not supported by PyTake yet]", **common)
 
 

@@ -7,11 +7,18 @@ its domain events (see ``pytake/events.py`` for names and payloads).
 """
 
 from conversations.services.common import clean_body
+from conversations.services.consent import (
+    consent_keyword_apply,
+    contact_set_marketing_consent,
+    contact_set_opt_in,
+    messaging_settings_ensure,
+    messaging_settings_for,
+    normalize_keyword,
+)
 from conversations.services.contacts import (
     contact_create,
     contact_get_or_create_by_phone,
     contact_set_blocked,
-    contact_set_opt_in,
     contact_update,
     tag_create,
 )
@@ -30,9 +37,9 @@ from conversations.services.conversations import (
 from conversations.services.messages import (
     InboundResult,
     inbound_message_receive,
-    message_deliver,
     message_fetch_media,
     message_send,
+    message_send_automatic,
     message_status_update,
     note_add,
 )
@@ -46,6 +53,12 @@ __all__ = [
     "contact_get_or_create_by_phone",
     "contact_set_blocked",
     "contact_set_opt_in",
+    "contact_set_marketing_consent",
+    "consent_keyword_apply",
+    "messaging_settings_ensure",
+    "messaging_settings_for",
+    "normalize_keyword",
+    "message_send_automatic",
     "contact_update",
     "conversation_archive",
     "conversation_assign",
@@ -58,7 +71,6 @@ __all__ = [
     "conversation_set_priority",
     "conversation_transfer",
     "inbound_message_receive",
-    "message_deliver",
     "message_fetch_media",
     "message_send",
     "message_status_update",

@@ -39,6 +39,6 @@ def _acting(membership: Membership, organization_id: int) -> None:
 def _locked(conversation: Conversation) -> Conversation:
     return (
         Conversation.objects.select_for_update(of=("self",))
-        .select_related("queue", "assignee", "organization")
+        .select_related("queue", "assignee", "organization", "contact", "channel")
         .get(pk=conversation.pk)
     )

@@ -106,16 +106,6 @@ def contact_update(*, contact: Contact, **fields) -> Contact:
 
 
 @transaction.atomic
-def contact_set_opt_in(*, contact: Contact, opt_in: str) -> Contact:
-    if opt_in not in OptIn.values:
-        raise ValidationError(_("Unknown consent value: %(value)s") % {"value": opt_in})
-    contact.opt_in = opt_in
-    contact.opt_in_changed_at = timezone.now()
-    contact.save(update_fields=["opt_in", "opt_in_changed_at", "updated_at"])
-    return contact
-
-
-@transaction.atomic
 def contact_set_blocked(*, contact: Contact, blocked: bool) -> Contact:
     contact.is_blocked = blocked
     contact.save(update_fields=["is_blocked", "updated_at"])

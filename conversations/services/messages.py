@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import mimetypes
-import uuid
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Membership, Organization
@@ -32,9 +31,13 @@ from conversations.models import (
     OptIn,
     Status,
 )
+from conversations.selectors import service_window
 from conversations.services.common import _acting, _emit, _locked, clean_body
+from conversations.services.consent import consent_keyword_apply
 from conversations.services.contacts import contact_get_or_create_by_phone
 from conversations.services.conversations import conversation_open
+from notifications import services as notification_services
+from notifications.registry import Channel as NotificationChannel
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +67,16 @@ def inbound_message_receive(
     content_type: str = "",
     filename: str = "",
     sent_at: dt.datetime | None = None,
+    reply_payload: str = "",
+    context_message_id: str = "",
 ) -> InboundResult:
     """Store a customer's message: find or create the contact and its open conversation.
 
     A provider message id seen before returns the stored message (``created=False``): webhook
-    retries and duplicate deliveries store one message.
+    retries and duplicate deliveries store one message. ``reply_payload`` is the payload of a tapped
+    quick-reply button (``context_message_id``: the message it answers); it travels in the
+    ``message.received`` event for the app that put it on the button. A plain text message that is
+    a consent keyword opts the contact out or in (``services/consent.py``).
     """
     organization = channel.organization
     existing = _existing_by_provider_id(organization.pk, provider_message_id)
@@ -123,14 +131,81 @@ def inbound_message_receive(
     Contact.objects.filter(pk=contact.pk).update(last_message_at=now)
     if media_id and channel.kind == ChannelKind.WHATSAPP:
         transaction.on_commit(lambda: _enqueue_media_fetch(message.pk))
+    conversation.last_inbound_at = now
+    if not reply_payload:
+        consent_keyword_apply(organization=organization, contact=contact, conversation=conversation, message=message)
+    extra = (
+        {"reply_payload": reply_payload[:256], "context_message_id": context_message_id[:256]} if reply_payload else {}
+    )
     _emit(
         "message.received",
         organization.pk,
         conversation_id=conversation.pk,
         message_id=message.pk,
         contact_id=contact.pk,
+        **extra,
     )
     return InboundResult(message, True)
+
+
+def _require_open_window(conversation: Conversation, contact: Contact) -> None:
+    """Free-form messages only inside WhatsApp's 24-hour customer-service window."""
+    window = service_window(
+        organization=conversation.organization, contact=contact, channel=conversation.channel, conversation=conversation
+    )
+    if window.is_open:
+        return
+    if window.closes_at is None:
+        raise ValidationError(
+            _("This customer has not written to this number yet: start the conversation with an approved template."),
+            code="window_closed",
+        )
+    raise ValidationError(
+        _(
+            "The 24-hour window to answer freely closed at %(time)s (24 hours after the customer's last "
+            "message). Send an approved template instead."
+        )
+        % {"time": formats.date_format(timezone.localtime(window.closes_at), "DATETIME_FORMAT")},
+        code="window_closed",
+    )
+
+
+@transaction.atomic
+def message_send_automatic(*, conversation: Conversation, body: str, reason: str = "") -> Message:
+    """PyTake's own answer to the customer in a conversation (a consent confirmation, an appointment
+    confirmed from a button): authored by the system, delivered through the outbox like a reply.
+
+    Transactional answers to the customer's own message: sent even to a contact who just opted out
+    (the confirmation of that opt-out), never to a blocked contact, only inside the window.
+    """
+    contact = conversation.contact
+    if contact.is_blocked:
+        raise ValidationError(_("This contact is blocked."), code="contact_blocked")
+    _require_open_window(conversation, contact)
+    text = clean_body(body)
+    if not text:
+        raise ValidationError(_("Write a message or attach a file."), code="empty")
+    now = timezone.now()
+    message = Message.objects.create(
+        organization_id=conversation.organization_id,
+        conversation=conversation,
+        direction=Direction.OUTBOUND,
+        author_type=AuthorType.SYSTEM,
+        kind=MessageKind.TEXT,
+        body=text,
+        delivery_status=DeliveryStatus.QUEUED,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now)
+    _queue_delivery(message, contact=contact)
+    _emit(
+        "message.sent",
+        conversation.organization_id,
+        conversation_id=conversation.pk,
+        message_id=message.pk,
+        author_id=None,
+        automatic=reason or True,
+    )
+    return message
 
 
 def _author_check(conversation: Conversation, author: Membership) -> None:
@@ -153,6 +228,7 @@ def message_send(*, conversation: Conversation, author: Membership, body: str = 
         raise ValidationError(_("This contact is blocked; unblock them to reply."), code="contact_blocked")
     if contact.opt_in == OptIn.OPTED_OUT:
         raise ValidationError(_("This contact opted out of messages."), code="contact_opted_out")
+    _require_open_window(conversation, contact)
     text = clean_body(body)
     kind = MessageKind.TEXT
     if attachment is not None:
@@ -184,7 +260,7 @@ def message_send(*, conversation: Conversation, author: Membership, body: str = 
         conversation.first_response_at = now
         updates.append("first_response_at")
     conversation.save(update_fields=updates)
-    transaction.on_commit(lambda: _enqueue_delivery(message.pk))
+    _queue_delivery(message, contact=contact)
     _emit(
         "message.sent",
         conversation.organization_id,
@@ -243,10 +319,20 @@ def message_fetch_media(*, message_id: int) -> Message | None:
         return message
 
 
-def _enqueue_delivery(message_id: int) -> None:
-    from conversations.tasks import deliver_message
-
-    deliver_message.delay(message_id)
+def _queue_delivery(message: Message, *, contact: Contact, event_type: str = "conversation_message") -> None:
+    """The message's outbox row, written in the same transaction: sent by ``conversations.transports``."""
+    notification_services.outbox_enqueue(
+        organization=message.conversation.organization,
+        event_type=event_type,
+        channel=NotificationChannel.WHATSAPP,
+        recipient=contact.phone,
+        contact_id=contact.pk,
+        transport="conversations.message",
+        payload={"message_id": message.pk},
+        message=message.body,
+        metadata={"conversation_id": message.conversation_id, "message_id": message.pk, "contact_id": contact.pk},
+        dedupe_key=f"message:{message.pk}",
+    )
 
 
 @transaction.atomic
@@ -283,78 +369,6 @@ def note_add(*, conversation: Conversation, author: Membership, body: str) -> Me
     return message
 
 
-def message_deliver(*, message_id: int) -> Message | None:
-    """Send a queued outbound message through its channel; safe to run twice.
-
-    A message already sent (it has a provider id) or being sent by another worker (row
-    locked) is left alone. Network retries happen in the client; a final failure marks the
-    message ``failed`` with the error.
-    """
-    with transaction.atomic():
-        message = (
-            Message.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("conversation__contact", "conversation__channel")
-            .filter(pk=message_id)
-            .first()
-        )
-        if message is None or message.provider_message_id or message.delivery_status != DeliveryStatus.QUEUED:
-            return message
-        if (
-            message.direction != Direction.OUTBOUND
-            or message.is_internal_note
-            or message.author_type == AuthorType.SYSTEM
-        ):
-            return message
-        channel = message.conversation.channel
-        contact = message.conversation.contact
-        now = timezone.now()
-        try:
-            if channel is None or not channel.is_active:
-                raise whatsapp.SendError(_("The conversation has no active channel to send through."), retryable=False)
-            if not contact.phone:
-                raise whatsapp.SendError(_("The contact has no phone number."), retryable=False)
-            provider_id = _send_through(channel, message, contact.phone)
-        except whatsapp.SendError as error:
-            message.delivery_status = DeliveryStatus.FAILED
-            message.failed_at = now
-            message.error = str(error)[:2000]
-            message.save(update_fields=["delivery_status", "failed_at", "error"])
-            logger.warning("message %s failed: %s", message.pk, error)
-            return message
-        message.provider_message_id = provider_id
-        message.delivery_status = DeliveryStatus.SENT
-        message.sent_at = timezone.now()
-        message.error = ""
-        message.save(update_fields=["provider_message_id", "delivery_status", "sent_at", "error"])
-        return message
-
-
-def _send_through(channel: Channel, message: Message, phone: str) -> str:
-    if channel.kind == ChannelKind.CONSOLE:
-        logger.info(
-            "[console channel %s] to %s: %s%s",
-            channel.name,
-            phone,
-            message.body,
-            f" [{message.attachment_name}]" if message.attachment_name else "",
-        )
-        return f"console-{uuid.uuid4().hex}"
-    client = whatsapp.WhatsAppClient(phone_number_id=channel.phone_number_id, access_token=channel.access_token)
-    if message.attachment:
-        message.attachment.open("rb")
-        try:
-            content = message.attachment.read()
-        finally:
-            message.attachment.close()
-        media_id = client.upload_media(
-            content=content, filename=message.attachment_name, content_type=message.attachment_content_type
-        )
-        return client.send_media(
-            to=phone, kind=message.kind, media_id=media_id, caption=message.body, filename=message.attachment_name
-        )
-    return client.send_text(to=phone, body=message.body)
-
-
 _STATUS_TIMESTAMP = {
     DeliveryStatus.SENT: "sent_at",
     DeliveryStatus.DELIVERED: "delivered_at",
@@ -374,6 +388,10 @@ def message_status_update(
         Message.objects.select_for_update()
         .filter(organization=organization, provider_message_id=provider_message_id, direction=Direction.OUTBOUND)
         .first()
+    )
+    # The outbox row of the same provider message (agent replies, templates, appointment messages).
+    notification_services.outbox_provider_status(
+        organization=organization, provider_message_id=provider_message_id, status=status, at=at, error=error
     )
     if message is None:
         return None

@@ -57,8 +57,16 @@ def online_agent(org, queue=None, **fields) -> Membership:
     return membership
 
 
-def conversation(org, queue=None, channel=None, contact_=None, **fields) -> Conversation:
-    return services.conversation_open(contact=contact_ or contact(org), queue=queue, channel=channel, **fields)
+def conversation(org, queue=None, channel=None, contact_=None, customer_wrote: bool = True, **fields) -> Conversation:
+    """An open conversation; ``customer_wrote`` (the usual case) stamps the customer's last message
+    now, so WhatsApp's 24-hour window is open for replies."""
+    opened = services.conversation_open(contact=contact_ or contact(org), queue=queue, channel=channel, **fields)
+    if customer_wrote:
+        from django.utils import timezone
+
+        Conversation.objects.filter(pk=opened.pk).update(last_inbound_at=timezone.now())
+        opened.refresh_from_db(fields=["last_inbound_at"])
+    return opened
 
 
 def message(org) -> Message:
@@ -89,3 +97,26 @@ def canned_response(org, **fields) -> CannedResponse:
 
 
 TENANT_ROW_BUILDERS[CannedResponse] = canned_response
+
+
+def outbox_row(message):
+    """The outbox row that carries ``message`` to the customer."""
+    from notifications.models import NotificationLog
+
+    return NotificationLog.objects.get(dedupe_key=f"message:{message.pk}")
+
+
+def deliver(message, *, attempts: int = 1):
+    """Run the outbox's claim → send → record for ``message`` up to ``attempts`` times (retries included);
+    returns the message as stored afterwards. Only the outbox path sends: this is what the task does."""
+    from notifications import services as notification_services
+    from notifications.models import Status
+
+    row = outbox_row(message)
+    for _ in range(attempts):
+        notification_services.notification_deliver(log_id=row.pk)
+        row.refresh_from_db()
+        if row.status != Status.PENDING:
+            break
+    message.refresh_from_db()
+    return message

@@ -55,12 +55,15 @@ def test_text_send_matches_the_graph_api_format_and_stores_the_id(graph, reply):
             "text": {"preview_url": False, "body": "Olá! Como posso ajudar?"},
         },
     ).respond_with_json(GRAPH_OK)
-    message = services.message_deliver(message_id=reply.pk)
+    message = cf.deliver(reply)
     graph.check_assertions()
     assert message.delivery_status == DeliveryStatus.SENT
     assert message.provider_message_id == GRAPH_OK["messages"][0]["id"]
+    row = cf.outbox_row(reply)
+    assert row.status == "sent" and row.provider_message_id == message.provider_message_id
+    assert row.recipient == "+5511987654321" and row.recipient_contact_id == reply.conversation.contact_id
     # Running the task again sends nothing (the server would refuse a second request).
-    assert services.message_deliver(message_id=reply.pk).provider_message_id == message.provider_message_id
+    assert cf.deliver(reply).provider_message_id == message.provider_message_id
     assert len(graph.log) == 1
 
 
@@ -73,7 +76,12 @@ def test_a_500_then_200_is_retried_and_succeeds(graph, reply):
         )
     )
     graph.expect_ordered_request("/v21.0/106540352242922/messages", method="POST").respond_with_json(GRAPH_OK)
-    message = services.message_deliver(message_id=reply.pk)
+    # The outbox's one retry policy: the first attempt puts the row back to pending with a retry counted.
+    message = cf.deliver(reply)
+    assert message.delivery_status == DeliveryStatus.QUEUED and "500" in message.error
+    row = cf.outbox_row(reply)
+    assert row.status == "pending" and row.retry_count == 1 and "500" in row.error
+    message = cf.deliver(reply)
     graph.check_assertions()
     assert len(graph.log) == 2
     assert message.delivery_status == DeliveryStatus.SENT and message.provider_message_id.startswith("wamid.")
@@ -91,15 +99,23 @@ def test_a_timeout_is_retried(graph, reply, settings):
 
     graph.expect_ordered_request("/v21.0/106540352242922/messages", method="POST").respond_with_handler(slow)
     graph.expect_ordered_request("/v21.0/106540352242922/messages", method="POST").respond_with_json(GRAPH_OK)
-    message = services.message_deliver(message_id=reply.pk)
+    message = cf.deliver(reply)
+    assert message.delivery_status == DeliveryStatus.QUEUED and "Timeout" in cf.outbox_row(reply).error
+    # The next attempt (the outbox's retry) once the slow answer is over: the server is free again.
+    deadline = time.monotonic() + 10
+    while not graph.log and time.monotonic() < deadline:
+        time.sleep(0.02)
+    message = cf.deliver(reply)
     assert message.delivery_status == DeliveryStatus.SENT
+    assert cf.outbox_row(reply).retry_count == 1
 
 
 def test_persistent_5xx_fails_after_the_retries_with_the_error(graph, reply, settings):
-    settings.WHATSAPP_SEND_RETRIES = 2
+    cf.outbox_row(reply).__class__.objects.filter(pk=cf.outbox_row(reply).pk).update(max_retries=2)
     graph.expect_request("/v21.0/106540352242922/messages").respond_with_data("bad gateway", status=502)
-    message = services.message_deliver(message_id=reply.pk)
+    message = cf.deliver(reply, attempts=5)
     assert len(graph.log) == 3
+    assert cf.outbox_row(reply).status == "failed" and cf.outbox_row(reply).retry_count == 2
     assert (
         message.delivery_status == DeliveryStatus.FAILED
         and "502" in message.error
@@ -111,9 +127,10 @@ def test_a_4xx_is_not_retried(graph, reply):
     graph.expect_request("/v21.0/106540352242922/messages").respond_with_json(
         {"error": {"message": "(#131030) Recipient phone number not in allowed list", "code": 131030}}, status=400
     )
-    message = services.message_deliver(message_id=reply.pk)
+    message = cf.deliver(reply, attempts=3)
     assert len(graph.log) == 1
     assert message.delivery_status == DeliveryStatus.FAILED and "131030" in message.error
+    assert cf.outbox_row(reply).status == "failed" and cf.outbox_row(reply).retry_count == 0
 
 
 def test_attachment_is_uploaded_then_sent_by_media_id(graph, tenant_a, settings, tmp_path):
@@ -138,7 +155,7 @@ def test_attachment_is_uploaded_then_sent_by_media_id(graph, tenant_a, settings,
             "document": {"id": "media-77", "caption": "Segue o boleto", "filename": "boleto.pdf"},
         },
     ).respond_with_json(GRAPH_OK)
-    sent = services.message_deliver(message_id=message.pk)
+    sent = cf.deliver(message)
     graph.check_assertions()
     assert sent.delivery_status == DeliveryStatus.SENT
     upload_request = graph.log[0][0]

@@ -9,7 +9,6 @@ from accounts.roles import Role
 from scheduling import services
 from scheduling.models import (
     Appointment,
-    AppointmentNotification,
     ClientMetrics,
     DateOverride,
     SchedulingSettings,
@@ -96,11 +95,6 @@ def _override(org):
     return services.date_override_add(provider=provider(org, weekdays=[]), date=future_day(30))
 
 
-def _notification(org):
-    appt = appointment(org, email="cliente@example.com")
-    return AppointmentNotification.objects.filter(appointment=appt).first()
-
-
 def _metrics(org):
     return ClientMetrics.objects.get(contact=appointment(org).contact)
 
@@ -113,6 +107,20 @@ TENANT_ROW_BUILDERS = {
     TimeOff: _time_off,
     DateOverride: _override,
     Appointment: lambda org: appointment(org),
-    AppointmentNotification: _notification,
     ClientMetrics: _metrics,
 }
+
+
+def customer_row(appt, key: str):
+    """The outbox row of the customer's message about ``appt`` for occurrence ``key`` (or ``None``)."""
+    from notifications.models import NotificationLog
+
+    return NotificationLog.objects.filter(dedupe_key=f"appointment-{appt.pk}:{key}:customer").first()
+
+
+def customer_rows(appt):
+    from notifications.models import NotificationLog
+
+    return NotificationLog.objects.filter(
+        recipient_contact_id=appt.contact_id, metadata__appointment_id=appt.pk
+    ).order_by("id")

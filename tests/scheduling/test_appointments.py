@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from conversations.models import Contact
 from notifications.models import NotificationLog
 from scheduling import services
-from scheduling.models import Appointment, AppointmentNotification, AppointmentStatus, ClientMetrics
+from scheduling.models import Appointment, AppointmentStatus, ClientMetrics
 from tests import factories as base
 from tests.scheduling import factories
 
@@ -97,23 +97,26 @@ def test_booking_creates_the_contact_by_phone_and_reuses_it(
 
 def test_booking_notifies_the_provider_and_queues_the_customer_email(org, prov, svc):
     appointment = factories.appointment(org, svc=svc, prov=prov, email="cliente@example.com")
-    logs = NotificationLog.objects.filter(organization=org, event_type="appointment_created")
+    logs = NotificationLog.objects.filter(organization=org, event_type="appointment_created", user__isnull=False)
     assert logs.exists()
     assert {log.user_id for log in logs} == {prov.user_id}
     assert all(log.metadata["appointment_id"] == appointment.pk for log in logs)
     assert "Consulta" in logs.first().subject
-    customer = AppointmentNotification.objects.get(appointment=appointment)
-    assert (customer.key, customer.kind, customer.recipient, customer.status) == (
+    (customer,) = factories.customer_rows(appointment)
+    assert (customer.metadata["key"], customer.metadata["kind"], customer.recipient, customer.status) == (
         "booked",
         "confirmation",
         "cliente@example.com",
         "pending",
     )
+    assert (customer.channel, customer.transport, customer.user_id) == ("email", "scheduling.email", None)
+    assert customer.metadata["delivery_choice"]["channel"] == "email"
 
 
 def test_customer_without_email_gets_an_auditable_skipped_row(org, prov, svc):
     appointment = factories.appointment(org, svc=svc, prov=prov, email="")
-    assert AppointmentNotification.objects.get(appointment=appointment).status == "skipped"
+    (customer,) = factories.customer_rows(appointment)
+    assert customer.status == "skipped" and customer.reason == "no_address" and customer.recipient == ""
 
 
 def test_overlap_is_refused_with_a_clear_error(org, prov, svc):
@@ -280,12 +283,12 @@ def test_lifecycle_transitions_events_and_notifications(
     assert appointment.status == AppointmentStatus.CANCELLED and moved.rescheduled_from_id == appointment.pk
     assert moved.status == AppointmentStatus.CONFIRMED
     assert NotificationLog.objects.filter(event_type="appointment_rescheduled", user=prov.user).exists()
-    assert AppointmentNotification.objects.filter(appointment=moved, key="rescheduled").exists()
+    assert factories.customer_row(moved, "rescheduled") is not None
 
     _move_to_past(moved)
     with django_capture_on_commit_callbacks(execute=True):
         services.appointment_complete(appointment=moved)
-    assert AppointmentNotification.objects.filter(appointment=moved, key="follow_up", kind="follow_up").exists()
+    assert factories.customer_row(moved, "follow_up").metadata["kind"] == "follow_up"
     with pytest.raises(services.ChangeNotAllowed):
         services.appointment_cancel(appointment=moved)
 
@@ -293,7 +296,7 @@ def test_lifecycle_transitions_events_and_notifications(
         other = factories.appointment(org, svc=svc, prov=prov, email="c@example.com", phone=moved.customer_phone)
         services.appointment_cancel(appointment=other, reason="Viagem", by=None, by_customer=True)
     assert NotificationLog.objects.filter(event_type="appointment_cancelled", user=prov.user).exists()
-    assert AppointmentNotification.objects.filter(appointment=other, key="cancelled").exists()
+    assert factories.customer_row(other, "cancelled") is not None
 
     with django_capture_on_commit_callbacks(execute=True):
         third = _move_to_past(factories.appointment(org, svc=svc, prov=prov, phone=moved.customer_phone), days=3)
@@ -315,8 +318,8 @@ def test_lifecycle_transitions_events_and_notifications(
 def test_a_provider_cancelling_is_not_notified_of_their_own_action(org, prov, svc):
     appointment = factories.appointment(org, svc=svc, prov=prov)
     services.appointment_cancel(appointment=appointment, by=prov.user)
-    assert not NotificationLog.objects.filter(event_type="appointment_cancelled").exists()
-    assert AppointmentNotification.objects.filter(appointment=appointment, key="cancelled").exists()
+    assert not NotificationLog.objects.filter(event_type="appointment_cancelled", user__isnull=False).exists()
+    assert factories.customer_row(appointment, "cancelled") is not None
 
 
 def test_customers_must_respect_the_change_notice(org, prov, svc):

@@ -10,8 +10,8 @@ import icalendar
 import pytest
 from django.core import signing
 
-from scheduling import ics, links, notifications, services
-from scheduling.models import AppointmentNotification
+from notifications import services as outbox
+from scheduling import ics, links, services
 from tests import factories as base
 from tests.scheduling import factories
 
@@ -80,9 +80,9 @@ def test_google_and_outlook_links(appointment):
 def test_confirmation_email_is_sent_once_over_smtp_with_the_ics(
     appointment, mailbox, eager_celery, django_capture_on_commit_callbacks
 ):
-    row = AppointmentNotification.objects.get(appointment=appointment, key="booked")
-    notifications.deliver(notification_id=row.pk)
-    notifications.deliver(notification_id=row.pk)  # a redelivered task finds nothing to claim
+    row = factories.customer_row(appointment, "booked")
+    outbox.notification_deliver(log_id=row.pk)
+    outbox.notification_deliver(log_id=row.pk)  # a redelivered task finds nothing to claim
     assert len(mailbox.messages) == 1
     message = mailbox.messages[0]
     assert message["To"] == "maria@example.com"
@@ -96,8 +96,9 @@ def test_confirmation_email_is_sent_once_over_smtp_with_the_ics(
     text = parts["text/plain"].get_content()
     assert "calendar.google.com" in text and "outlook.live.com" in text
     assert links.manage_path(appointment).split("/manage/")[0] in text
+    assert message["Message-ID"] == row.message_id_header
     row.refresh_from_db()
-    assert (row.status, row.attempts) == ("sent", 1) and row.sent_at
+    assert (row.status, row.retry_count) == ("sent", 0) and row.sent_at
 
 
 def test_a_failing_smtp_server_is_retried_then_recorded(appointment, settings):
@@ -105,20 +106,22 @@ def test_a_failing_smtp_server_is_retried_then_recorded(appointment, settings):
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
-    row = AppointmentNotification.objects.get(appointment=appointment, key="booked")
-    assert notifications.deliver(notification_id=row.pk) == 30.0
+    row = factories.customer_row(appointment, "booked")
+    # The outbox's one retry policy: 5 s, 25 s, 125 s (× the base), then failed with the error.
+    assert outbox.notification_deliver(log_id=row.pk).retry_in == outbox.retry_delay(1)
     row.refresh_from_db()
     assert row.status == "pending" and "Error" in row.error
-    notifications.deliver(notification_id=row.pk)
-    assert notifications.deliver(notification_id=row.pk) is None
+    outbox.notification_deliver(log_id=row.pk)
+    outbox.notification_deliver(log_id=row.pk)
+    assert outbox.notification_deliver(log_id=row.pk).status == "failed"
     row.refresh_from_db()
-    assert (row.status, row.attempts) == ("failed", 3)
+    assert (row.status, row.retry_count) == ("failed", 3) and "Error" in row.error
 
 
 def test_cancellation_email_carries_a_cancel_ics(appointment, mailbox):
     services.appointment_cancel(appointment=appointment, reason="Imprevisto")
-    row = AppointmentNotification.objects.get(appointment=appointment, key="cancelled")
-    notifications.deliver(notification_id=row.pk)
+    row = factories.customer_row(appointment, "cancelled")
+    outbox.notification_deliver(log_id=row.pk)
     message = mailbox.messages[-1]
     calendar_part = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
     assert icalendar.Calendar.from_ical(calendar_part.get_content())["METHOD"] == "CANCEL"
@@ -158,18 +161,28 @@ def test_manage_link_round_trip_tampering_and_expiry(appointment, org, tenant_b)
     )  # follows the reschedule
 
 
-def test_relay_sends_rows_whose_task_was_lost_and_frees_stuck_ones(appointment, mailbox, eager_celery):
-    row = AppointmentNotification.objects.get(appointment=appointment, key="booked")
-    assert services.customer_notifications_relay(older_than_seconds=3600) == 0  # too young: its task may still run
-    AppointmentNotification.objects.filter(pk=row.pk).update(created_at=row.created_at - datetime.timedelta(minutes=10))
-    assert services.customer_notifications_relay(older_than_seconds=120) == 1
+def test_relay_sends_rows_whose_task_was_lost_and_recovers_dead_sends(
+    appointment, mailbox, eager_celery, django_capture_on_commit_callbacks
+):
+    """Customer emails are outbox rows: the outbox's one relay re-queues them and recovers dead sends."""
+    from notifications.models import NotificationLog
+
+    row = factories.customer_row(appointment, "booked")
+    now = datetime.datetime.now(UTC)
+    assert outbox.notification_relay(now=now, relay_after=3600).requeued == 0  # too young: its task may still run
+    NotificationLog.objects.filter(pk=row.pk).update(enqueued_at=now - datetime.timedelta(minutes=10))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox.notification_relay(now=now, relay_after=120).requeued == 1
     row.refresh_from_db()
     assert row.status == "sent" and len(mailbox.messages) == 1
-    # A sender that died mid-send leaves "sending": after the lease the row goes out again.
-    AppointmentNotification.objects.filter(pk=row.pk).update(
-        status="sending", claimed_at=datetime.datetime.now(UTC) - datetime.timedelta(hours=1)
+    # A sender that died mid-send leaves "sending" with a lease nobody renews: the relay sends it again.
+    NotificationLog.objects.filter(pk=row.pk).update(
+        status="sending",
+        claimed_at=now - datetime.timedelta(minutes=2),
+        lease_until=now - datetime.timedelta(seconds=1),
     )
-    services.customer_notifications_relay(older_than_seconds=120, stuck_after_seconds=600)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox.notification_relay(now=now).reclaimed == 1
     row.refresh_from_db()
-    assert row.status == "sent" and len(mailbox.messages) == 2 and row.attempts == 2
-    assert services.customer_notifications_relay(older_than_seconds=120) == 0
+    assert row.status == "sent" and len(mailbox.messages) == 2 and row.retry_count == 1
+    assert outbox.notification_relay(now=now, relay_after=120).requeued == 0

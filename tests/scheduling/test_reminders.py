@@ -12,7 +12,7 @@ from django.db import connection
 
 from notifications.models import NotificationLog
 from scheduling import services
-from scheduling.models import AppointmentNotification
+from scheduling.models import ReminderOccurrence
 from tests import factories as base
 from tests.scheduling import factories
 
@@ -49,9 +49,15 @@ def test_each_offset_is_sent_once_at_its_time():
     assert services.reminders_send_due(now=start - datetime.timedelta(minutes=10)) == 0
     assert services.reminders_send_due(now=start + datetime.timedelta(minutes=1)) == 0
     keys = sorted(
-        AppointmentNotification.objects.filter(appointment=appointment, kind="reminder").values_list("key", flat=True)
+        row.metadata["key"] for row in factories.customer_rows(appointment) if row.metadata["kind"] == "reminder"
     )
     assert keys == ["reminder:1440", "reminder:60"]
+    assert sorted(
+        ReminderOccurrence.objects.filter(appointment=appointment).values_list("offset_minutes", flat=True)
+    ) == [
+        60,
+        1440,
+    ]
     staff = NotificationLog.objects.filter(event_type="appointment_reminder", user=prov.user)
     assert {log.metadata["appointment_id"] for log in staff} == {appointment.pk}
     assert staff.values("dedupe_key").distinct().count() == staff.count()
@@ -62,7 +68,7 @@ def test_configurable_offsets_late_bookings_and_cancelled_appointments():
     org, prov, (a, b) = _setup(n=2, offsets=(180,))
     services.appointment_cancel(appointment=b)
     assert services.reminders_send_due(now=a.start - datetime.timedelta(minutes=170)) == 1
-    assert not AppointmentNotification.objects.filter(appointment=b, kind="reminder").exists()
+    assert not [row for row in factories.customer_rows(b) if row.metadata["kind"] == "reminder"]
     # Booked 2 hours ahead: the 24-hour reminder never comes, the 1-hour one does.
     org2, prov2, _ = _setup(n=0)
     svc = factories.service(org2, duration=30, providers=[prov2])
@@ -71,9 +77,9 @@ def test_configurable_offsets_late_bookings_and_cancelled_appointments():
     late = factories.appointment(org2, svc=svc, prov=prov2, start=start, email="late@example.com")
     assert services.reminders_send_due() == 0
     assert services.reminders_send_due(now=late.start - datetime.timedelta(minutes=30)) == 1
-    assert list(
-        AppointmentNotification.objects.filter(appointment=late, kind="reminder").values_list("key", flat=True)
-    ) == ["reminder:60"]
+    assert [row.metadata["key"] for row in factories.customer_rows(late) if row.metadata["kind"] == "reminder"] == [
+        "reminder:60"
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -99,8 +105,9 @@ def test_two_overlapping_runs_send_each_reminder_once(mailbox, eager_celery):
         thread.join(timeout=60)
     assert errors == []
     assert sum(results) == 12
-    rows = AppointmentNotification.objects.filter(kind="reminder")
+    rows = NotificationLog.objects.filter(event_type="appointment_reminder", recipient_contact_id__isnull=False)
     assert rows.count() == 12 and set(rows.values_list("status", flat=True)) == {"sent"}
+    assert ReminderOccurrence.objects.count() == 12
     customer_mail = [m for m in mailbox.messages if m["To"].startswith("c")]
     reminders = [m for m in customer_mail if "Reminder" in m["Subject"] or "Lembrete" in m["Subject"]]
     assert sorted(m["To"] for m in reminders) == sorted(f"c{i}@example.com" for i in range(12))

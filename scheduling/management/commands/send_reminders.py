@@ -29,5 +29,4 @@ class Command(BaseCommand):
             raise CommandError("--limit must be at least 1")
         self.stdout.write("Looking for due appointment reminders…")
         sent = services.reminders_send_due(now=moment, limit=limit)
-        relayed = services.customer_notifications_relay()
-        self.stdout.write(self.style.SUCCESS(f"{sent} reminder(s) sent, {relayed} customer email(s) re-queued."))
+        self.stdout.write(self.style.SUCCESS(f"{sent} reminder(s) sent."))
