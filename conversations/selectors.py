@@ -7,7 +7,7 @@ import uuid
 from django.db.models import QuerySet
 
 from accounts.models import Organization
-from conversations.models import ACTIVE_STATUSES, Channel, ChannelKind, Contact, Conversation, Message
+from conversations.models import ACTIVE_STATUSES, Channel, ChannelKind, Contact, Conversation, Message, WhatsAppTemplate
 
 
 def channel_for_webhook(*, public_id: str) -> Channel | None:
@@ -60,3 +60,30 @@ def message_list(*, organization: Organization, conversation: Conversation) -> Q
 
 def message_with_attachment_get(*, organization: Organization, message_id) -> Message | None:
     return Message.objects.for_organization(organization).exclude(attachment="").filter(pk=message_id).first()
+
+
+def template_list(
+    *, organization: Organization, channel: Channel | None = None, status: str | None = None
+) -> QuerySet[WhatsAppTemplate]:
+    """The organization's WhatsApp templates, optionally of one channel and one status (e.g. ``approved``)."""
+    templates = WhatsAppTemplate.objects.for_organization(organization).select_related("channel")
+    if channel is not None:
+        templates = templates.filter(channel=channel)
+    if status is not None:
+        templates = templates.filter(status=status)
+    return templates.order_by("name", "language", "id")
+
+
+def template_get(*, organization: Organization, template_id) -> WhatsAppTemplate | None:
+    return (
+        WhatsAppTemplate.objects.for_organization(organization).select_related("channel").filter(pk=template_id).first()
+    )
+
+
+def channels_for_template_sync() -> QuerySet[Channel]:
+    """Every active WhatsApp channel, of any active organization, that names its business account (Beat's sync)."""
+    return (
+        Channel.objects.filter(kind=ChannelKind.WHATSAPP, is_active=True, organization__is_active=True)
+        .exclude(business_account_id="")
+        .order_by("pk")
+    )
