@@ -433,3 +433,35 @@ def test_validate_mapping_lists_every_problem():
         "Button “Rastrear” link {{1}} is not mapped to a source.",
     ]
     validate_mapping(template, {"body.1": {"source": "value", "value": "x"}})
+
+
+# --- demo data -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_demo_templates_are_approved_valid_and_seeded_once():
+    from accounts.demo import seed_accounts
+    from conversations.demo import seed_demo
+
+    seed_accounts()
+    seed_demo()
+    count = WhatsAppTemplate.objects.count()
+    seed_accounts()
+    seed_demo()
+    assert WhatsAppTemplate.objects.count() == count == 24  # 12 per demo organization
+    for template in WhatsAppTemplate.objects.select_related("channel"):
+        validate_components(template.components, template.parameter_format)
+        assert template.status == "approved" and template.channel.business_account_id
+        assert template.organization_id == template.channel.organization_id
+    reminders = WhatsAppTemplate.objects.filter(name="appointment_reminder", channel__organization__slug="acme")
+    buttons = {t.language: [b["text"] for b in t.components[-1]["buttons"]] for t in reminders}
+    assert buttons == {"pt_BR": ["Confirmar", "Cancelar"], "en_US": ["Confirm", "Cancel"]}
+    utility = set(WhatsAppTemplate.objects.filter(category="utility").values_list("name", flat=True))
+    assert utility == {
+        "appointment_confirmation",
+        "appointment_reminder",
+        "appointment_cancelled",
+        "appointment_rescheduled",
+        "appointment_follow_up",
+    }
+    assert WhatsAppTemplate.objects.filter(category="marketing", name="monthly_offer").count() == 4
