@@ -465,3 +465,9 @@ def test_demo_templates_are_approved_valid_and_seeded_once():
         "appointment_follow_up",
     }
     assert WhatsAppTemplate.objects.filter(category="marketing", name="monthly_offer").count() == 4
+
+
+def test_refusals_are_translated_to_portuguese():
+    with translation.override("pt-br"), pytest.raises(ValidationError) as raised:
+        template_render(template=approved(POSITIONAL_FULL), values={"header.1": "1", "body.1": "", "button.1.1": "x"})
+    assert messages_of(raised.value) == ["Corpo {{1}} está vazio.", "Corpo {{2}} não foi informado."]
