@@ -369,13 +369,17 @@ class WhatsAppTemplateAdmin(TenantScopedAdmin):
     actions = ["submit_selected"]
 
     def has_change_permission(self, request, obj=None):
-        # Meta does not let an approved (or pending…) template be edited freely: only drafts change here.
-        if obj is not None and obj.status != TemplateStatus.DRAFT:
+        # Meta does not let an approved (or pending…) template be edited freely: drafts change here,
+        # and rejected ones may be corrected (components, category) and submitted again.
+        if obj is not None and not services.template_is_submittable(obj):
             return False
         return super().has_change_permission(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
-        return [name for name in self.fields if name not in TEMPLATE_EDITABLE_FIELDS]
+        editable = TEMPLATE_EDITABLE_FIELDS
+        if obj is not None and obj.status == TemplateStatus.REJECTED:
+            editable = ["category", "components"]  # what Meta's edit endpoint accepts
+        return [name for name in self.fields if name not in editable]
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -402,7 +406,7 @@ class WhatsAppTemplateAdmin(TenantScopedAdmin):
             return " ".join(error.messages)
         return format_html('<div style="white-space: pre-wrap">{}</div>', text)
 
-    @admin.action(description=_("Submit selected drafts to Meta for approval"))
+    @admin.action(description=_("Submit selected drafts (or corrected rejected templates) to Meta for approval"))
     def submit_selected(self, request, queryset):
         for template in queryset.select_related("channel").order_by("name", "language"):
             try:

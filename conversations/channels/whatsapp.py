@@ -426,6 +426,17 @@ class WhatsAppClient:
             raise SendError(f"the template creation reply has no id: {json.dumps(data)[:300]}", retryable=False)
         return data
 
+    def edit_template(self, *, template_id: str, body: dict) -> dict:
+        """``POST /<template-id>`` with new ``components``/``category`` (a rejected template resubmitted)."""
+        data = self._request(f"{self.base_url}/{template_id}", json=body, retry=False)
+        if not isinstance(data, dict) or not data.get("success"):
+            raise SendError(f"the template edit was not accepted: {json.dumps(data)[:300]}", retryable=False)
+        return data
+
+    def send_template(self, *, to: str, template: dict) -> str:
+        """Send a template message; ``template`` is ``template_render(...).graph_template``."""
+        return self.send({"to": wa_id(to), "type": "template", "template": template})
+
 
 def wa_id(phone: str) -> str:
     """WhatsApp addresses numbers as digits without the ``+``."""

@@ -40,6 +40,7 @@ from conversations.services.sla import SLA_CHECKS, sla_sweep
 from conversations.services.templates import (
     TemplateSyncResult,
     template_create,
+    template_is_submittable,
     template_quality_update,
     template_status_update,
     template_submit,
@@ -75,6 +76,7 @@ __all__ = [
     "sla_sweep",
     "tag_create",
     "template_create",
+    "template_is_submittable",
     "template_quality_update",
     "template_status_update",
     "template_submit",

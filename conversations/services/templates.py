@@ -135,6 +135,8 @@ def template_sync(*, channel: Channel) -> TemplateSyncResult:
 
 @transaction.atomic
 def _record_sync(channel: Channel, items: list[dict]) -> TemplateSyncResult:
+    # One sync per channel at a time (Beat, the command and the admin may overlap).
+    Channel.objects.select_for_update().filter(pk=channel.pk).first()
     now = timezone.now()
     rows = list(WhatsAppTemplate.objects.select_for_update().filter(channel=channel))
     by_provider = {row.provider_id: row for row in rows if row.provider_id}
@@ -234,12 +236,21 @@ def _submission_body(template: WhatsAppTemplate) -> dict:
     return body
 
 
-def template_submit(*, template: WhatsAppTemplate, by: User | None = None) -> WhatsAppTemplate:
-    """Submit a draft to Meta for approval (``POST /<waba-id>/message_templates``).
+def template_is_submittable(template: WhatsAppTemplate) -> bool:
+    """A draft (created at Meta) or a rejected template Meta knows (edited there and reviewed again)."""
+    return template.status == TemplateStatus.DRAFT or (
+        template.status == TemplateStatus.REJECTED and bool(template.provider_id)
+    )
 
-    The template takes the id, status (usually ``pending``) and category Meta answers, and
-    records who submitted it and when. Meta's refusals become a ``ValidationError`` with its
-    message; the draft stays a draft.
+
+def template_submit(*, template: WhatsAppTemplate, by: User | None = None) -> WhatsAppTemplate:
+    """Submit a template to Meta for approval.
+
+    A draft is created at Meta (``POST /<waba-id>/message_templates``) and takes the id, status
+    (usually ``pending``) and category Meta answers; a rejected template, once corrected, is
+    edited there (``POST /<template-id>`` with its components and category) and goes back to
+    ``pending``. Who submitted it and when is recorded. Meta's refusals become a
+    ``ValidationError`` with its message, and the template stays as it was.
     """
     with transaction.atomic():
         template = (
@@ -247,18 +258,25 @@ def template_submit(*, template: WhatsAppTemplate, by: User | None = None) -> Wh
             .select_related("channel", "organization")
             .get(pk=template.pk)
         )
-        if template.status != TemplateStatus.DRAFT:
+        if not template_is_submittable(template):
             raise ValidationError(
-                _("Only drafts are submitted for approval; “%(name)s” is %(status)s.")
+                _("Only drafts and rejected templates are submitted for approval; “%(name)s” is %(status)s.")
                 % {"name": template, "status": template.get_status_display()},
-                code="not_draft",
+                code="not_submittable",
             )
         _graph_channel(template.channel)
         template.full_clean()
         body = _submission_body(template)
         channel = template.channel
+        edit_of = template.provider_id if template.status == TemplateStatus.REJECTED else ""
     try:
-        answer = _client(channel).create_template(business_account_id=channel.business_account_id, body=body)
+        if edit_of:
+            _client(channel).edit_template(
+                template_id=edit_of, body={"category": body["category"], "components": body["components"]}
+            )
+            answer = {"id": edit_of, "status": "PENDING", "category": body["category"]}
+        else:
+            answer = _client(channel).create_template(business_account_id=channel.business_account_id, body=body)
     except whatsapp.SendError as error:
         logger.info("template %s refused by Meta: %s", template.pk, error)
         raise _graph_refusal(error) from None

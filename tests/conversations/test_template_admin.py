@@ -145,3 +145,22 @@ def test_sync_action_on_channels(graph, tenant_a, channel, client_for):
     synced = WhatsAppTemplate.objects.get()
     listing = client.get(reverse(CHANGELIST), {"status__exact": "approved", "category__exact": "marketing"})
     assert [t.pk for t in listing.context["cl"].result_list] == [synced.pk]
+
+
+def test_a_rejected_template_can_be_corrected_in_its_components_and_category_only(graph, tenant_a, channel, client_for):
+    from conversations import services
+
+    draft = cf.whatsapp_template(tenant_a.org, channel, name="order_shipped")
+    graph.expect_oneshot_request(PATH, method="POST").respond_with_json({"id": "77", "status": "REJECTED"})
+    rejected = services.template_submit(template=draft)
+    assert rejected.status == "rejected"
+    client = client_for(tenant_a.admin)
+    change = reverse("admin:conversations_whatsapptemplate_change", args=[rejected.pk])
+    assert set(client.get(change).context["adminform"].form.fields) == {"category", "components"}
+    corrected = [{"type": "BODY", "text": "Olá {{1}}, tudo certo com o pedido?", "example": {"body_text": [["Ana"]]}}]
+    response = client.post(
+        change, {"category": "utility", "components": json.dumps(corrected), "name": "renamed", "language": "en_US"}
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    rejected.refresh_from_db()
+    assert (rejected.name, rejected.language, rejected.components) == ("order_shipped", "pt_BR", corrected)

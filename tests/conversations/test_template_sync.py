@@ -183,9 +183,43 @@ def test_submit_posts_the_exact_body_and_stores_id_status_and_who(graph, channel
     submitted.refresh_from_db()
     assert (submitted.provider_id, submitted.status, submitted.category) == ("572279198452421", "pending", "utility")
     assert submitted.submitted_by == tenant_a.admin and submitted.submitted_at is not None
-    with pytest.raises(ValidationError, match="Only drafts are submitted"):
+    with pytest.raises(ValidationError) as raised:
         services.template_submit(template=submitted)
+    assert raised.value.messages == [
+        "Only drafts and rejected templates are submitted for approval; “order_shipped (pt_BR)” is Pending review."
+    ]
     assert len(graph.log) == 1
+
+
+def test_a_rejected_template_is_corrected_and_resubmitted_through_metas_edit_endpoint(graph, channel, tenant_a):
+    draft = cf.whatsapp_template(tenant_a.org, channel, name="order_shipped", components=DRAFT_COMPONENTS)
+    graph.expect_oneshot_request(PATH, method="POST").respond_with_json(
+        {"id": "572279198452421", "status": "PENDING", "category": "UTILITY"}
+    )
+    template = services.template_submit(template=draft)
+    services.template_status_update(
+        channel=channel,
+        business_account_id=WABA,
+        event="REJECTED",
+        provider_id="572279198452421",
+        reason="INVALID_FORMAT",
+    )
+    template.refresh_from_db()
+    assert (template.status, template.rejected_reason) == ("rejected", "INVALID_FORMAT")
+    corrected = [
+        {"type": "BODY", "text": "Seu pedido saiu para entrega, {{1}}. Obrigado!", "example": {"body_text": [["Ana"]]}}
+    ]
+    WhatsAppTemplate.objects.filter(pk=template.pk).update(components=corrected)
+    graph.expect_oneshot_request(
+        "/v21.0/572279198452421", method="POST", json={"category": "UTILITY", "components": corrected}
+    ).respond_with_json({"success": True})
+    resubmitted = services.template_submit(template=template, by=tenant_a.admin)
+    graph.check_assertions()
+    assert (resubmitted.status, resubmitted.provider_id, resubmitted.rejected_reason) == (
+        "pending",
+        "572279198452421",
+        "",
+    )
 
 
 def test_submit_of_a_named_template_says_so_and_meta_may_recategorize(graph, channel, tenant_a):
@@ -307,3 +341,40 @@ def test_hourly_beat_job_and_the_channel_task(graph, channel, tenant_a, eager_ce
     # A refusal is logged, not raised: the next hour tries again.
     graph.expect_request(PATH, method="GET").respond_with_json({"error": {"message": "down", "code": 2}}, status=400)
     assert tasks.sync_channel_templates(channel.pk) is None
+
+
+def test_a_rendered_template_is_sent_with_the_exact_messages_body(graph, channel):
+    from conversations.message_templates import template_render
+
+    draft = cf.whatsapp_template(channel.organization, channel, name="order_shipped", components=DRAFT_COMPONENTS)
+    [draft] = services.template_status_update(
+        channel=channel, business_account_id=WABA, event="APPROVED", name="order_shipped", language="pt_BR"
+    )
+    rendered = template_render(template=draft, values={"header.1": "8123", "body.1": "Ana", "button.0.1": "8123"})
+    graph.expect_oneshot_request(
+        f"/v21.0/{channel.phone_number_id}/messages",
+        method="POST",
+        json={
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "5511987654321",
+            "type": "template",
+            "template": {
+                "name": "order_shipped",
+                "language": {"code": "pt_BR"},
+                "components": [
+                    {"type": "header", "parameters": [{"type": "text", "text": "8123"}]},
+                    {"type": "body", "parameters": [{"type": "text", "text": "Ana"}]},
+                    {
+                        "type": "button",
+                        "sub_type": "url",
+                        "index": "0",
+                        "parameters": [{"type": "text", "text": "8123"}],
+                    },
+                ],
+            },
+        },
+    ).respond_with_json({"messaging_product": "whatsapp", "messages": [{"id": "wamid.template1"}]})
+    client = WhatsAppClient(phone_number_id=channel.phone_number_id, access_token=channel.access_token)
+    assert client.send_template(to="+5511987654321", template=rendered.graph_template) == "wamid.template1"
+    graph.check_assertions()
