@@ -86,6 +86,11 @@ def _client(channel: Channel) -> whatsapp.WhatsAppClient:
 
 
 def _graph_refusal(error: whatsapp.SendError) -> ValidationError:
+    if error.retryable:  # timeouts, connection errors, 5xx/429 after the client's retries
+        return ValidationError(
+            _("The Graph API could not be reached; try again later (%(reason)s).") % {"reason": error},
+            code="graph_unavailable",
+        )
     return ValidationError(_("Meta refused the request: %(reason)s") % {"reason": error.user_message}, code="graph")
 
 

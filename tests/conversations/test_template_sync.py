@@ -150,6 +150,17 @@ def test_sync_graph_error_is_a_clear_validation_error_and_changes_nothing(graph,
     assert not WhatsAppTemplate.objects.exists()
 
 
+def test_sync_when_the_graph_api_keeps_failing_says_so(graph, channel, settings):
+    settings.WHATSAPP_SEND_RETRIES = 1
+    graph.expect_request(PATH, method="GET").respond_with_data("bad gateway", status=502)
+    with pytest.raises(ValidationError) as raised:
+        services.template_sync(channel=channel)
+    assert raised.value.messages == [
+        "The Graph API could not be reached; try again later (gave up after 2 attempts: HTTP 502: bad gateway)."
+    ]
+    assert len(graph.log) == 2
+
+
 DRAFT_COMPONENTS = [
     {"type": "HEADER", "format": "TEXT", "text": "Pedido {{1}}", "example": {"header_text": ["8123"]}},
     {"type": "BODY", "text": "Olá {{1}}, seu pedido saiu para entrega.", "example": {"body_text": [["Ana"]]}},
