@@ -135,9 +135,34 @@ class ChannelAdmin(TenantScopedAdmin):
         "organization",
     ]
     list_filter = ["kind", "is_active"]
-    search_fields = ["name", "display_phone", "phone_number_id"]
+    search_fields = ["name", "display_phone", "phone_number_id", "business_account_id"]
     list_select_related = ["organization", "default_queue__department"]
     readonly_fields = ["webhook_path", "created_at"]
+    actions = ["sync_templates"]
+
+    @admin.action(description=_("Sync message templates from Meta"))
+    def sync_templates(self, request, queryset):
+        for channel in queryset.order_by("name"):
+            try:
+                result = services.template_sync(channel=channel)
+            except ValidationError as error:
+                self.message_user(request, f"{channel.name}: {' '.join(error.messages)}", messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                _(
+                    "%(channel)s: %(created)d template(s) added, %(updated)d updated, %(unchanged)d unchanged, "
+                    "%(removed)d disabled (no longer at Meta)."
+                )
+                % {
+                    "channel": channel.name,
+                    "created": result.created,
+                    "updated": result.updated,
+                    "unchanged": result.unchanged,
+                    "removed": result.removed,
+                },
+                messages.SUCCESS,
+            )
 
     @admin.display(description=_("webhook URL path"))
     def webhook_path(self, obj):
@@ -303,3 +328,95 @@ class CannedResponseAdmin(TenantScopedAdmin):
     list_display = ["shortcut", "title", "organization"]
     search_fields = ["shortcut", "title", "body"]
     list_select_related = ["organization"]
+
+
+from conversations.message_templates import template_preview  # noqa: E402  (appended with the WhatsApp templates)
+from conversations.models import TemplateStatus, WhatsAppTemplate  # noqa: E402
+
+TEMPLATE_EDITABLE_FIELDS = ["organization", "channel", "name", "language", "category", "parameter_format", "components"]
+
+
+@admin.register(WhatsAppTemplate)
+class WhatsAppTemplateAdmin(TenantScopedAdmin):
+    """Drafts are edited here and submitted to Meta; once submitted, Meta owns the template (read-only)."""
+
+    list_display = [
+        "name",
+        "language",
+        "category",
+        "status",
+        "quality_rating",
+        "channel",
+        "last_synced_at",
+        "organization",
+    ]
+    list_filter = ["channel", "status", "category", "language"]
+    search_fields = ["name", "provider_id"]
+    list_select_related = ["organization", "channel"]
+    fields = [
+        *TEMPLATE_EDITABLE_FIELDS,
+        "preview",
+        "provider_id",
+        "status",
+        "quality_rating",
+        "rejected_reason",
+        "submitted_at",
+        "submitted_by",
+        "last_synced_at",
+        "created_at",
+        "updated_at",
+    ]
+    actions = ["submit_selected"]
+
+    def has_change_permission(self, request, obj=None):
+        # Meta does not let an approved (or pending…) template be edited freely: drafts change here,
+        # and rejected ones may be corrected (components, category) and submitted again.
+        if obj is not None and not services.template_is_submittable(obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        editable = TEMPLATE_EDITABLE_FIELDS
+        if obj is not None and obj.status == TemplateStatus.REJECTED:
+            editable = ["category", "components"]  # what Meta's edit endpoint accepts
+        return [name for name in self.fields if name not in editable]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = services.template_create(
+            channel=obj.channel,
+            name=obj.name,
+            language=obj.language,
+            category=obj.category,
+            parameter_format=obj.parameter_format,
+            components=obj.components,
+        )
+        obj.pk = created.pk
+        obj._state.adding = False
+
+    @admin.display(description=_("preview (with the examples)"))
+    def preview(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        try:
+            text = template_preview(template=obj)
+        except ValidationError as error:
+            return " ".join(error.messages)
+        return format_html('<div style="white-space: pre-wrap">{}</div>', text)
+
+    @admin.action(description=_("Submit selected drafts (or corrected rejected templates) to Meta for approval"))
+    def submit_selected(self, request, queryset):
+        for template in queryset.select_related("channel").order_by("name", "language"):
+            try:
+                submitted = services.template_submit(template=template, by=request.user)
+            except ValidationError as error:
+                self.message_user(request, f"{template}: {' '.join(error.messages)}", messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                _("%(template)s submitted: Meta says %(status)s.")
+                % {"template": submitted, "status": submitted.get_status_display()},
+                messages.SUCCESS,
+            )

@@ -1,7 +1,9 @@
 """Demo data of the conversations app, run by ``manage.py seed_demo`` after the accounts step.
 
 Per demo organization: a console channel and a WhatsApp channel (demo credentials; point
-``WHATSAPP_GRAPH_BASE_URL`` at a stand-in to see sends succeed), tags, two dozen contacts, and
+``WHATSAPP_GRAPH_BASE_URL`` at a stand-in to see sends succeed) with approved message templates
+(appointment confirmation, reminder with Confirm/Cancel buttons, cancellation, reschedule,
+follow-up, and a marketing offer, in pt_BR and en_US), tags, two dozen contacts, and
 conversations in every status and priority with a few hundred messages of history.
 Conversations are opened through the services (routing, SLA); the history of each is written
 as already delivered so that loading the demo does not queue hundreds of sends. Idempotent:
@@ -30,6 +32,11 @@ from conversations.models import (
     MessageKind,
     Status,
     Tag,
+    TemplateCategory,
+    TemplateParameterFormat,
+    TemplateQuality,
+    TemplateStatus,
+    WhatsAppTemplate,
 )
 
 DEMO_SLUGS = ("acme", "globex")
@@ -118,7 +125,291 @@ def _channels(org: Organization, org_index: int, queue: Queue | None) -> tuple[C
             "verify_token": f"demo-verify-{org.slug}",
         },
     )
+    if not whatsapp.business_account_id:
+        whatsapp.business_account_id = f"1021{org_index:02d}{int(digest[8:16], 16) % 10**9:09d}"
+        whatsapp.save(update_fields=["business_account_id"])
     return console, whatsapp
+
+
+def _named(kind: str, text: str, examples: dict[str, str]) -> dict:
+    return {
+        "type": kind,
+        "text": text,
+        "example": {
+            f"{kind.lower()}_text_named_params": [{"param_name": k, "example": v} for k, v in examples.items()]
+        },
+    }
+
+
+def _positional_body(text: str, *examples: str) -> dict:
+    return {"type": "BODY", "text": text, "example": {"body_text": [list(examples)]}}
+
+
+def _demo_templates(org: Organization) -> list[tuple[str, str, str, str, list[dict]]]:
+    """(name, language, category, parameter format, components) of the demo templates."""
+    site = f"https://{org.slug}.example.com"
+    names = {"customer_name": "Ana", "service": "Consulta", "starts_at": "12/03/2026 14:30"}
+    names_en = {"customer_name": "Ana", "service": "Consultation", "starts_at": "03/12/2026 2:30 PM"}
+    named, positional = TemplateParameterFormat.NAMED, TemplateParameterFormat.POSITIONAL
+    utility, marketing = TemplateCategory.UTILITY, TemplateCategory.MARKETING
+    footer = {"type": "FOOTER", "text": org.name[:60]}
+    return [
+        (
+            "appointment_confirmation",
+            "pt_BR",
+            utility,
+            named,
+            [
+                _named(
+                    "BODY",
+                    "Olá, {{customer_name}}! Seu agendamento de {{service}} está confirmado para {{starts_at}}. Até lá!",
+                    names,
+                ),
+                footer,
+            ],
+        ),
+        (
+            "appointment_confirmation",
+            "en_US",
+            utility,
+            named,
+            [
+                _named(
+                    "BODY",
+                    "Hi {{customer_name}}, your {{service}} appointment is confirmed for {{starts_at}}. See you then!",
+                    names_en,
+                ),
+                footer,
+            ],
+        ),
+        (
+            "appointment_reminder",
+            "pt_BR",
+            utility,
+            named,
+            [
+                {"type": "HEADER", "format": "TEXT", "text": "Lembrete de agendamento"},
+                _named(
+                    "BODY",
+                    "Olá, {{customer_name}}! Lembrete: {{service}} em {{starts_at}}. Você confirma sua presença?",
+                    names,
+                ),
+                footer,
+                {
+                    "type": "BUTTONS",
+                    "buttons": [
+                        {"type": "QUICK_REPLY", "text": "Confirmar"},
+                        {"type": "QUICK_REPLY", "text": "Cancelar"},
+                    ],
+                },
+            ],
+        ),
+        (
+            "appointment_reminder",
+            "en_US",
+            utility,
+            named,
+            [
+                {"type": "HEADER", "format": "TEXT", "text": "Appointment reminder"},
+                _named(
+                    "BODY",
+                    "Hi {{customer_name}}! A reminder: {{service}} on {{starts_at}}. Can you confirm you are coming?",
+                    names_en,
+                ),
+                footer,
+                {
+                    "type": "BUTTONS",
+                    "buttons": [{"type": "QUICK_REPLY", "text": "Confirm"}, {"type": "QUICK_REPLY", "text": "Cancel"}],
+                },
+            ],
+        ),
+        (
+            "appointment_cancelled",
+            "pt_BR",
+            utility,
+            positional,
+            [
+                _positional_body(
+                    "Olá, {{1}}. Seu agendamento de {{2}} em {{3}} foi cancelado. "
+                    "Para marcar um novo horário, responda esta mensagem.",
+                    "Ana",
+                    "Consulta",
+                    "12/03/2026 14:30",
+                ),
+                footer,
+            ],
+        ),
+        (
+            "appointment_cancelled",
+            "en_US",
+            utility,
+            positional,
+            [
+                _positional_body(
+                    "Hi {{1}}, your {{2}} appointment on {{3}} was cancelled. Reply to this message to book a new time.",
+                    "Ana",
+                    "Consultation",
+                    "03/12/2026 2:30 PM",
+                ),
+                footer,
+            ],
+        ),
+        (
+            "appointment_rescheduled",
+            "pt_BR",
+            utility,
+            positional,
+            [
+                _positional_body(
+                    "Olá, {{1}}. Seu agendamento de {{2}} foi remarcado para {{3}}. "
+                    "Se o novo horário não servir, responda esta mensagem.",
+                    "Ana",
+                    "Consulta",
+                    "13/03/2026 10:00",
+                ),
+                footer,
+            ],
+        ),
+        (
+            "appointment_rescheduled",
+            "en_US",
+            utility,
+            positional,
+            [
+                _positional_body(
+                    "Hi {{1}}, your {{2}} appointment was moved to {{3}}. If the new time does not suit you, reply here.",
+                    "Ana",
+                    "Consultation",
+                    "03/13/2026 10:00 AM",
+                ),
+                footer,
+            ],
+        ),
+        (
+            "appointment_follow_up",
+            "pt_BR",
+            utility,
+            named,
+            [
+                _named(
+                    "BODY",
+                    "Olá, {{customer_name}}! Obrigado pela visita ({{service}}). Conte como foi o atendimento.",
+                    {"customer_name": "Ana", "service": "Consulta"},
+                ),
+                {
+                    "type": "BUTTONS",
+                    "buttons": [
+                        {
+                            "type": "URL",
+                            "text": "Avaliar",
+                            "url": site + "/avaliar/{{1}}",
+                            "example": [site + "/avaliar/8123"],
+                        }
+                    ],
+                },
+            ],
+        ),
+        (
+            "appointment_follow_up",
+            "en_US",
+            utility,
+            named,
+            [
+                _named(
+                    "BODY",
+                    "Hi {{customer_name}}, thank you for your visit ({{service}}). Tell us how it went.",
+                    {"customer_name": "Ana", "service": "Consultation"},
+                ),
+                {
+                    "type": "BUTTONS",
+                    "buttons": [
+                        {
+                            "type": "URL",
+                            "text": "Rate us",
+                            "url": site + "/rate/{{1}}",
+                            "example": [site + "/rate/8123"],
+                        }
+                    ],
+                },
+            ],
+        ),
+        (
+            "monthly_offer",
+            "pt_BR",
+            marketing,
+            positional,
+            [
+                {
+                    "type": "HEADER",
+                    "format": "TEXT",
+                    "text": "Ofertas de {{1}}",
+                    "example": {"header_text": ["março"]},
+                },
+                _positional_body(
+                    "Olá, {{1}}! Neste mês, {{2}} de desconto em todos os serviços. Agende pelo botão abaixo.",
+                    "Ana",
+                    "15%",
+                ),
+                {"type": "FOOTER", "text": "Responda PARAR para não receber ofertas."},
+                {
+                    "type": "BUTTONS",
+                    "buttons": [
+                        {"type": "URL", "text": "Agendar", "url": f"{site}/book"},
+                        {"type": "QUICK_REPLY", "text": "Parar ofertas"},
+                    ],
+                },
+            ],
+        ),
+        (
+            "monthly_offer",
+            "en_US",
+            marketing,
+            positional,
+            [
+                {
+                    "type": "HEADER",
+                    "format": "TEXT",
+                    "text": "{{1}} offers",
+                    "example": {"header_text": ["March"]},
+                },
+                _positional_body(
+                    "Hi {{1}}! This month, {{2}} off every service. Book with the button below.", "Ana", "15%"
+                ),
+                {"type": "FOOTER", "text": "Reply STOP to stop offers."},
+                {
+                    "type": "BUTTONS",
+                    "buttons": [
+                        {"type": "URL", "text": "Book now", "url": f"{site}/book"},
+                        {"type": "QUICK_REPLY", "text": "Stop offers"},
+                    ],
+                },
+            ],
+        ),
+    ]
+
+
+def _templates(org: Organization, channel: Channel) -> int:
+    """The demo templates, approved as if synced from Meta; updated in place on a second run."""
+    now = timezone.now()
+    specs = _demo_templates(org)
+    for name, language, category, parameter_format, components in specs:
+        digest = hashlib.sha256(f"{org.slug}:{name}:{language}".encode()).hexdigest()
+        WhatsAppTemplate.objects.update_or_create(
+            channel=channel,
+            name=name,
+            language=language,
+            defaults={
+                "organization": org,
+                "provider_id": str(int(digest[:12], 16)),
+                "category": category,
+                "parameter_format": parameter_format,
+                "status": TemplateStatus.APPROVED,
+                "quality_rating": TemplateQuality.GREEN,
+                "components": components,
+                "last_synced_at": now,
+            },
+        )
+    return len(specs)
 
 
 def _history(conversation: Conversation, agent: Membership | None, start: dt.datetime, length: int, seed: int) -> None:
@@ -180,6 +471,9 @@ def seed_demo(stdout=None) -> None:
             continue
         queues = list(Queue.objects.for_organization(org).order_by("-priority", "name"))
         console, whatsapp = _channels(org, org_index, queues[-1] if queues else None)
+        template_count = _templates(org, whatsapp)
+        if stdout is not None:
+            stdout.write(f"  {org.name}: {template_count} approved WhatsApp templates")
         if Conversation.objects.for_organization(org).filter(channel__in=[console, whatsapp]).exists():
             if stdout is not None:
                 stdout.write(f"  {org.name}: conversations present, left as they are")

@@ -10,7 +10,7 @@ import uuid
 
 import phonenumbers
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Lower
@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Membership, Organization, Queue, User, validate_hex_color
 from accounts.scoping import TenantManager
 from conversations.attachments import attachment_upload_to
+from conversations.message_templates import TEMPLATE_NAME_RE, validate_components
 
 
 def normalize_phone(value: str, default_region: str | None = None) -> str:
@@ -288,6 +289,13 @@ class Channel(models.Model):
         max_length=64,
         blank=True,
         help_text=_("The WhatsApp Business phone number id from Meta's app dashboard."),
+    )
+    business_account_id = models.CharField(
+        _("WhatsApp Business Account id"),
+        max_length=64,
+        blank=True,
+        validators=[RegexValidator(r"^[0-9]+$", _("The WhatsApp Business Account id is a number."))],
+        help_text=_("The WABA id from Meta's app dashboard; needed to sync and submit message templates."),
     )
     access_token = models.CharField(_("access token"), max_length=512, blank=True)
     app_secret = models.CharField(
@@ -651,3 +659,140 @@ class CannedResponse(models.Model):
 
     def __str__(self):
         return f"/{self.shortcut} · {self.title}"
+
+
+class TemplateCategory(models.TextChoices):
+    MARKETING = "marketing", _("Marketing")
+    UTILITY = "utility", _("Utility")
+    AUTHENTICATION = "authentication", _("Authentication")
+
+
+class TemplateStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft (not submitted)")
+    PENDING = "pending", _("Pending review")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    PAUSED = "paused", _("Paused")
+    DISABLED = "disabled", _("Disabled")
+
+
+class TemplateQuality(models.TextChoices):
+    GREEN = "green", _("High (green)")
+    YELLOW = "yellow", _("Medium (yellow)")
+    RED = "red", _("Low (red)")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class TemplateParameterFormat(models.TextChoices):
+    POSITIONAL = "positional", _("Positional ({{1}}, {{2}}…)")
+    NAMED = "named", _("Named ({{first_name}}…)")
+
+
+class WhatsAppTemplate(models.Model):
+    """A message template of a WhatsApp channel's business account, as Meta knows it.
+
+    ``components`` is in the Graph API's format (see ``conversations.message_templates``). Rows
+    come from syncing (``template_sync``) or are drafted in the admin and submitted
+    (``template_submit``); Meta decides the status, applied by the sync and the webhook.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="whatsapp_templates", verbose_name=_("organization")
+    )
+    channel = models.ForeignKey(
+        Channel,
+        on_delete=models.CASCADE,
+        related_name="templates",
+        limit_choices_to={"kind": ChannelKind.WHATSAPP},
+        verbose_name=_("channel"),
+    )
+    provider_id = models.CharField(
+        _("Meta template id"), max_length=64, blank=True, help_text=_("Set by Meta when the template is submitted.")
+    )
+    name = models.CharField(
+        _("name"),
+        max_length=512,
+        validators=[
+            RegexValidator(
+                TEMPLATE_NAME_RE, _("Use lowercase letters, digits and underscores only, e.g. appointment_reminder.")
+            )
+        ],
+    )
+    language = models.CharField(
+        _("language"),
+        max_length=15,
+        validators=[RegexValidator(r"^[a-z]{2,3}(_[A-Z]{2})?$", _("Use Meta's language code, e.g. pt_BR or en_US."))],
+        help_text=_("Meta's language code, e.g. pt_BR, en_US, es."),
+    )
+    category = models.CharField(
+        _("category"), max_length=20, choices=TemplateCategory.choices, default=TemplateCategory.UTILITY
+    )
+    parameter_format = models.CharField(
+        _("parameter format"),
+        max_length=12,
+        choices=TemplateParameterFormat.choices,
+        default=TemplateParameterFormat.POSITIONAL,
+    )
+    status = models.CharField(_("status"), max_length=10, choices=TemplateStatus.choices, default=TemplateStatus.DRAFT)
+    quality_rating = models.CharField(
+        _("quality rating"), max_length=10, choices=TemplateQuality.choices, default=TemplateQuality.UNKNOWN
+    )
+    rejected_reason = models.CharField(_("reason given by Meta"), max_length=255, blank=True)
+    components = models.JSONField(
+        _("components"),
+        default=list,
+        help_text=_(
+            "In the Graph API's format: a list of HEADER (optional), BODY, FOOTER (optional) and BUTTONS (optional), "
+            "with examples for every variable."
+        ),
+    )
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    submitted_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("submitted by")
+    )
+    last_synced_at = models.DateTimeField(_("last synced at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("WhatsApp template")
+        verbose_name_plural = _("WhatsApp templates")
+        ordering = ["name", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "name", "language"],
+                name="conversations_template_unique_name_language",
+                violation_error_message=_("This channel already has a template with this name and language."),
+            ),
+            models.UniqueConstraint(
+                fields=["channel", "provider_id"],
+                condition=~Q(provider_id=""),
+                name="conversations_template_unique_provider_id",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=TemplateStatus.values), name="conversations_template_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "channel", "status"], name="conv_template_org_status")]
+
+    def __str__(self):
+        return f"{self.name} ({self.language})"
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == TemplateStatus.APPROVED
+
+    def clean(self):
+        super().clean()
+        if self.channel_id:
+            if self.organization_id and self.channel.organization_id != self.organization_id:
+                raise ValidationError({"channel": _("The channel belongs to another organization.")})
+            if self.channel.kind != ChannelKind.WHATSAPP:
+                raise ValidationError({"channel": _("Message templates belong to WhatsApp channels only.")})
+        try:
+            validate_components(self.components, self.parameter_format)
+        except ValidationError as error:
+            raise ValidationError({"components": error.messages}) from None

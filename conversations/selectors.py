@@ -11,7 +11,7 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from accounts.models import Organization
-from conversations.models import ACTIVE_STATUSES, Channel, ChannelKind, Contact, Conversation, Message
+from conversations.models import ACTIVE_STATUSES, Channel, ChannelKind, Contact, Conversation, Message, WhatsAppTemplate
 
 
 def channel_for_webhook(*, public_id: str) -> Channel | None:
@@ -108,3 +108,30 @@ def service_window(
         return ServiceWindow(applies=True, is_open=False)
     closes_at = last + hours
     return ServiceWindow(applies=True, is_open=now < closes_at, last_inbound_at=last, closes_at=closes_at)
+
+
+def template_list(
+    *, organization: Organization, channel: Channel | None = None, status: str | None = None
+) -> QuerySet[WhatsAppTemplate]:
+    """The organization's WhatsApp templates, optionally of one channel and one status (e.g. ``approved``)."""
+    templates = WhatsAppTemplate.objects.for_organization(organization).select_related("channel")
+    if channel is not None:
+        templates = templates.filter(channel=channel)
+    if status is not None:
+        templates = templates.filter(status=status)
+    return templates.order_by("name", "language", "id")
+
+
+def template_get(*, organization: Organization, template_id) -> WhatsAppTemplate | None:
+    return (
+        WhatsAppTemplate.objects.for_organization(organization).select_related("channel").filter(pk=template_id).first()
+    )
+
+
+def channels_for_template_sync() -> QuerySet[Channel]:
+    """Every active WhatsApp channel, of any active organization, that names its business account (Beat's sync)."""
+    return (
+        Channel.objects.filter(kind=ChannelKind.WHATSAPP, is_active=True, organization__is_active=True)
+        .exclude(business_account_id="")
+        .order_by("pk")
+    )

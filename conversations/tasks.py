@@ -1,8 +1,14 @@
 """Celery tasks of the conversations app: thin wrappers that call a service by id."""
 
+import logging
+from dataclasses import asdict
+
 from celery import shared_task
+from django.core.exceptions import ValidationError
 
 from conversations import services
+
+logger = logging.getLogger(__name__)
 
 PERIODIC_TASKS = {
     "conversations: SLA sweep": {"task": "conversations.tasks.sla_sweep", "every": 60},
@@ -30,3 +36,35 @@ def presence_sweep() -> int:
     from conversations.inbox import services as inbox_services
 
     return inbox_services.presence_sweep()
+
+
+PERIODIC_TASKS["conversations: WhatsApp template sync"] = {
+    "task": "conversations.tasks.sync_whatsapp_templates",
+    "every": 3600,
+}
+
+
+@shared_task(ignore_result=True)
+def sync_whatsapp_templates() -> int:
+    """Queue a template sync per WhatsApp channel with a business account id (Beat, hourly)."""
+    from conversations import selectors
+
+    channel_ids = list(selectors.channels_for_template_sync().values_list("pk", flat=True))
+    for channel_id in channel_ids:
+        sync_channel_templates.delay(channel_id)
+    return len(channel_ids)
+
+
+@shared_task(ignore_result=True)
+def sync_channel_templates(channel_id: int) -> dict | None:
+    """Sync one channel's templates from Meta; a refusal is logged (the next hour tries again)."""
+    from conversations import selectors
+
+    channel = selectors.channels_for_template_sync().filter(pk=channel_id).select_related("organization").first()
+    if channel is None:
+        return None
+    try:
+        return asdict(services.template_sync(channel=channel))
+    except ValidationError as error:
+        logger.warning("template sync of channel %s failed: %s", channel_id, " ".join(error.messages))
+        return None

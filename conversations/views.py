@@ -106,6 +106,28 @@ def _receive(request, channel) -> JsonResponse:
             error=item.error,
         )
         result["statuses_applied" if message is not None else "ignored"] += 1
+    if notification.template_events:
+        result["templates_updated"] = 0
+    for event in notification.template_events:
+        # Only templates of the business account of the channel this URL names (in its organization).
+        lookup = {
+            "channel": channel,
+            "business_account_id": event.business_account_id,
+            "provider_id": event.provider_id,
+            "name": event.name,
+            "language": event.language,
+        }
+        try:
+            if event.field == "message_template_status_update":
+                changed = services.template_status_update(event=event.event, reason=event.reason, **lookup)
+            else:
+                changed = services.template_quality_update(quality=event.new_quality, **lookup)
+        except ValidationError as error:
+            return _error(400, f"template event for {event.provider_id} refused: {' '.join(error.messages)}")
+        if changed:
+            result["templates_updated"] += len(changed)
+        else:
+            result["ignored"] += 1
     return JsonResponse(result)
 
 

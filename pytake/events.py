@@ -25,6 +25,7 @@ Event names follow Chatwoot's. The payload carries ids only (listeners load fres
     contact.created           contact_id
     sla.warning / sla.breached  conversation_id, kind ("first_response" | "resolution"), agent_id, queue_id, due_at (ISO)
     agent.offline             user_id, membership_id
+    whatsapp_template.status_changed  template_id, status, previous_status, reason
     appointment.created / .confirmed / .cancelled / .rescheduled / .completed / .no_show
                               appointment_id, provider_id (user), contact_id
 

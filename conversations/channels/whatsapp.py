@@ -75,10 +75,26 @@ class StatusUpdate:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class TemplateEvent:
+    """A ``message_template_status_update`` or ``message_template_quality_update`` change."""
+
+    field: str
+    business_account_id: str  # the entry's id: the WABA the template belongs to
+    provider_id: str
+    name: str
+    language: str
+    event: str = ""  # status updates: APPROVED, REJECTED, PAUSED, DISABLED, PENDING_DELETION…
+    reason: str = ""
+    new_quality: str = ""  # quality updates: GREEN, YELLOW, RED, UNKNOWN
+    previous_quality: str = ""
+
+
 @dataclass
 class Notification:
     messages: list[InboundMessage] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
+    template_events: list[TemplateEvent] = field(default_factory=list)
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
@@ -178,6 +194,40 @@ def _status(raw: Any, phone_number_id: str, where: str) -> StatusUpdate:
     )
 
 
+TEMPLATE_FIELDS = ("message_template_status_update", "message_template_quality_update")
+
+
+def _template_event(entry: dict, change: dict, where: str) -> TemplateEvent:
+    value = _require(change, "value", dict, where)
+    provider_id = value.get("message_template_id")
+    name = value.get("message_template_name")
+    if not isinstance(provider_id, (int, str)) or isinstance(provider_id, bool) or not str(provider_id):
+        raise PayloadError(f"{where}.value.message_template_id is missing or is not a number")
+    if name is not None and not isinstance(name, str):
+        raise PayloadError(f"{where}.value.message_template_name must be a string")
+    texts = {}
+    for key in ("message_template_language", "event", "reason", "new_quality_score", "previous_quality_score"):
+        item = value.get(key)
+        if item is not None and not isinstance(item, str):
+            raise PayloadError(f"{where}.value.{key} must be a string")
+        texts[key] = item or ""
+    if change["field"] == "message_template_status_update" and not texts["event"]:
+        raise PayloadError(f"{where}.value.event is missing")
+    if change["field"] == "message_template_quality_update" and not texts["new_quality_score"]:
+        raise PayloadError(f"{where}.value.new_quality_score is missing")
+    return TemplateEvent(
+        field=change["field"],
+        business_account_id=str(entry.get("id") or ""),
+        provider_id=str(provider_id),
+        name=name or "",
+        language=texts["message_template_language"],
+        event=texts["event"].upper(),
+        reason=texts["reason"],
+        new_quality=texts["new_quality_score"].upper(),
+        previous_quality=texts["previous_quality_score"].upper(),
+    )
+
+
 def parse_notification(body: bytes) -> Notification:
     """Parse and validate a webhook body; raises ``PayloadError`` with a reason a developer can act on."""
     try:
@@ -194,8 +244,11 @@ def parse_notification(body: bytes) -> Notification:
             where = f"entry[{e}].changes[{c}]"
             if not isinstance(change, dict):
                 raise PayloadError(f"{where} must be an object")
+            if change.get("field") in TEMPLATE_FIELDS:
+                notification.template_events.append(_template_event(entry, change, where))
+                continue
             if change.get("field") != "messages":
-                continue  # account updates, template status…: not ours
+                continue  # account updates, other fields: not ours
             value = _require(change, "value", dict, where)
             phone_number_id = str(_require(value, "metadata", dict, f"{where}.value").get("phone_number_id") or "")
             if not phone_number_id:
@@ -221,10 +274,20 @@ def parse_notification(body: bytes) -> Notification:
 class SendError(Exception):
     """The Graph API refused the message (4xx) or kept failing (5xx/timeouts) after the retries."""
 
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None):
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None, details: dict | None = None):
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+        self.details = details or {}  # the Graph API's "error" object, when it sent one
+
+    @property
+    def user_message(self) -> str:
+        """What Meta says to show a person (``error_user_msg``), else its technical message."""
+        title = str(self.details.get("error_user_title") or "").strip()
+        text = str(self.details.get("error_user_msg") or self.details.get("message") or "").strip()
+        if title and text:
+            return f"{title}: {text}"
+        return text or title or str(self)
 
 
 class WhatsAppClient:
@@ -260,8 +323,8 @@ class WhatsAppClient:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"}
 
-    def _request(self, url: str, *, method: str = "POST", raw: bool = False, **kwargs):
-        attempts = self.retries + 1
+    def _request(self, url: str, *, method: str = "POST", raw: bool = False, retry: bool = True, **kwargs):
+        attempts = self.retries + 1 if retry else 1
         last_error = ""
         for attempt in range(attempts):
             if attempt:
@@ -281,6 +344,7 @@ class WhatsAppClient:
                     f"HTTP {response.status_code}: {_graph_error(response)}",
                     retryable=False,
                     status=response.status_code,
+                    details=_graph_error_details(response),
                 )
             if raw:
                 return response
@@ -337,6 +401,62 @@ class WhatsAppClient:
             media["filename"] = filename
         return self.send({"to": wa_id(to), "type": kind, kind: media})
 
+    # --- Message templates (of the WhatsApp Business Account, not of the phone number) ---
+
+    TEMPLATE_FIELDS = "id,name,language,status,category,parameter_format,components,quality_score,rejected_reason"
+
+    def list_templates(self, *, business_account_id: str, after: str | None = None, limit: int = 100) -> dict:
+        """One page of ``GET /<waba-id>/message_templates``: ``{"data": [...], "paging": {...}}``.
+
+        The next page is asked for with ``after=page["paging"]["cursors"]["after"]``; there is one
+        while the page has ``paging.next`` (see ``iter_templates``).
+        """
+        params: dict[str, str | int] = {"fields": self.TEMPLATE_FIELDS, "limit": limit}
+        if after:
+            params["after"] = after
+        data = self._request(f"{self.base_url}/{business_account_id}/message_templates", method="GET", params=params)
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise SendError("the template list reply has no “data” list", retryable=False)
+        return data
+
+    def iter_templates(self, *, business_account_id: str, limit: int = 100, max_pages: int = 1000):
+        """Every template of the business account, following the cursors page by page."""
+        after = None
+        seen: set[str] = set()
+        for _page in range(max_pages):
+            page = self.list_templates(business_account_id=business_account_id, after=after, limit=limit)
+            yield from (item for item in page["data"] if isinstance(item, dict))
+            paging = page.get("paging") if isinstance(page.get("paging"), dict) else {}
+            cursors = paging.get("cursors") if isinstance(paging.get("cursors"), dict) else {}
+            after = cursors.get("after")
+            if not paging.get("next") or not after:
+                return
+            if after in seen:
+                raise SendError(f"the template list repeats the cursor {after}", retryable=False)
+            seen.add(after)
+        raise SendError(f"the template list has more than {max_pages} pages", retryable=False)
+
+    def create_template(self, *, business_account_id: str, body: dict) -> dict:
+        """``POST /<waba-id>/message_templates``; returns ``{"id", "status", "category"}``.
+
+        Not retried: a retry after a lost answer would be refused as a duplicate name.
+        """
+        data = self._request(f"{self.base_url}/{business_account_id}/message_templates", json=body, retry=False)
+        if not isinstance(data, dict) or not data.get("id"):
+            raise SendError(f"the template creation reply has no id: {json.dumps(data)[:300]}", retryable=False)
+        return data
+
+    def edit_template(self, *, template_id: str, body: dict) -> dict:
+        """``POST /<template-id>`` with new ``components``/``category`` (a rejected template resubmitted)."""
+        data = self._request(f"{self.base_url}/{template_id}", json=body, retry=False)
+        if not isinstance(data, dict) or not data.get("success"):
+            raise SendError(f"the template edit was not accepted: {json.dumps(data)[:300]}", retryable=False)
+        return data
+
+    def send_template(self, *, to: str, template: dict) -> str:
+        """Send a template message; ``template`` is ``template_render(...).graph_template``."""
+        return self.send({"to": wa_id(to), "type": "template", "template": template})
+
 
 def wa_id(phone: str) -> str:
     """WhatsApp addresses numbers as digits without the ``+``."""
@@ -349,6 +469,14 @@ def _graph_error(response: requests.Response) -> str:
         return f"{error.get('code', '?')} {error.get('message', '')}".strip()
     except (ValueError, AttributeError):
         return response.text[:300]
+
+
+def _graph_error_details(response: requests.Response) -> dict:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return {}
+    return error if isinstance(error, dict) else {}
 
 
 def text_notification(

@@ -1,6 +1,6 @@
-"""Every write of the conversations app: contacts, conversations, routing, messages, SLA.
+"""Every write of the conversations app: contacts, conversations, routing, messages, SLA, templates.
 
-One module per noun (``contacts``, ``conversations``, ``messages``, ``sla``); everything public is
+One module per noun (``contacts``, ``conversations``, ``messages``, ``sla``, ``templates``); everything public is
 re-exported here, so callers write ``from conversations import services`` and
 ``services.message_send(...)``. Each function is atomic, checks tenancy and input, and dispatches
 its domain events (see ``pytake/events.py`` for names and payloads).
@@ -44,10 +44,20 @@ from conversations.services.messages import (
     note_add,
 )
 from conversations.services.sla import SLA_CHECKS, sla_sweep
+from conversations.services.templates import (
+    TemplateSyncResult,
+    template_create,
+    template_is_submittable,
+    template_quality_update,
+    template_status_update,
+    template_submit,
+    template_sync,
+)
 
 __all__ = [
     "SLA_CHECKS",
     "InboundResult",
+    "TemplateSyncResult",
     "clean_body",
     "contact_create",
     "contact_get_or_create_by_phone",
@@ -77,4 +87,10 @@ __all__ = [
     "note_add",
     "sla_sweep",
     "tag_create",
+    "template_create",
+    "template_is_submittable",
+    "template_quality_update",
+    "template_status_update",
+    "template_submit",
+    "template_sync",
 ]

@@ -13,6 +13,7 @@ NAMES = (
     "contact.created",
     "sla.warning",
     "sla.breached",
+    "whatsapp_template.status_changed",
 )
 
 recorded_events = event_recorder(

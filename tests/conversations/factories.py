@@ -120,3 +120,30 @@ def deliver(message, *, attempts: int = 1):
             break
     message.refresh_from_db()
     return message
+
+
+from conversations.models import WhatsAppTemplate  # noqa: E402  (appended with the WhatsApp templates)
+
+REMINDER_COMPONENTS = [
+    {"type": "HEADER", "format": "TEXT", "text": "Lembrete"},
+    {
+        "type": "BODY",
+        "text": "Olá {{1}}, sua consulta é {{2}}. Confirma?",
+        "example": {"body_text": [["Ana", "amanhã às 10h"]]},
+    },
+    {"type": "FOOTER", "text": "Clínica Alpha"},
+    {
+        "type": "BUTTONS",
+        "buttons": [{"type": "QUICK_REPLY", "text": "Confirmar"}, {"type": "QUICK_REPLY", "text": "Cancelar"}],
+    },
+]
+
+
+def whatsapp_template(org, channel_=None, **fields) -> WhatsAppTemplate:
+    """A draft template (through the service) on a WhatsApp channel of ``org``."""
+    values = {"name": f"reminder_{next(_seq)}", "language": "pt_BR", "components": REMINDER_COMPONENTS}
+    values.update(fields)
+    return services.template_create(channel=channel_ or channel(org), **values)
+
+
+TENANT_ROW_BUILDERS[WhatsAppTemplate] = whatsapp_template
