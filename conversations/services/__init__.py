@@ -6,6 +6,7 @@ re-exported here, so callers write ``from conversations import services`` and
 its domain events (see ``pytake/events.py`` for names and payloads).
 """
 
+from conversations.services.channels import channel_create
 from conversations.services.common import clean_body
 from conversations.services.contacts import (
     contact_create,
@@ -41,6 +42,7 @@ from conversations.services.sla import SLA_CHECKS, sla_sweep
 __all__ = [
     "SLA_CHECKS",
     "InboundResult",
+    "channel_create",
     "clean_body",
     "contact_create",
     "contact_get_or_create_by_phone",

@@ -394,11 +394,11 @@ def test_hot_paths_run_a_fixed_number_of_queries(setup, django_assert_num_querie
         assert services.conversation_pull_next(membership=agent) is not None
     services.inbound_message_receive(channel=channel, phone="+5511987650077", body="first")
     with django_assert_num_queries(
-        10
-    ):  # savepoint, dedupe, contact, conversation lock, message in a savepoint, 2 updates, release
+        11
+    ):  # savepoint, dedupe, contact, conversation lock, message in a savepoint, usage upsert, 2 updates, release
         services.inbound_message_receive(
             channel=channel, phone="+5511987650077", body="second", provider_message_id="wamid.q"
         )
     conversation = Conversation.objects.get(contact__phone="+5511987650077")
-    with django_assert_num_queries(6):  # savepoint, lock conversation, contact, insert, update, release
+    with django_assert_num_queries(7):  # savepoint, lock conversation, contact, usage upsert, insert, update, release
         services.message_send(conversation=conversation, author=agent, body="reply")
