@@ -24,8 +24,8 @@ def clean_body(text: str | None) -> str:
 
 
 def clean_text(text: str | None) -> str:
-    """Text a person wrote, as stored: no NUL characters, no surrounding blank lines, never cut."""
-    return (text or "").replace("\x00", "").strip()
+    """Text a person wrote, as stored: no NUL characters, line breaks as ``\\n``, no surrounding blank lines, never cut."""
+    return (text or "").replace("\x00", "").replace("\r\n", "\n").strip()
 
 
 def refuse_over_limit(text: str, *, limit: int, channel_name: str | None = None) -> None:

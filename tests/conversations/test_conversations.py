@@ -402,3 +402,24 @@ def test_hot_paths_run_a_fixed_number_of_queries(setup, django_assert_num_querie
     conversation = Conversation.objects.get(contact__phone="+5511987650077")
     with django_assert_num_queries(7):  # savepoint, lock conversation, contact, usage upsert, insert, update, release
         services.message_send(conversation=conversation, author=agent, body="reply")
+
+
+def test_replies_and_notes_over_the_channels_limit_are_refused_not_cut(setup):
+    org, queue, channel, agent = setup
+    whatsapp = cf.channel(org, queue=queue)
+    conversation = services.inbound_message_receive(
+        channel=whatsapp, phone="+5511987650099", body="hi"
+    ).message.conversation
+    with pytest.raises(ValidationError) as refused:
+        services.message_send(conversation=conversation, author=agent, body="a" * 4097)
+    assert refused.value.messages == [
+        "A message on WhatsApp Cloud API can have at most 4096 characters; this one has 4097. "
+        "Shorten it or split it in two."
+    ]
+    with pytest.raises(ValidationError, match="A note can have at most 4096 characters; this one has 5000"):
+        services.note_add(conversation=conversation, author=agent, body="n" * 5000)
+    # Browsers send line breaks as CRLF: counted once, as the composer counts them.
+    text = "line\r\n" * 800 + "end"  # 4,803 characters as sent, 4,003 once stored
+    reply = services.message_send(conversation=conversation, author=agent, body=text)
+    assert reply.body == text.replace("\r\n", "\n") and len(reply.body) == 4003
+    assert not conversation.messages.filter(body__startswith="aaaa").exists()
