@@ -321,6 +321,23 @@ def test_notification_badge_is_forwarded_from_the_personal_group(desk):
     run(scenario)
 
 
+@pytest.mark.parametrize("kind", ["notification.message", "notification.unread"])
+def test_a_removed_member_gets_no_more_notifications_and_the_socket_closes(desk, kind):
+    async def scenario():
+        ws = await connected(desk.tenant.agent)
+        await until(ws, "badge")
+        await sync_to_async(Membership.objects.filter(pk=desk.agent.pk).delete)()
+        await get_channel_layer().group_send(
+            f"org-{desk.tenant.org.pk}.user-{desk.tenant.agent.pk}",
+            {"type": kind, "subject": "Assigned", "message": "private", "unread": 4},
+        )
+        while (output := await ws.receive_output(timeout=5))["type"] != "websocket.close":
+            assert json.loads(output["text"])["type"] not in ("notification", "badge")
+        assert output["code"] == 4403
+
+    run(scenario)
+
+
 def test_a_demoted_agent_can_no_longer_act(desk):
     conversation = inbound(desk, "hello").conversation
 
