@@ -206,8 +206,19 @@ def usage_overview(*, organization: Organization, at: dt.datetime | None = None)
     for resource in RESOURCES.values():
         limit = limit_of(organization, resource.name)
         current = current_figure(organization=organization, resource=resource.name, at=at)
-        percent = None if limit is None else (100 if limit == 0 else min(100, round(current * 100 / limit)))
+        # Rounded down: 4,999 of 5,000 is 99%, not "100%" while one is still left.
+        percent = None if limit is None else (100 if limit == 0 else current * 100 // limit)
         rows.append(
-            {"resource": resource.name, "label": resource.label, "current": current, "limit": limit, "percent": percent}
+            {
+                "resource": resource.name,
+                "label": resource.label,
+                "monthly": resource.monthly,
+                "current": current,
+                "limit": limit,
+                "percent": percent,
+                # The bar's width as a CSS class (``usage-fill-35``): no inline style under the CSP.
+                "bar": None if percent is None else min(100, 5 * (percent // 5)),
+                "level": None if limit is None else ("full" if current >= limit else "high" if percent >= 80 else "ok"),
+            }
         )
     return rows
