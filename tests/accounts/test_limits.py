@@ -247,3 +247,22 @@ def test_concurrent_increments_lose_no_update():
     done, _refused = _race([work for _ in range(8)])
     assert len(done) == 8
     assert usage(org)["messages_received"] == 200
+
+
+@pytest.mark.django_db
+def test_the_refusals_are_translated():
+    from django.utils import translation
+
+    org = free_org()
+    limits.usage_increment(organization=org, field="messages_sent", by=1000)
+    cf.channel(org, kind="console")
+    with translation.override("pt-br"):
+        with pytest.raises(ValidationError) as messages:
+            limits.plan_limit_check(organization=org, resource="messages")
+        with pytest.raises(ValidationError) as channels:
+            limits.plan_limit_check(organization=org, resource="channels")
+    assert messages.value.messages == [
+        "O plano Gratuito permite 1000 mensagens por mês e Pequena já enviou 1000 neste mês. "
+        "Faça upgrade do plano ou aguarde o próximo mês."
+    ]
+    assert channels.value.messages[0].startswith("O plano Gratuito permite até 1 canais e Pequena já tem 1.")
