@@ -179,7 +179,7 @@ def _race(workers: list) -> tuple[list, list]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_transactions_cannot_both_take_the_last_user_or_channel_slot():
+def test_two_transactions_cannot_both_take_the_last_user_channel_or_contact_slot():
     org = free_org()
     factories.member(org, Role.ORG_ADMIN)
     factories.member(org)
@@ -198,6 +198,14 @@ def test_two_transactions_cannot_both_take_the_last_user_or_channel_slot():
     )
     assert len(done) == 1 and len(refused) == 1
     assert limits.current_figure(organization=org, resource="channels") == 1
+
+    Contact.objects.bulk_create([Contact(organization=org, phone=f"+55119{n:08d}") for n in range(499)])
+    done, refused = _race(
+        [lambda n=n: conversation_services.contact_create(organization=org, name=f"Racer {n}") for n in (1, 2)]
+    )
+    assert len(done) == 1 and len(refused) == 1
+    assert "allows up to 500 contacts" in refused[0].messages[0]
+    assert limits.current_figure(organization=org, resource="contacts") == 500
 
 
 @pytest.mark.django_db(transaction=True)
