@@ -5,7 +5,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from accounts import services
+from accounts import limits, services
 from accounts.models import BusinessHours, Department, Holiday, Membership, Organization, Queue, Skill, User
 from accounts.roles import Role
 from accounts.tenant_admin import (
@@ -134,7 +134,7 @@ class MembershipForm(forms.ModelForm):
         super()._post_clean()
         if self.instance.pk is None and self.instance.organization_id:
             try:
-                services.ensure_member_capacity(organization=self.instance.organization)
+                limits.plan_limit_check(organization=self.instance.organization, resource="users")
             except ValidationError as error:
                 self.add_error(None, error)
 
@@ -178,7 +178,7 @@ class OrgUserCreationForm(AdminUserCreationForm):
         cleaned = super().clean()
         if self.organization is not None:
             try:
-                services.ensure_member_capacity(organization=self.organization)
+                limits.plan_limit_check(organization=self.organization, resource="users")
             except ValidationError as error:
                 raise ValidationError(error.messages) from error
         return cleaned

@@ -256,7 +256,11 @@ class Membership(models.Model):
         verbose_name_plural = _("memberships")
         ordering = ["organization", "user__email"]
         constraints = [models.UniqueConstraint(fields=["organization", "user"], name="accounts_membership_unique_user")]
-        indexes = [models.Index(fields=["organization", "role", "status"], name="accounts_mem_org_role_status")]
+        indexes = [
+            models.Index(fields=["organization", "role", "status"], name="accounts_mem_org_role_status"),
+            # The presence sweep reads only agents shown as present, oldest sign of life first.
+            models.Index(fields=["last_seen_at"], condition=~Q(status="offline"), name="accounts_mem_present_seen"),
+        ]
 
     def __str__(self):
         return f"{self.user} · {self.get_role_display()}"
@@ -376,3 +380,35 @@ class Queue(models.Model):
             raise ValidationError(
                 {"sla_resolution_minutes": _("The resolution target cannot be shorter than the first response target.")}
             )
+
+
+class OrganizationUsage(models.Model):
+    """One organization's counters for one calendar month (its first day, in the organization's time zone).
+
+    Written only by ``accounts.limits.usage_increment`` — one ``INSERT … ON CONFLICT DO UPDATE``
+    per change, so concurrent writers never lose an update.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="usage", verbose_name=_("organization")
+    )
+    month = models.DateField(_("month"))
+    messages_sent = models.PositiveIntegerField(_("messages sent"), default=0)
+    messages_received = models.PositiveIntegerField(_("messages received"), default=0)
+    contacts_created = models.PositiveIntegerField(_("contacts created"), default=0)
+    appointments_created = models.PositiveIntegerField(_("appointments created"), default=0)
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("monthly usage")
+        verbose_name_plural = _("monthly usage")
+        ordering = ["organization", "-month"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "month"], name="accounts_usage_unique_month"),
+            models.CheckConstraint(condition=Q(month__day=1), name="accounts_usage_month_first_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.organization} · {self.month:%Y-%m}"

@@ -62,3 +62,14 @@ def organization_overview(*, organization: Organization) -> dict:
         online=Count("pk", filter=Q(status="online")),
     )
     return {"members": counts, "limits": organization.limits}
+
+
+def membership_is_current(*, user_id: int, organization_id: int) -> bool:
+    """Whether the user still belongs to the (active) organization, as an active user.
+
+    Websocket consumers call it before every push, not only at connect: a member removed or
+    deactivated stops receiving at once.
+    """
+    return Membership.objects.filter(
+        user_id=user_id, organization_id=organization_id, organization__is_active=True, user__is_active=True
+    ).exists()

@@ -7,26 +7,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.limits import plan_limit_check
 from accounts.models import AgentStatus, Department, Membership, Organization, Queue, User
 from accounts.roles import Role
 from pytake.events import Event, dispatch
-
-
-def ensure_member_capacity(*, organization: Organization, adding: int = 1) -> None:
-    """Refuse with a clear message when the plan's user limit would be exceeded."""
-    limit = organization.limits.users
-    if limit is None:
-        return
-    current = Membership.objects.for_organization(organization).count()
-    if current + adding > limit:
-        raise ValidationError(
-            _(
-                "The %(plan)s plan allows up to %(limit)d users and %(org)s already has %(current)d. "
-                "Upgrade the plan or remove a member first."
-            )
-            % {"plan": organization.get_plan_display(), "limit": limit, "org": organization.name, "current": current},
-            code="plan_limit_users",
-        )
 
 
 @transaction.atomic
@@ -50,10 +34,9 @@ def member_add(
 ) -> Membership:
     """Add a person to an organization, creating their user when the email is new.
 
-    The organization row is locked so that two concurrent additions cannot both pass the
-    plan's user limit.
+    The plan's user limit is checked with the organization row locked
+    (``accounts.limits.plan_limit_check``), so two concurrent additions cannot both pass it.
     """
-    Organization.objects.select_for_update().get(pk=organization.pk)
     email = User.objects.normalize_email(email).lower()
     user = User.objects.filter(email__iexact=email).first()
     if user is not None and Membership.objects.filter(organization=organization, user=user).exists():
@@ -61,7 +44,7 @@ def member_add(
             _("%(email)s is already a member of %(org)s.") % {"email": email, "org": organization.name},
             code="duplicate_member",
         )
-    ensure_member_capacity(organization=organization)
+    plan_limit_check(organization=organization, resource="users")
     if user is None:
         user = User.objects.create_user(
             email=email, password=password, full_name=full_name, language=organization.locale
@@ -72,8 +55,7 @@ def member_add(
 @transaction.atomic
 def membership_create(*, organization: Organization, user: User, role: str = Role.AGENT) -> Membership:
     """Give an existing user a role in ``organization``, within the plan's user limit."""
-    Organization.objects.select_for_update().get(pk=organization.pk)
-    ensure_member_capacity(organization=organization)
+    plan_limit_check(organization=organization, resource="users")
     membership = Membership(organization=organization, user=user, role=role)
     membership.full_clean()
     membership.save()

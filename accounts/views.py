@@ -8,9 +8,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts import selectors, services
+from accounts import limits, selectors, services
 from accounts.models import AgentStatus
-from accounts.roles import ACTING_ROLES, ALL_ROLES
+from accounts.roles import ACTING_ROLES, ALL_ROLES, Role
 from accounts.tenancy import role_required, switch_organization
 
 
@@ -24,6 +24,20 @@ def dashboard(request):
             "overview": selectors.organization_overview(organization=organization),
             "departments": selectors.department_list_with_queues(organization=organization),
             "status_choices": AgentStatus.choices,
+        },
+    )
+
+
+@role_required(Role.ORG_ADMIN)
+def usage(request):
+    """The plan's limits next to this organization's figures, and the last months' counters."""
+    organization = request.organization
+    return render(
+        request,
+        "accounts/usage.html",
+        {
+            "rows": limits.usage_overview(organization=organization),
+            "months": limits.usage_months(organization=organization, months=6),
         },
     )
 

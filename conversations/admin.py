@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from accounts import limits
 from accounts.tenant_admin import TenantScopedAdmin, TenantScopedTabularInline
 from conversations import services
 from conversations.models import Channel, Contact, Conversation, Message, Tag, normalize_phone
@@ -26,6 +27,16 @@ class TagAdmin(TenantScopedAdmin):
     list_display = ["name", "color", "organization"]
     search_fields = ["name"]
     list_select_related = ["organization"]
+
+
+def _check_plan_limit(form: forms.ModelForm, resource: str) -> None:
+    """An addition over the plan is a form error. The admin saves in the same transaction, so the
+    organization row locked here stays locked until the new row is in."""
+    if form.instance.pk is None and form.instance.organization_id:
+        try:
+            limits.plan_limit_check(organization=form.instance.organization, resource=resource)
+        except ValidationError as error:
+            form.add_error(None, error)
 
 
 class ContactForm(forms.ModelForm):
@@ -42,20 +53,9 @@ class ContactForm(forms.ModelForm):
         value = self.cleaned_data.get("phone", "").strip()
         return normalize_phone(value) if value else ""
 
-    def clean(self):
-        cleaned = super().clean()
-        organization = self.instance.organization if self.instance.organization_id else cleaned.get("organization")
-        limit = organization.limits.contacts if organization is not None else None
-        if (
-            self.instance.pk is None
-            and limit is not None
-            and Contact.objects.for_organization(organization).count() >= limit
-        ):
-            raise ValidationError(
-                _("The %(plan)s plan allows up to %(limit)d contacts. Upgrade the plan or remove contacts first.")
-                % {"plan": organization.get_plan_display(), "limit": limit}
-            )
-        return cleaned
+    def _post_clean(self):
+        super()._post_clean()
+        _check_plan_limit(self, "contacts")
 
 
 @admin.register(Contact)
@@ -111,6 +111,10 @@ class ChannelForm(forms.ModelForm):
             if name in self.fields and self.instance.pk and getattr(self.instance, name):
                 self.fields[name].required = False
                 self.fields[name].help_text = _("Stored. Leave empty to keep it; type a new value to replace it.")
+
+    def _post_clean(self):
+        super()._post_clean()
+        _check_plan_limit(self, "channels")
 
     def clean(self):
         cleaned = super().clean()

@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class ConversationsConfig(AppConfig):
     name = "conversations"
     verbose_name = _("Conversations")
+
+    def ready(self):
+        from accounts import limits
+        from conversations.models import Channel, Contact
+
+        limits.register_count("channels", lambda organization: Channel.objects.for_organization(organization).count())
+        limits.register_count("contacts", lambda organization: Contact.objects.for_organization(organization).count())

@@ -266,9 +266,17 @@ class MessagingSettings(models.Model):
         return str(self.organization)
 
 
+MESSAGE_BODY_MAX_LENGTH = 4096
+
+
 class ChannelKind(models.TextChoices):
     WHATSAPP = "whatsapp", _("WhatsApp Cloud API")
     CONSOLE = "console", _("Console (development)")
+
+
+# The longest text one message may carry on each kind of channel (the WhatsApp Cloud API
+# refuses text bodies over 4,096 characters); replies over it are refused, never cut.
+CHANNEL_TEXT_LIMITS = {ChannelKind.WHATSAPP: 4096, ChannelKind.CONSOLE: 4096}
 
 
 class Channel(models.Model):
@@ -335,6 +343,10 @@ class Channel(models.Model):
     def __str__(self):
         return f"{self.name} ({self.get_kind_display()})"
 
+    @property
+    def text_limit(self) -> int:
+        return CHANNEL_TEXT_LIMITS.get(self.kind, MESSAGE_BODY_MAX_LENGTH)
+
     def clean(self):
         super().clean()
         if self.kind == ChannelKind.WHATSAPP:
@@ -351,14 +363,6 @@ class Channel(models.Model):
             and self.default_queue.organization_id != self.organization_id
         ):
             raise ValidationError({"default_queue": _("The queue belongs to another organization.")})
-        if self._state.adding and self.organization_id:
-            limit = self.organization.limits.channels
-            if limit is not None and Channel.objects.for_organization(self.organization).count() >= limit:
-                raise ValidationError(
-                    _("The %(plan)s plan allows up to %(limit)d channels. Upgrade the plan or remove a channel first.")
-                    % {"plan": self.organization.get_plan_display(), "limit": limit},
-                    code="plan_limit_channels",
-                )
 
 
 class Status(models.TextChoices):
@@ -567,8 +571,6 @@ class DeliveryStatus(models.TextChoices):
 # A status update never moves a message backwards (providers deliver them out of order).
 DELIVERY_ORDER = {DeliveryStatus.QUEUED: 0, DeliveryStatus.SENT: 1, DeliveryStatus.DELIVERED: 2, DeliveryStatus.READ: 3}
 
-MESSAGE_BODY_MAX_LENGTH = 4096
-
 
 class Message(models.Model):
     organization = models.ForeignKey(
@@ -591,11 +593,11 @@ class Message(models.Model):
     attachment_name = models.CharField(_("attachment name"), max_length=255, blank=True)
     attachment_content_type = models.CharField(_("attachment type"), max_length=100, blank=True)
     attachment_size = models.PositiveBigIntegerField(_("attachment size (bytes)"), null=True, blank=True)
-    provider_media_id = models.CharField(_("provider media id"), max_length=128, blank=True)
+    provider_media_id = models.TextField(_("provider media id"), blank=True)
     delivery_status = models.CharField(
         _("delivery status"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
     )
-    provider_message_id = models.CharField(_("provider message id"), max_length=128, blank=True)
+    provider_message_id = models.TextField(_("provider message id"), blank=True)
     error = models.TextField(_("delivery error"), blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)

@@ -6,6 +6,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts import selectors as account_selectors
+from accounts.sockets import still_member_or_close
 from accounts.tenancy import SESSION_KEY
 from notifications import selectors
 from notifications.adapters import user_group_name
@@ -19,15 +20,6 @@ def _current_membership(user, wanted_org_id):
     memberships = account_selectors.membership_list_for_user(user=user)
     chosen = next((m for m in memberships if m.organization_id == wanted_org_id), None)
     return chosen or (memberships[0] if memberships else None)
-
-
-@database_sync_to_async
-def _still_member(user_id: int, organization_id: int) -> bool:
-    from accounts.models import Membership
-
-    return Membership.objects.filter(
-        user_id=user_id, organization_id=organization_id, organization__is_active=True, user__is_active=True
-    ).exists()
 
 
 @database_sync_to_async
@@ -70,10 +62,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
     async def _allowed(self) -> bool:
         """Checked on every push, not only at connect: a removed member stops receiving at once."""
-        if await _still_member(self.user_id, self.organization_id):
-            return True
-        await self.close(code=4403)
-        return False
+        return await still_member_or_close(self, user_id=self.user_id, organization_id=self.organization_id)
 
     async def notification_message(self, event):
         if await self._allowed():

@@ -8,6 +8,7 @@ from pytake import health
 
 urlpatterns = [
     path("", account_views.dashboard, name="dashboard"),
+    path("settings/usage/", account_views.usage, name="usage"),
     path("accounts/", include("accounts.urls")),
     path("", include("conversations.urls")),
     path("inbox/", include("conversations.inbox.urls")),

@@ -6,8 +6,8 @@ import datetime
 from decimal import Decimal
 
 from django.db.models import Count, Exists, OuterRef, Sum
-from django.utils import timezone
 
+from accounts import limits
 from accounts.models import Membership, Organization
 from accounts.roles import Role
 from scheduling.availability import settings_for
@@ -144,7 +144,8 @@ def appointment_statistics(*, organization: Organization, date_from: datetime.da
             .annotate(n=Count("id"))
             .order_by("-n", "provider__email")
         ),
-        "this_month": appointments_this_month(organization=organization),
+        # The figure the plan limit is checked against: this month's bookings counter.
+        "this_month": limits.current_figure(organization=organization, resource="appointments"),
         "monthly_limit": organization.limits.appointments_per_month,
     }
 
@@ -164,14 +165,6 @@ def month_bounds(organization: Organization, moment: datetime.datetime) -> tuple
     first = datetime.datetime(local.year, local.month, 1, tzinfo=organization.tzinfo)
     following = datetime.datetime(local.year + (local.month == 12), local.month % 12 + 1, 1, tzinfo=organization.tzinfo)
     return first, following
-
-
-def appointments_this_month(*, organization: Organization, now: datetime.datetime | None = None) -> int:
-    """Bookings made this month (organization time zone); reschedules are not new bookings."""
-    first, following = month_bounds(organization, now or timezone.now())
-    return Appointment.objects.filter(
-        organization=organization, created_at__gte=first, created_at__lt=following, rescheduled_from__isnull=True
-    ).count()
 
 
 def service_queryset(*, organization: Organization, active_only: bool = True):

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts.limits import plan_limit_check, usage_increment
 from accounts.models import Membership, Organization
 from conversations import services as contact_services
 from conversations.models import Contact, normalize_phone
@@ -186,19 +187,11 @@ def date_override_add(
 
 
 def _check_plan_limit(organization: Organization) -> None:
-    limit = organization.limits.appointments_per_month
-    if limit is None:
-        return
-    # Serializes bookings of this organization only while a limit applies, so it is exact.
-    Organization.objects.select_for_update().filter(pk=organization.pk).values_list("pk", flat=True).get()
-    if selectors.appointments_this_month(organization=organization) >= limit:
-        raise PlanLimitReached(
-            _(
-                "This organization has reached its plan's limit of %(limit)d appointments this month. "
-                "Please contact the organization or try again next month."
-            )
-            % {"limit": limit}
-        )
+    """The plan's appointments a month (``accounts.limits``, organization row locked until the commit)."""
+    try:
+        plan_limit_check(organization=organization, resource="appointments")
+    except ValidationError as error:
+        raise PlanLimitReached(error.messages[0]) from error
 
 
 def _insert(appointment: Appointment) -> None:
@@ -347,6 +340,7 @@ def appointment_book(
         raise last_error  # type: ignore[misc]
     if email and not contact.email:
         contact_services.contact_update(contact=contact, email=email)
+    usage_increment(organization=organization, field="appointments_created")
     client_metrics_refresh(organization=organization, contact=contact)
     _emit("appointment.created", appointment)
     if confirm:

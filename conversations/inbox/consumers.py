@@ -35,6 +35,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from accounts.models import AgentStatus
+from accounts.sockets import still_member_or_close
 from accounts.tenancy import resolve_tenant
 from conversations import services as conversation_services
 from conversations.inbox import selectors, services
@@ -313,8 +314,16 @@ class InboxConsumer(AsyncWebsocketConsumer):
             {key: message[key] for key in ("conversation_id", "user_id", "name", "message_id")} | {"type": "read"}
         )
 
+    async def _still_member(self) -> bool:
+        return await still_member_or_close(self, user_id=self.user.pk, organization_id=self.organization.pk)
+
     async def notification_message(self, message):
-        """From the notifications app (``GroupAdapter``): an in-app or websocket notification."""
+        """From the notifications app (``GroupAdapter``): an in-app or websocket notification.
+
+        The membership is re-checked first, as the notifications socket does: a removed member's
+        open tab is closed instead of receiving it."""
+        if not await self._still_member():
+            return
         await self.send_json(
             {
                 "type": "notification",
@@ -326,6 +335,8 @@ class InboxConsumer(AsyncWebsocketConsumer):
         )
 
     async def notification_unread(self, message):
+        if not await self._still_member():
+            return
         await self.send_json({"type": "badge", "unread": message.get("unread")})
 
     notification_new = notification_message

@@ -6,12 +6,14 @@ them directly. Broadcasts wait for the commit like every other event.
 
 from __future__ import annotations
 
+import datetime
 import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import AgentStatus, Membership
@@ -73,13 +75,28 @@ def presence_disconnect(*, membership: Membership, connection: str) -> bool:
     return True
 
 
-def presence_sweep() -> int:
-    """Mark offline the agents whose every tab stopped sending heartbeats (a crashed process, a lost network)."""
+def presence_sweep(*, now: datetime.datetime | None = None) -> int:
+    """Mark offline the agents nobody vouches for any more; returns how many.
+
+    Two kinds: agents whose every tab stopped sending heartbeats (a crashed process, a lost
+    network), and agents set online or away without an inbox tab (the dashboard's status form)
+    whose last sign of life is older than the heartbeat TTL — the same expiry as a socket's, so
+    routing stops assigning to someone who is not there. Reads only present agents through the
+    ``accounts_mem_present_seen`` partial index.
+    """
     count = 0
     for organization_id, user_id in presence.expired():
         membership = Membership.objects.filter(organization_id=organization_id, user_id=user_id).first()
         if membership is None or membership.status == AgentStatus.OFFLINE:
             continue
+        with transaction.atomic():
+            _set_status(membership, AgentStatus.OFFLINE)
+        count += 1
+    cutoff = (now or timezone.now()) - datetime.timedelta(seconds=presence.PRESENCE_TTL)
+    stale = Membership.objects.exclude(status=AgentStatus.OFFLINE).filter(last_seen_at__lt=cutoff)
+    for membership in stale.order_by("last_seen_at"):
+        if presence.current(organization_id=membership.organization_id, user_id=membership.user_id) is not None:
+            continue  # an inbox tab is beating for them
         with transaction.atomic():
             _set_status(membership, AgentStatus.OFFLINE)
         count += 1

@@ -76,10 +76,13 @@ def _list_context(request, filters: selectors.InboxFilters) -> dict:
     }
 
 
-def _pane_context(request, conversation, filters: selectors.InboxFilters, *, error: str = "", notice: str = "") -> dict:
+def _pane_context(
+    request, conversation, filters: selectors.InboxFilters, *, error: str = "", notice: str = "", draft: str = ""
+) -> dict:
     organization, membership = request.organization, request.membership
     context = {
         "conversation": conversation,
+        "draft": draft,
         "pane_error": error,
         "pane_notice": notice,
         "can_act": selectors.can_act(membership),
@@ -217,7 +220,8 @@ def _state(request) -> selectors.InboxFilters:
     return selectors.InboxFilters.from_query(QueryDict(request.POST.get("state", "")[:1000]))
 
 
-def _after_action(request, conversation, *, notice: str = "", error: str = ""):
+def _after_action(request, conversation, *, notice: str = "", error: str = "", draft: str = ""):
+    """The pane after an action; a refused reply comes back in the reply box (``draft``), never lost."""
     filters = _state(request)
     if request.htmx:
         fresh = selectors.conversation_get_for_member(
@@ -226,7 +230,7 @@ def _after_action(request, conversation, *, notice: str = "", error: str = ""):
         response = render(
             request,
             f"{TEMPLATE}#pane",
-            _pane_context(request, fresh, filters, notice=notice, error=error),
+            _pane_context(request, fresh, filters, notice=notice, error=error, draft=draft),
             status=422 if error else 200,
         )
         return trigger_client_event(response, "inbox:list-changed") if not error else response
@@ -264,7 +268,7 @@ def reply(request, conversation_id: int):
                 attachment=request.FILES.get("attachment"),
             )
     except ValidationError as error:
-        return _after_action(request, conversation, error=" ".join(error.messages))
+        return _after_action(request, conversation, error=" ".join(error.messages), draft=body)
     return _after_action(request, conversation)
 
 

@@ -6,6 +6,7 @@ re-exported here, so callers write ``from conversations import services`` and
 its domain events (see ``pytake/events.py`` for names and payloads).
 """
 
+from conversations.services.channels import channel_create
 from conversations.services.common import clean_body
 from conversations.services.consent import (
     consent_keyword_apply,
@@ -58,6 +59,7 @@ __all__ = [
     "SLA_CHECKS",
     "InboundResult",
     "TemplateSyncResult",
+    "channel_create",
     "clean_body",
     "contact_create",
     "contact_get_or_create_by_phone",

@@ -20,7 +20,30 @@ def _emit(name: str, organization_id: int, **payload) -> None:
 
 def clean_body(text: str | None) -> str:
     """Message text as stored: no NUL characters, no surrounding blank lines, bounded length."""
-    return (text or "").replace("\x00", "").strip()[:MESSAGE_BODY_MAX_LENGTH]
+    return clean_text(text)[:MESSAGE_BODY_MAX_LENGTH]
+
+
+def clean_text(text: str | None) -> str:
+    """Text a person wrote, as stored: no NUL characters, line breaks as ``\\n``, no surrounding blank lines, never cut."""
+    return (text or "").replace("\x00", "").replace("\r\n", "\n").strip()
+
+
+def refuse_over_limit(text: str, *, limit: int, channel_name: str | None = None) -> None:
+    """A person's text longer than ``limit`` is refused with the limit, never cut and acknowledged.
+
+    ``channel_name``: the channel a reply goes out on; ``None`` for an internal note.
+    """
+    if len(text) <= limit:
+        return
+    values = {"limit": limit, "length": len(text), "channel": channel_name}
+    if channel_name is None:
+        message = _("A note can have at most %(limit)d characters; this one has %(length)d. Shorten it.")
+    else:
+        message = _(
+            "A message on %(channel)s can have at most %(limit)d characters; this one has %(length)d. "
+            "Shorten it or split it in two."
+        )
+    raise ValidationError(message % values, code="too_long")
 
 
 def _same_org(obj, organization_id: int, what: str) -> None:

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.limits import plan_limit_check, usage_increment
 from accounts.models import Organization
 from conversations.models import (
     Contact,
@@ -26,6 +27,11 @@ def tag_create(*, organization: Organization, name: str, color: str = "#64748b")
     return tag
 
 
+def shorten_contact_name(name: str) -> str:
+    """``name`` cut to the contact name column (for names typed elsewhere, e.g. a WhatsApp profile)."""
+    return (name or "").strip()[: Contact._meta.get_field("name").max_length].strip()
+
+
 @transaction.atomic
 def contact_create(
     *,
@@ -42,26 +48,13 @@ def contact_create(
 ) -> Contact:
     """Create a contact; emits ``contact.created``.
 
-    The plan's contact limit is enforced for contacts added by people (the organization row is
-    locked so two additions cannot both pass it). Contacts created by an inbound message pass
-    ``enforce_plan_limit=False``: a customer's message is never lost over a billing limit.
+    The plan's contact limit is enforced for contacts added by people
+    (``accounts.limits.plan_limit_check``). Contacts created by an inbound message pass
+    ``enforce_plan_limit=False``: a customer's message is never lost over a billing limit. Every
+    contact counts in the month's ``contacts_created``.
     """
-    if enforce_plan_limit and organization.limits.contacts is not None:
-        Organization.objects.select_for_update().get(pk=organization.pk)
-        current = Contact.objects.for_organization(organization).count()
-        if current >= organization.limits.contacts:
-            raise ValidationError(
-                _(
-                    "The %(plan)s plan allows up to %(limit)d contacts and %(org)s has %(current)d. Upgrade the plan or remove contacts first."
-                )
-                % {
-                    "plan": organization.get_plan_display(),
-                    "limit": organization.limits.contacts,
-                    "org": organization.name,
-                    "current": current,
-                },
-                code="plan_limit_contacts",
-            )
+    if enforce_plan_limit:
+        plan_limit_check(organization=organization, resource="contacts")
     contact = Contact(
         organization=organization,
         name=name.strip(),
@@ -75,6 +68,7 @@ def contact_create(
     )
     contact.full_clean()
     contact.save()
+    usage_increment(organization=organization, field="contacts_created")
     for tag in tags:
         _same_org(tag, organization.pk, _("tag"))
     contact.tags.set(tags)
@@ -116,8 +110,11 @@ def contact_get_or_create_by_phone(*, organization: Organization, phone: str, na
     """The organization's contact with ``phone`` (E.164 after normalizing), created if new.
 
     Safe under concurrency: a concurrent creation of the same phone loses on the unique
-    constraint inside a savepoint and reads the winner's row.
+    constraint inside a savepoint and reads the winner's row. ``name`` comes from outside (a
+    WhatsApp profile name, a booking form) and is shortened to fit rather than refused: the
+    message or booking that brought it is never lost over a long name.
     """
+    name = shorten_contact_name(name)
     phone = normalize_phone(phone)
     existing = Contact.objects.for_organization(organization).filter(phone=phone).first()
     if existing is not None:

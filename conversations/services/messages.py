@@ -13,12 +13,14 @@ from django.db import IntegrityError, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from accounts.limits import usage_increment
 from accounts.models import Membership, Organization
 from conversations.attachments import ALLOWED_TYPES, MiB, sanitize_filename, validate_attachment
 from conversations.channels import whatsapp
 from conversations.models import (
     ACTIVE_STATUSES,
     DELIVERY_ORDER,
+    MESSAGE_BODY_MAX_LENGTH,
     AuthorType,
     Channel,
     ChannelKind,
@@ -32,9 +34,9 @@ from conversations.models import (
     Status,
 )
 from conversations.selectors import service_window
-from conversations.services.common import _acting, _emit, _locked, clean_body
+from conversations.services.common import _acting, _emit, _locked, clean_body, clean_text, refuse_over_limit
 from conversations.services.consent import consent_keyword_apply
-from conversations.services.contacts import contact_get_or_create_by_phone
+from conversations.services.contacts import contact_get_or_create_by_phone, shorten_contact_name
 from conversations.services.conversations import conversation_open
 from notifications import services as notification_services
 from notifications.registry import Channel as NotificationChannel
@@ -86,7 +88,7 @@ def inbound_message_receive(
         raise ValidationError(_("Unknown message kind: %(kind)s") % {"kind": kind}, code="kind")
     contact, _created = contact_get_or_create_by_phone(organization=organization, phone=phone, name=name)
     if name and not contact.name:
-        contact.name = name[:150]
+        contact.name = shorten_contact_name(name)
         contact.save(update_fields=["name", "updated_at"])
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
@@ -111,8 +113,8 @@ def inbound_message_receive(
                 author_type=AuthorType.CONTACT,
                 kind=kind,
                 body=clean_body(body),
-                provider_message_id=provider_message_id[:128],
-                provider_media_id=media_id[:128],
+                provider_message_id=provider_message_id,
+                provider_media_id=media_id,
                 attachment_content_type=content_type[:100],
                 attachment_name=sanitize_filename(filename) if filename else "",
                 delivery_status=DeliveryStatus.DELIVERED,
@@ -124,6 +126,7 @@ def inbound_message_receive(
         if existing is None:
             raise
         return InboundResult(existing, False)
+    usage_increment(organization=organization, field="messages_received")
     updates = {"last_message_at": now, "last_inbound_at": now}
     if conversation.status == Status.PENDING:
         updates["status"] = Status.OPEN
@@ -185,6 +188,7 @@ def message_send_automatic(*, conversation: Conversation, body: str, reason: str
     text = clean_body(body)
     if not text:
         raise ValidationError(_("Write a message or attach a file."), code="empty")
+    usage_increment(organization=conversation.organization, field="messages_sent")
     now = timezone.now()
     message = Message.objects.create(
         organization_id=conversation.organization_id,
@@ -217,7 +221,10 @@ def message_send(*, conversation: Conversation, author: Membership, body: str = 
     """An agent's reply: stored as queued, sent to the provider by a task after the commit.
 
     The first agent reply sets the conversation's first response time (stopping that SLA).
-    ``attachment`` is an uploaded file (``name``, ``size``, ``content_type``).
+    ``attachment`` is an uploaded file (``name``, ``size``, ``content_type``). A text longer than
+    the channel takes is refused with the limit; a reply over the plan's ``messages_per_month`` is
+    refused too, and every reply counts in the month's ``messages_sent`` (one upsert that checks
+    and counts, ``accounts.limits.usage_increment``).
     """
     conversation = _locked(conversation)
     _author_check(conversation, author)
@@ -229,7 +236,12 @@ def message_send(*, conversation: Conversation, author: Membership, body: str = 
     if contact.opt_in == OptIn.OPTED_OUT:
         raise ValidationError(_("This contact opted out of messages."), code="contact_opted_out")
     _require_open_window(conversation, contact)
-    text = clean_body(body)
+    text = clean_text(body)
+    channel = conversation.channel
+    if channel is not None:
+        refuse_over_limit(text, limit=channel.text_limit, channel_name=channel.get_kind_display())
+    else:
+        refuse_over_limit(text, limit=MESSAGE_BODY_MAX_LENGTH, channel_name=_("this channel"))
     kind = MessageKind.TEXT
     if attachment is not None:
         kind = validate_attachment(
@@ -237,6 +249,7 @@ def message_send(*, conversation: Conversation, author: Membership, body: str = 
         )
     elif not text:
         raise ValidationError(_("Write a message or attach a file."), code="empty")
+    usage_increment(organization=conversation.organization, field="messages_sent", enforce_limit=True)
     now = timezone.now()
     message = Message(
         organization_id=conversation.organization_id,
@@ -343,9 +356,10 @@ def note_add(*, conversation: Conversation, author: Membership, body: str) -> Me
     ``is_internal_note`` tells them apart.
     """
     _author_check(conversation, author)
-    text = clean_body(body)
+    text = clean_text(body)
     if not text:
         raise ValidationError(_("Write the note first."), code="empty")
+    refuse_over_limit(text, limit=MESSAGE_BODY_MAX_LENGTH)
     now = timezone.now()
     message = Message.objects.create(
         organization_id=conversation.organization_id,

@@ -16,12 +16,13 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from scheduling import availability, ics, links, ratelimit, selectors, services
 from scheduling.forms import BookingForm, CancelForm, RescheduleForm, form_started_token
-from scheduling.models import AppointmentSource
+from scheduling.models import AppointmentSource, AppointmentStatus
 
 DAYS_SHOWN = 14
 
@@ -281,6 +282,33 @@ def _provider_membership_id(appointment) -> int | None:
     )
 
 
+def _refused(request, organization, token: str, *, attempted, error) -> HttpResponse:
+    """409 for a change that could not be made, showing the appointment as it is now.
+
+    The refusal often means someone else changed it first (a cancel that lost a race, a
+    reschedule submitted twice): the page is built from the appointment read again after the
+    service's lock, following a reschedule to its successor, and the message says what happened
+    to it rather than repeating the stale page.
+    """
+    current, error_page = _appointment_or_error_page(request, organization, token)
+    if error_page:
+        return error_page
+    context = _manage_context(organization, current, token)
+    if current.pk != attempted.pk:
+        context["error"] = _("This appointment was already moved to %(when)s; nothing else was changed.") % {
+            "when": date_format(timezone.localtime(current.start), "l, j F Y · H:i")
+        }
+    elif current.status == AppointmentStatus.CANCELLED:
+        context["error"] = _("This appointment was already cancelled; nothing else was changed.")
+    elif current.status != attempted.status:
+        context["error"] = _("This appointment was changed in the meantime and is now %(status)s.") % {
+            "status": current.get_status_display().lower()
+        }
+    else:
+        context["error"] = error.message
+    return _render(request, "scheduling/public/manage.html", context, status=409)
+
+
 @require_POST
 def manage_cancel(request, org_slug: str, token: str):
     organization = _organization(org_slug)
@@ -298,8 +326,7 @@ def manage_cancel(request, org_slug: str, token: str):
                 appointment=appointment, reason=form.cleaned_data["reason"], by_customer=True
             )
         except services.SchedulingError as error:
-            context["error"] = error.message
-            return _render(request, "scheduling/public/manage.html", context, status=409)
+            return _refused(request, organization, token, attempted=appointment, error=error)
         context = _manage_context(organization, appointment, token)
         context["notice"] = _("Your appointment is cancelled. We sent you a confirmation by email.")
         return _render(request, "scheduling/public/manage.html", context)
@@ -330,8 +357,7 @@ def manage_reschedule(request, org_slug: str, token: str):
                 appointment=appointment, start=form.cleaned_data["start"], by_customer=True
             )
         except services.SchedulingError as error:
-            context["error"] = error.message
-            return _render(request, "scheduling/public/manage.html", context, status=409)
+            return _refused(request, organization, token, attempted=appointment, error=error)
         context = _manage_context(organization, new, token)
         context["notice"] = _("Your appointment was moved. We sent you the new details by email.")
         return _render(request, "scheduling/public/manage.html", context)

@@ -42,10 +42,7 @@ def channel(org, kind: str = ChannelKind.WHATSAPP, queue=None, **fields) -> Chan
             verify_token=f"verify-{n}",
         )
     values.update(fields)
-    channel = Channel(organization=org, **values)
-    channel.full_clean()
-    channel.save()
-    return channel
+    return services.channel_create(organization=org, **values)
 
 
 def online_agent(org, queue=None, **fields) -> Membership:

@@ -168,3 +168,34 @@ def test_adding_a_contact_in_the_admin_uses_the_service(
         contact.phone == "+5511987650000" and contact.organization == tenant_a.org and list(contact.tags.all()) == [vip]
     )
     assert [e.name for e in recorded_events] == ["contact.created"]
+
+
+def test_adding_a_channel_or_contact_over_the_plan_in_the_admin_is_a_form_error(client_for):
+    from accounts.roles import Role
+    from conversations.models import Contact
+
+    org = factories.organization(name="Pequena", plan="free")  # 1 channel, 500 contacts
+    admin = factories.member(org, Role.ORG_ADMIN).user
+    cf.channel(org, kind="console")
+    client = client_for(admin)
+    response = client.post(
+        reverse("admin:conversations_channel_add"), {"name": "Second", "kind": "console", "is_active": "on"}
+    )
+    assert response.status_code == 200
+    assert "allows up to 1 channels and Pequena already has 1" in str(response.context["adminform"].form.errors)
+    assert Channel.objects.filter(organization=org).count() == 1
+
+    Contact.objects.bulk_create([Contact(organization=org, phone=f"+55119{n:08d}") for n in range(500)])
+    response = client.post(
+        reverse("admin:conversations_contact_add"),
+        {
+            "name": "One too many",
+            "lifecycle_stage": "lead",
+            "opt_in": "unknown",
+            "lead_score": 0,
+            "custom_fields": "{}",
+        },
+    )
+    assert response.status_code == 200
+    assert "allows up to 500 contacts and Pequena has 500" in str(response.context["adminform"].form.errors)
+    assert not Contact.objects.filter(name="One too many").exists()

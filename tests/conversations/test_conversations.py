@@ -395,13 +395,35 @@ def test_hot_paths_run_a_fixed_number_of_queries(setup, django_assert_num_querie
     with django_assert_num_queries(7):
         assert services.conversation_pull_next(membership=agent) is not None
     services.inbound_message_receive(channel=channel, phone="+5511987650077", body="first")
-    # savepoint, dedupe, contact, conversation lock, message in a savepoint, 2 updates, release
+    # savepoint, dedupe, contact, conversation lock, message in a savepoint, usage upsert, 2 updates, release
     # (the organization's consent keywords were read with the first message: none here)
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         services.inbound_message_receive(
             channel=channel, phone="+5511987650077", body="second", provider_message_id="wamid.q"
         )
     conversation = Conversation.objects.get(contact__phone="+5511987650077")
-    # savepoint, lock conversation (contact and channel joined), insert, update, its outbox row, release
-    with django_assert_num_queries(6):
+    # savepoint, lock conversation (contact and channel joined), usage upsert, insert, update, its outbox row,
+    # release
+    with django_assert_num_queries(7):
         services.message_send(conversation=conversation, author=agent, body="reply")
+
+
+def test_replies_and_notes_over_the_channels_limit_are_refused_not_cut(setup):
+    org, queue, channel, agent = setup
+    whatsapp = cf.channel(org, queue=queue)
+    conversation = services.inbound_message_receive(
+        channel=whatsapp, phone="+5511987650099", body="hi"
+    ).message.conversation
+    with pytest.raises(ValidationError) as refused:
+        services.message_send(conversation=conversation, author=agent, body="a" * 4097)
+    assert refused.value.messages == [
+        "A message on WhatsApp Cloud API can have at most 4096 characters; this one has 4097. "
+        "Shorten it or split it in two."
+    ]
+    with pytest.raises(ValidationError, match="A note can have at most 4096 characters; this one has 5000"):
+        services.note_add(conversation=conversation, author=agent, body="n" * 5000)
+    # Browsers send line breaks as CRLF: counted once, as the composer counts them.
+    text = "line\r\n" * 800 + "end"  # 4,803 characters as sent, 4,003 once stored
+    reply = services.message_send(conversation=conversation, author=agent, body=text)
+    assert reply.body == text.replace("\r\n", "\n") and len(reply.body) == 4003
+    assert not conversation.messages.filter(body__startswith="aaaa").exists()

@@ -255,6 +255,24 @@ def test_duplicate_deliveries_store_one_message(live_server, channel):
     assert Message.objects.count() == 1
 
 
+def test_a_profile_name_longer_than_the_column_still_stores_the_message(live_server, channel):
+    long_name = "Maria " + "da Silva " * 40  # 366 characters; the contact name holds 150
+    response = post(live_server, channel, text_payload(channel, name=long_name))
+    assert response.status_code == 200 and response.json()["messages_stored"] == 1
+    message = Message.objects.select_related("conversation__contact").get()
+    assert message.body == "Olá, preciso de ajuda"
+    assert message.conversation.contact.name == long_name[:150].strip()
+
+
+def test_a_long_provider_id_is_stored_whole_and_its_redelivery_is_a_duplicate(live_server, channel):
+    wamid = "wamid." + "HBgNNTUxMTk4NzY1NDMyMRUCABIYIDA" * 8  # 254 characters, over the old 128
+    payload = text_payload(channel, wamid=wamid)
+    assert post(live_server, channel, payload).json()["messages_stored"] == 1
+    again = post(live_server, channel, payload)
+    assert again.status_code == 200 and again.json()["duplicates"] == 1
+    assert Message.objects.get().provider_message_id == wamid
+
+
 def test_other_phone_number_ids_are_ignored(live_server, channel):
     payload = text_payload(channel)
     payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "999"

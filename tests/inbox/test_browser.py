@@ -254,3 +254,32 @@ def test_reconnect_resynchronizes_what_was_missed(desk, browser, daphne):  # noq
     assert page.locator("#history-messages [data-message-id]").count() == 2
     screenshot(page, "inbox-after-reconnect-en")
     page.context.close()
+
+
+def test_the_reply_box_counts_characters_and_an_over_long_reply_is_refused_and_kept(desk, browser, daphne):  # noqa: F811
+    conversation = off_loop(
+        services.inbound_message_receive, channel=desk.whatsapp, phone=cf.phone(), body="Oi", name="Longa"
+    ).message.conversation
+    page = new_page(browser)
+    open_inbox(page, daphne, desk.tenant.agent.email, f"/inbox/?c={conversation.pk}")
+    counter = page.locator("#reply-counter")
+    assert counter.inner_text() == "0 / 4096"
+    page.type("#reply-body", "Olá 👋")
+    assert counter.inner_text() == "5 / 4096"  # code points, as the server counts
+    page.fill("#reply-body", "x" * 4097)  # a paste: nothing cuts it
+    page.wait_for_selector("#reply-counter.is-over")
+    assert counter.inner_text().startswith("4097 / 4096 · Too long: at most 4096 characters per message.")
+    screenshot(page, "inbox-reply-counter-over-en")
+    page.press("#reply-body", "Control+Enter")
+    page.wait_for_selector("#composer-error:has-text('at most 4096 characters; this one has 4097')")
+    assert page.locator("#reply-body").input_value() == "x" * 4097  # still there to shorten
+    page.press("#reply-body", "End")
+    page.press("#reply-body", "Backspace")
+    page.wait_for_selector("#reply-counter:not(.is-over)")
+    assert counter.inner_text() == "4096 / 4096"
+    page.press("#reply-body", "Control+Enter")
+    page.wait_for_selector("#history-messages .msg-outbound")
+    assert page.locator("#reply-counter").inner_text() == "0 / 4096"
+    assert Message.objects.get(conversation=conversation, direction="outbound").body == "x" * 4096
+    assert page.console_errors == [], page.console_errors
+    page.context.close()

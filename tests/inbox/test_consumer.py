@@ -219,6 +219,28 @@ def test_reply_over_the_websocket_reaches_the_other_agents(desk):
     assert bodies == {"hello": False, "On it!": False, "note to self": True}
 
 
+def test_an_over_long_send_gets_an_error_frame_with_the_limit(desk):
+    from conversations import services as conversation_services
+
+    conversation = conversation_services.inbound_message_receive(
+        channel=desk.whatsapp, phone="+5511987650123", body="hello"
+    ).message.conversation
+
+    async def scenario():
+        agent = await connected(desk.tenant.agent)
+        for note in (False, True):
+            await agent.send_json_to(
+                {"type": "send", "conversation_id": conversation.pk, "body": "x" * 4097, "note": note, "ref": "long"}
+            )
+            error = await until(agent, "error")
+            assert error["code"] == "invalid" and error["ref"] == "long"
+            assert "at most 4096 characters; this one has 4097" in error["message"]
+        await agent.disconnect()
+
+    run(scenario)
+    assert list(Message.objects.filter(conversation=conversation).values_list("body", flat=True)) == ["hello"]
+
+
 def test_inbound_messages_reach_the_organization_and_no_one_else(desk, tenant_b):
     async def scenario():
         agent = await connected(desk.tenant.agent)
@@ -295,6 +317,23 @@ def test_notification_badge_is_forwarded_from_the_personal_group(desk):
         )
         assert (await until(ws, "badge"))["unread"] == 3
         await ws.disconnect()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("kind", ["notification.message", "notification.unread"])
+def test_a_removed_member_gets_no_more_notifications_and_the_socket_closes(desk, kind):
+    async def scenario():
+        ws = await connected(desk.tenant.agent)
+        await until(ws, "badge")
+        await sync_to_async(Membership.objects.filter(pk=desk.agent.pk).delete)()
+        await get_channel_layer().group_send(
+            f"org-{desk.tenant.org.pk}.user-{desk.tenant.agent.pk}",
+            {"type": kind, "subject": "Assigned", "message": "private", "unread": 4},
+        )
+        while (output := await ws.receive_output(timeout=5))["type"] != "websocket.close":
+            assert json.loads(output["text"])["type"] not in ("notification", "badge")
+        assert output["code"] == 4403
 
     run(scenario)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
+from django.utils import timezone
 
 from accounts.models import AgentStatus, Membership
 from conversations import tasks
@@ -43,10 +46,27 @@ def test_the_sweep_marks_offline_agents_whose_heartbeat_expired(desk):
     assert tasks.presence_sweep() == 0  # untracked once handled
 
 
-def test_an_agent_online_from_the_dashboard_without_the_inbox_is_left_alone(desk):
-    Membership.objects.filter(pk=desk.agent.pk).update(status=AgentStatus.ONLINE)
-    assert tasks.presence_sweep() == 0
+def test_an_agent_online_from_the_dashboard_without_the_inbox_goes_offline_when_the_heartbeat_ttl_expires(
+    desk, client_for
+):
+    from conversations.inbox.services import presence_sweep
+    from tests.inbox.conftest import inbound
+
+    client = client_for(desk.tenant.agent)
+    assert client.post("/accounts/me/status/", {"status": "online"}).status_code == 302
     assert Membership.objects.get(pk=desk.agent.pk).status == AgentStatus.ONLINE
+    assert tasks.presence_sweep() == 0  # just set: left alone for the TTL, like a socket's heartbeat
+    assert inbound(desk, "first").conversation.assignee_id == desk.agent.pk
+    # An agent with a live inbox tab is vouched for by its heartbeat, however old the status is.
+    services.presence_heartbeat(membership=desk.admin, connection="tab-1", status="online")
+    after_ttl = timezone.now() + datetime.timedelta(seconds=presence.PRESENCE_TTL + 1)
+    Membership.objects.filter(pk=desk.admin.pk).update(last_seen_at=timezone.now() - datetime.timedelta(hours=2))
+    assert presence_sweep(now=after_ttl) == 1
+    assert Membership.objects.get(pk=desk.agent.pk).status == AgentStatus.OFFLINE
+    assert Membership.objects.get(pk=desk.admin.pk).status == AgentStatus.ONLINE
+    assert presence_sweep(now=after_ttl) == 0
+    # Routing no longer assigns to them.
+    assert inbound(desk, "second").conversation.assignee_id is None
 
 
 def test_the_sweep_is_a_declared_periodic_job():

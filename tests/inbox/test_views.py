@@ -197,6 +197,27 @@ def test_reply_and_internal_note_over_post(desk, client_for, django_capture_on_c
     assert plain.status_code == 302 and plain.url.endswith(f"c={conversation.pk}")
 
 
+def test_an_over_long_reply_is_refused_with_the_limit_and_stays_in_the_reply_box(desk, client_for):
+    conversation = services.inbound_message_receive(
+        channel=desk.whatsapp, phone=cf.phone(), body="help"
+    ).message.conversation
+    client = client_for(desk.tenant.agent)
+    page = client.get(f"/inbox/?c={conversation.pk}").content.decode()
+    reply_box = page[page.index('<textarea id="reply-body"') :].split(">", 1)[0]
+    assert 'data-max-chars="4096"' in reply_box and "maxlength" not in reply_box  # a browser cuts pastes silently
+    assert "conversations/char-counter.js" in page
+    too_long = "a" * 4097
+    response = client.post(f"/inbox/{conversation.pk}/reply/", {"body": too_long}, **hx("inbox-pane"))
+    body = response.content.decode()
+    assert response.status_code == 422
+    assert "at most 4096 characters; this one has 4097" in body
+    assert f">{too_long}</textarea>" in body  # handed back, not lost
+    assert not Message.objects.filter(conversation=conversation, body__startswith="aaaa").exists()
+    exact = client.post(f"/inbox/{conversation.pk}/reply/", {"body": "b" * 4096}, **hx("inbox-pane"))
+    assert exact.status_code == 200
+    assert Message.objects.get(conversation=conversation, body__startswith="bbbb").body == "b" * 4096
+
+
 def test_pull_next_takes_the_oldest_waiting(desk, client_for):
     desk.queue.routing_strategy = "manual"
     desk.queue.save(update_fields=["routing_strategy"])

@@ -261,7 +261,10 @@
     }
     if (error) error.hidden = true;
     const body = document.getElementById("reply-body");
-    if (form && body && body.value === entry.body) body.value = "";
+    if (form && body && body.value === entry.body) {
+      body.value = "";
+      body.dispatchEvent(new Event("input", { bubbles: true }));
+    }
     send({ type: "typing", conversation_id: entry.conversationId, typing: false });
   }
 
@@ -296,6 +299,7 @@
       const body = document.getElementById("reply-body");
       if (option && option.dataset.body !== undefined && body) {
         body.value = option.dataset.body;
+        body.dispatchEvent(new Event("input", { bubbles: true }));
         body.focus();
       }
       event.target.value = "";
@@ -308,6 +312,7 @@
     const option = Array.from(document.querySelectorAll("#canned-select option")).find((o) => o.value === match[1]);
     if (!option) return false;
     textarea.value = option.dataset.body;
+    textarea.dispatchEvent(new Event("input", { bubbles: true }));
     return true;
   }
 
