@@ -51,8 +51,8 @@ def _when(appointment: Appointment) -> str:
 def _answer(appointment: Appointment, action: str, outcome: str) -> str:
     """The chat answer, in the organization's language."""
     org = appointment.organization
-    values = {"service": appointment.service.name, "when": _when(appointment), "organization": org.name}
     with translation.override(org.locale):
+        values = {"service": appointment.service.name, "when": _when(appointment), "organization": org.name}
         if outcome == "confirmed":
             return _("Thank you! Your %(service)s appointment on %(when)s is confirmed.") % values
         if outcome == "already_confirmed":

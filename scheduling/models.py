@@ -79,6 +79,59 @@ class SchedulingSettings(models.Model):
         default=90,
         validators=[MinValueValidator(1), MaxValueValidator(730)],
     )
+    # Customer messages on WhatsApp: an approved utility template per kind (else email is used).
+    confirmation_template = models.ForeignKey(
+        "conversations.WhatsAppTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("WhatsApp template: confirmation"),
+    )
+    reminder_template = models.ForeignKey(
+        "conversations.WhatsAppTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("WhatsApp template: reminder"),
+        help_text=_("Quick-reply buttons named Confirm/Cancel (Confirmar/Cancelar) act on the appointment."),
+    )
+    cancellation_template = models.ForeignKey(
+        "conversations.WhatsAppTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("WhatsApp template: cancellation"),
+    )
+    reschedule_template = models.ForeignKey(
+        "conversations.WhatsAppTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("WhatsApp template: reschedule"),
+    )
+    follow_up_template = models.ForeignKey(
+        "conversations.WhatsAppTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("WhatsApp template: follow-up"),
+    )
+    whatsapp_variables = models.JSONField(
+        _("WhatsApp template variables"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Per message kind, the template's variables mapped to appointment or contact fields, e.g. "
+            '{"reminder": {"body.1": {"source": "appointment", "field": "customer_name"}}}. Empty: variables named '
+            "like appointment fields (customer_name, service, starts_at…) or numbered 1 = customer name, "
+            "2 = service, 3 = date and time are filled in."
+        ),
+    )
 
     objects = TenantManager()
     tenant_path = "organization"
@@ -89,6 +142,49 @@ class SchedulingSettings(models.Model):
 
     def __str__(self):
         return str(_("Scheduling settings of %(org)s") % {"org": self.organization})
+
+    TEMPLATE_FIELDS = {
+        "confirmation": "confirmation_template",
+        "reminder": "reminder_template",
+        "cancellation": "cancellation_template",
+        "reschedule": "reschedule_template",
+        "follow_up": "follow_up_template",
+    }
+
+    def template_for(self, kind: str):
+        return getattr(self, self.TEMPLATE_FIELDS[kind])
+
+    def clean(self):
+        super().clean()
+        from conversations.message_templates import validate_mapping
+
+        errors: dict[str, list] = {}
+        for field in self.TEMPLATE_FIELDS.values():
+            template = getattr(self, field)
+            if template is not None and self.organization_id and template.organization_id != self.organization_id:
+                errors.setdefault(field, []).append(_("The template belongs to another organization."))
+        variables = self.whatsapp_variables
+        if not isinstance(variables, dict):
+            errors.setdefault("whatsapp_variables", []).append(_("Give an object of message kinds to mappings."))
+        else:
+            for kind, mapping in variables.items():
+                if kind not in self.TEMPLATE_FIELDS:
+                    errors.setdefault("whatsapp_variables", []).append(
+                        _("Unknown message kind “%(kind)s” (use: %(kinds)s).")
+                        % {"kind": kind, "kinds": ", ".join(self.TEMPLATE_FIELDS)}
+                    )
+                    continue
+                template = getattr(self, self.TEMPLATE_FIELDS[kind])
+                if template is None:
+                    continue
+                try:
+                    validate_mapping(template, mapping)
+                except ValidationError as error:
+                    errors.setdefault("whatsapp_variables", []).extend(
+                        f"{kind}: {message}" for message in error.messages
+                    )
+        if errors:
+            raise ValidationError(errors)
 
 
 class ServiceCategory(models.Model):

@@ -44,6 +44,7 @@ from conversations.services.messages import (
     message_status_update,
     note_add,
 )
+from conversations.services.outreach import conversation_start, template_may_reach, template_message_send
 from conversations.services.sla import SLA_CHECKS, sla_sweep
 from conversations.services.templates import (
     TemplateSyncResult,
@@ -56,6 +57,9 @@ from conversations.services.templates import (
 )
 
 __all__ = [
+    "conversation_start",
+    "template_may_reach",
+    "template_message_send",
     "SLA_CHECKS",
     "InboundResult",
     "TemplateSyncResult",

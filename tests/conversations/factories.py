@@ -144,3 +144,11 @@ def whatsapp_template(org, channel_=None, **fields) -> WhatsAppTemplate:
 
 
 TENANT_ROW_BUILDERS[WhatsAppTemplate] = whatsapp_template
+
+
+def approved_template(org, channel_=None, **fields) -> WhatsAppTemplate:
+    """A template Meta approved (synced as such), on ``channel_`` (a new WhatsApp channel by default)."""
+    template = whatsapp_template(org, channel_, **fields)
+    WhatsAppTemplate.objects.filter(pk=template.pk).update(status="approved", provider_id=f"9{next(_seq):09d}")
+    template.refresh_from_db()
+    return template
