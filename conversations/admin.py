@@ -17,7 +17,16 @@ from django.utils.translation import gettext_lazy as _
 from accounts import limits
 from accounts.tenant_admin import TenantScopedAdmin, TenantScopedTabularInline
 from conversations import services
-from conversations.models import Channel, Contact, Conversation, Message, Tag, normalize_phone
+from conversations.models import (
+    Channel,
+    ConsentChange,
+    Contact,
+    Conversation,
+    Message,
+    MessagingSettings,
+    Tag,
+    normalize_phone,
+)
 
 SECRET_FIELDS = ("access_token", "app_secret", "verify_token")
 
@@ -424,3 +433,27 @@ class WhatsAppTemplateAdmin(TenantScopedAdmin):
                 % {"template": submitted, "status": submitted.get_status_display()},
                 messages.SUCCESS,
             )
+
+
+@admin.register(MessagingSettings)
+class MessagingSettingsAdmin(TenantScopedAdmin):
+    """Consent keywords and their answers (one row per organization)."""
+
+    list_display = ["__str__", "opt_out_keywords", "opt_in_keywords"]
+
+
+@admin.register(ConsentChange)
+class ConsentChangeAdmin(TenantScopedAdmin):
+    """The consent history: who changed which consent of a contact, from where, when. Read-only."""
+
+    list_display = ["created_at", "contact", "kind", "value", "source", "by", "organization"]
+    list_filter = ["kind", "source", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["contact__name", "contact__phone", "note"]
+    list_select_related = ["contact", "by", "organization"]
+    readonly_fields = ["contact", "kind", "value", "source", "by", "note", "created_at", "organization"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -17,7 +17,14 @@ from accounts.models import Holiday, Membership, Organization
 from accounts.roles import Role
 from conversations import services as contact_services
 from scheduling import availability, services
-from scheduling.models import Appointment, AppointmentSource, AppointmentStatus, Service, ServiceCategory
+from scheduling.models import (
+    Appointment,
+    AppointmentSource,
+    AppointmentStatus,
+    SchedulingSettings,
+    Service,
+    ServiceCategory,
+)
 
 CATALOGUE = {
     "acme": {
@@ -97,6 +104,7 @@ def _seed_organization(organization: Organization, spec: dict, stdout) -> None:
         catalogue.append(service)
     if Appointment.objects.filter(organization=organization).exists():
         return
+    _seed_whatsapp_templates(organization)
     rng = random.Random(organization.slug)
     _seed_history(organization, catalogue, providers, spec["clients"], rng)
     booked = _seed_upcoming(organization, catalogue, spec["clients"], rng)
@@ -104,6 +112,37 @@ def _seed_organization(organization: Organization, spec: dict, stdout) -> None:
         stdout.write(
             f"  {organization.name}: {len(catalogue)} services, {len(providers)} providers, {booked} upcoming appointments"
         )
+
+
+TEMPLATE_NAMES = {
+    "confirmation": "appointment_confirmation",
+    "reminder": "appointment_reminder",
+    "cancellation": "appointment_cancelled",
+    "reschedule": "appointment_rescheduled",
+    "follow_up": "appointment_follow_up",
+}
+
+
+def _seed_whatsapp_templates(organization: Organization) -> None:
+    """Customer messages on WhatsApp: the demo's approved templates in the organization's language."""
+    from conversations.models import WhatsAppTemplate
+
+    language = "pt_BR" if organization.locale.lower().startswith("pt") else "en_US"
+    rules = services.scheduling_settings_ensure(organization=organization)
+    changed = []
+    for kind, name in TEMPLATE_NAMES.items():
+        field = SchedulingSettings.TEMPLATE_FIELDS[kind]
+        if getattr(rules, f"{field}_id"):
+            continue
+        template = WhatsAppTemplate.objects.filter(
+            organization=organization, name=name, language=language, status="approved"
+        ).first()
+        if template is not None:
+            setattr(rules, field, template)
+            changed.append(field)
+    if changed:
+        rules.full_clean()
+        rules.save(update_fields=changed)
 
 
 def _seed_history(organization, catalogue, providers, clients, rng) -> None:

@@ -23,6 +23,7 @@ from django_htmx.http import push_url, trigger_client_event
 from accounts.models import Membership, Queue
 from accounts.roles import ACTING_ROLES, ALL_ROLES
 from accounts.tenancy import role_required
+from conversations import selectors as conversation_selectors
 from conversations import services
 from conversations.inbox import presence, selectors
 from conversations.models import Priority
@@ -100,6 +101,12 @@ def _pane_context(
             organization=organization, contact=conversation.contact, limit=5
         ),
         priorities=Priority.choices,
+        window=conversation_selectors.service_window(
+            organization=organization,
+            contact=conversation.contact,
+            channel=conversation.channel,
+            conversation=conversation,
+        ),
     )
     if context["can_act"]:
         context.update(

@@ -152,3 +152,19 @@ def approved_template(org, channel_=None, **fields) -> WhatsAppTemplate:
     WhatsAppTemplate.objects.filter(pk=template.pk).update(status="approved", provider_id=f"9{next(_seq):09d}")
     template.refresh_from_db()
     return template
+
+
+def _messaging_settings(org):
+    return services.messaging_settings_ensure(organization=org)
+
+
+def _consent_change(org):
+    person = contact(org)
+    services.contact_set_opt_in(contact=person, opt_in="opted_in", source="form")
+    return person.consent_changes.get()
+
+
+from conversations.models import ConsentChange, MessagingSettings  # noqa: E402
+
+TENANT_ROW_BUILDERS[MessagingSettings] = _messaging_settings
+TENANT_ROW_BUILDERS[ConsentChange] = _consent_change
