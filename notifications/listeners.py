@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections import defaultdict
 
 from django.apps import apps
 from django.conf import settings
+from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
@@ -48,34 +50,25 @@ def _members(organization: Organization, *, user_ids=(), roles=()) -> list:
     return [m.user for m in queryset]
 
 
-def _conversation_context(organization: Organization, conversation_id) -> dict:
-    context = {"conversation_id": conversation_id}
-    if conversation_id:
-        context["conversation_url"] = f"{settings.SITE_URL.rstrip('/')}/inbox/?c={conversation_id}"
+def _conversations(organization: Organization, ids) -> dict:
+    """The conversations of ``organization`` with these ids, loaded with what the templates show."""
     Conversation = _model("Conversation")
-    if Conversation is None or not conversation_id:
-        return context
-    conversation = (
-        Conversation.objects.for_organization(organization)
+    ids = [i for i in ids if i]
+    if Conversation is None or not ids:
+        return {}
+    found = {
+        c.pk: c
+        for c in Conversation.objects.for_organization(organization)
         .select_related("contact", "queue", "assignee__user", "closed_by")
-        .filter(pk=conversation_id)
-        .first()
-    )
-    if conversation is None:
-        logger.warning(
-            "conversation %s of organization %s not found for a notification", conversation_id, organization.pk
-        )
-        return context
-    context.update(
-        contact_name=conversation.contact.name or conversation.contact.phone,
-        contact_phone=conversation.contact.phone,
-        queue_name=conversation.queue.name if conversation.queue_id else "",
-        agent_name=conversation.assignee.user.get_full_name() if conversation.assignee_id else "",
-        closed_by_name=conversation.closed_by.get_full_name() if conversation.closed_by_id else "",
-        assigned_at=conversation.assigned_at,
-        closed_at=conversation.closed_at,
-    )
-    return context
+        .filter(pk__in=ids)
+    }
+    for missing in set(ids) - set(found):
+        logger.warning("conversation %s of organization %s not found for a notification", missing, organization.pk)
+    return found
+
+
+def _conversation_context(organization: Organization, conversation_id) -> dict:
+    return _context_from(_conversations(organization, [conversation_id]).get(conversation_id), conversation_id)
 
 
 def _metadata(event: Event, **ids) -> dict:
@@ -106,37 +99,86 @@ def on_conversation_assigned(event: Event) -> None:
     )
 
 
-def _sla(event: Event, event_type: str, urgent: bool) -> None:
-    organization = _organization(event)
-    if organization is None:
-        return
-    payload = event.payload
-    context = _conversation_context(organization, payload.get("conversation_id"))
-    kind = payload.get("kind", "")
-    context["kind_label"] = {"first_response": _("First response"), "resolution": _("Resolution")}.get(kind, kind)
-    due_at = parse_datetime(payload["due_at"]) if isinstance(payload.get("due_at"), str) else payload.get("due_at")
-    context["due_at"] = due_at if isinstance(due_at, datetime.datetime) else None
-    recipients = _members(organization, user_ids=[payload.get("agent_id")]) if payload.get("agent_id") else []
-    recipients += _members(organization, roles=[Role.ORG_ADMIN])
-    services.notify(
-        organization=organization,
-        event_type=event_type,
-        recipients=recipients,
-        context=context,
-        urgent=urgent,
-        dedupe_key=f"{payload.get('conversation_id')}:{kind}",
-        metadata=_metadata(event),
+def _context_from(conversation, conversation_id) -> dict:
+    context = {"conversation_id": conversation_id}
+    if conversation_id:
+        context["conversation_url"] = f"{settings.SITE_URL.rstrip('/')}/inbox/?c={conversation_id}"
+    if conversation is None:
+        return context
+    context.update(
+        contact_name=conversation.contact.name or conversation.contact.phone,
+        contact_phone=conversation.contact.phone,
+        queue_name=conversation.queue.name if conversation.queue_id else "",
+        agent_name=conversation.assignee.user.get_full_name() if conversation.assignee_id else "",
+        closed_by_name=conversation.closed_by.get_full_name() if conversation.closed_by_id else "",
+        assigned_at=conversation.assigned_at,
+        closed_at=conversation.closed_at,
     )
+    return context
 
 
-@listener("sla.warning", phase=IN_TRANSACTION)
-def on_sla_warning(event: Event) -> None:
-    _sla(event, "sla_warning", urgent=False)
+def _sla_batch(events: list[Event], event_type: str, urgent: bool) -> None:
+    """SLA warnings or breaches of a sweep's batch: a fixed number of queries per organization."""
+    by_org: dict[int, list[Event]] = defaultdict(list)
+    for event in events:
+        by_org[event.organization_id].append(event)
+    organizations = {o.pk: o for o in Organization.objects.filter(pk__in=list(by_org), is_active=True)}
+    for organization_id, batch in by_org.items():
+        organization = organizations.get(organization_id)
+        if organization is None:
+            logger.warning(
+                "%d %s events for an unknown or inactive organization %s", len(batch), event_type, organization_id
+            )
+            continue
+        conversations = _conversations(organization, [e.payload.get("conversation_id") for e in batch])
+        agent_ids = {e.payload.get("agent_id") for e in batch if e.payload.get("agent_id")}
+        members = list(
+            Membership.objects.for_organization(organization)
+            .select_related("user")
+            .filter(user__is_active=True)
+            .filter(Q(role=Role.ORG_ADMIN) | Q(user_id__in=agent_ids))
+        )
+        admins = [m.user for m in members if m.role == Role.ORG_ADMIN]
+        users = {m.user_id: m.user for m in members}
+        items = []
+        for event in batch:
+            payload = event.payload
+            conversation_id = payload.get("conversation_id")
+            if conversation_id and conversation_id not in conversations:
+                logger.warning(
+                    "conversation %s of organization %s not found for a notification", conversation_id, organization.pk
+                )
+            context = _context_from(conversations.get(conversation_id), conversation_id)
+            kind = payload.get("kind", "")
+            context["kind_label"] = {"first_response": _("First response"), "resolution": _("Resolution")}.get(
+                kind, kind
+            )
+            due_at = (
+                parse_datetime(payload["due_at"]) if isinstance(payload.get("due_at"), str) else payload.get("due_at")
+            )
+            context["due_at"] = due_at if isinstance(due_at, datetime.datetime) else None
+            agent = users.get(payload.get("agent_id"))
+            recipients = ([agent] if agent is not None else []) + admins
+            items.append(
+                services.NotifyItem(
+                    recipients=recipients,
+                    context=context,
+                    urgent=urgent,
+                    dedupe_key=f"{conversation_id}:{kind}",
+                    metadata=_metadata(event),
+                )
+            )
+        services.notify_many(organization=organization, event_type=event_type, items=items)
 
 
-@listener("sla.breached", phase=IN_TRANSACTION)
-def on_sla_breached(event: Event) -> None:
-    _sla(event, "sla_breached", urgent=True)
+@listener("sla.warning", phase=IN_TRANSACTION, batch=True)
+def on_sla_warning(events: list[Event]) -> None:
+    _sla_batch(events, "sla_warning", urgent=False)
+
+
+@listener("sla.breached", phase=IN_TRANSACTION, batch=True)
+def on_sla_breached(events: list[Event]) -> None:
+    _sla_batch(events, "sla_breached", urgent=True)
 
 
 @listener("conversation.closed", phase=IN_TRANSACTION)

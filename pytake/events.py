@@ -52,6 +52,7 @@ IN_TRANSACTION = "in_transaction"
 _listeners: dict[str, list[Callable[[Event], None]]] = defaultdict(list)
 _in_transaction: set[Callable[[Event], None]] = set()
 _guards: dict[Callable[[Event], None], Callable[[Event], bool]] = {}
+_batch: set[Callable] = set()
 _loaded = False
 
 
@@ -62,12 +63,16 @@ class Event:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-def listener(*names: str, phase: str = AFTER_COMMIT, when: Callable[[Event], bool] | None = None):
+def listener(*names: str, phase: str = AFTER_COMMIT, when: Callable[[Event], bool] | None = None, batch: bool = False):
     """Register the decorated function for ``names``, to run in ``phase``.
 
     ``when`` is a cheap test of the event alone (no queries): the listener runs only if it is true.
     For an in-transaction listener that ignores most events of its name, it saves the savepoint
     opened around each call.
+
+    ``batch`` (in-transaction only): the function takes a *list* of events of one name. Events
+    dispatched together with ``dispatch_many`` (a sweep's batch) reach it in one call, so it can do
+    its work in a fixed number of queries; a single ``dispatch`` calls it with a list of one.
     """
     if phase not in (AFTER_COMMIT, IN_TRANSACTION):
         raise ValueError(f"unknown listener phase: {phase}")
@@ -80,6 +85,10 @@ def listener(*names: str, phase: str = AFTER_COMMIT, when: Callable[[Event], boo
             _in_transaction.add(func)
         if when is not None:
             _guards[func] = when
+        if batch:
+            if phase != IN_TRANSACTION:
+                raise ValueError("batch listeners run in the transaction (phase=IN_TRANSACTION)")
+            _batch.add(func)
         return func
 
     return register
@@ -107,15 +116,30 @@ def _wanted(func: Callable[[Event], None], event: Event) -> bool:
 
 def dispatch(event: Event, *, using: str | None = None) -> None:
     """Run the in-transaction listeners now, the others once the transaction commits."""
-    for func in listeners_for(event.name, IN_TRANSACTION):
-        if not _wanted(func, event):
-            continue
-        try:
-            with transaction.atomic(using=using):
-                func(event)
-        except Exception:
-            logger.exception("listener %s.%s failed on %s", func.__module__, func.__qualname__, event)
-    transaction.on_commit(lambda: deliver(event), using=using, robust=True)
+    dispatch_many([event], using=using)
+
+
+def dispatch_many(events: list[Event], *, using: str | None = None) -> None:
+    """``dispatch`` for a batch of events: batch listeners get each name's events in one call."""
+    by_name: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        by_name[event.name].append(event)
+    for name, same in by_name.items():
+        for func in listeners_for(name, IN_TRANSACTION):
+            wanted = [event for event in same if _wanted(func, event)]
+            if not wanted:
+                continue
+            calls = [wanted] if func in _batch else [[event] for event in wanted]
+            for call in calls:
+                try:
+                    with transaction.atomic(using=using):
+                        func(call if func in _batch else call[0])
+                except Exception:
+                    logger.exception(
+                        "listener %s.%s failed on %d %s event(s)", func.__module__, func.__qualname__, len(call), name
+                    )
+    if events:
+        transaction.on_commit(lambda: [deliver(event) for event in events], using=using, robust=True)
 
 
 def deliver(event: Event) -> None:

@@ -16,7 +16,7 @@ from conversations.models import (
     Conversation,
     SlaKind,
 )
-from conversations.services.common import _emit
+from pytake.events import Event, dispatch_many
 
 
 @dataclass(frozen=True)
@@ -97,15 +97,21 @@ def _sla_sweep_batch(check: _SlaCheck, now: dt.datetime, batch_size: int) -> int
         )
     )
     due_column = "first_response_due_at" if check.kind == SlaKind.FIRST_RESPONSE else "resolution_due_at"
-    for row in rows:
-        due_at = row[due_column]
-        _emit(
-            check.event,
-            row["organization_id"],
-            conversation_id=row["pk"],
-            kind=str(check.kind),
-            agent_id=agents.get(row["assignee_id"]),
-            queue_id=row["queue_id"],
-            due_at=due_at.isoformat() if due_at else None,
-        )
+    # One dispatch for the batch: batch listeners (the notification outbox) write all its rows at once.
+    dispatch_many(
+        [
+            Event(
+                check.event,
+                row["organization_id"],
+                {
+                    "conversation_id": row["pk"],
+                    "kind": str(check.kind),
+                    "agent_id": agents.get(row["assignee_id"]),
+                    "queue_id": row["queue_id"],
+                    "due_at": row[due_column].isoformat() if row[due_column] else None,
+                },
+            )
+            for row in rows
+        ]
+    )
     return len(rows)

@@ -25,8 +25,10 @@ from notifications.services.center import (
 from notifications.services.notify import (
     REASON_TEXT,
     Decision,
+    NotifyItem,
     Reason,
     notify,
+    notify_many,
     user_time_zone,
 )
 from notifications.services.outbox import (
@@ -68,6 +70,8 @@ __all__ = [
     "notification_send_test",
     "notification_tracking_update",
     "notify",
+    "notify_many",
+    "NotifyItem",
     "organization_settings_ensure",
     "organization_settings_update",
     "outbox_enqueue",

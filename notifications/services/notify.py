@@ -245,6 +245,17 @@ def _squeeze_blank_lines(text: str) -> str:
     return "\n".join(lines).strip()
 
 
+@dataclass(frozen=True)
+class NotifyItem:
+    """One occurrence to notify (an SLA breach of one conversation): who, with what, under which key."""
+
+    recipients: Iterable
+    context: dict | None = None
+    dedupe_key: str | None = None
+    metadata: dict | None = None
+    urgent: bool = False
+
+
 def notify(
     *,
     organization: Organization,
@@ -271,6 +282,23 @@ def notify(
     Must be called inside the action's transaction (it joins it): the rows are written there and
     the delivery tasks are sent when it commits.
     """
+    item = NotifyItem(recipients, context, dedupe_key, metadata, urgent)
+    return notify_many(organization=organization, event_type=event_type, items=[item], channels=channels)
+
+
+def notify_many(
+    *,
+    organization: Organization,
+    event_type: str,
+    items: list[NotifyItem],
+    channels: Iterable[str] | None = None,
+) -> list[NotificationLog]:
+    """``notify`` for many occurrences of one event type at once (a sweep's batch).
+
+    The same decisions, one row per item × recipient × channel, but in a fixed number of queries
+    for the whole batch: one dedupe lookup, one load of preferences and hourly counts, one INSERT.
+    Hourly limits count the batch's own earlier rows, as consecutive ``notify`` calls would.
+    """
     event = event_type_get(event_type)
     if event.audience != "staff":
         raise ValueError(f"{event_type!r} is a message to contacts: write it with outbox_enqueue()")
@@ -278,51 +306,71 @@ def notify(
     for channel in wanted:
         if channel not in Channel.values:
             raise ValueError(f"unknown channel {channel!r}")
-    users = list({u.pk: u for u in recipients}.values())
-    if not users:
-        return []
-    urgent = bool(urgent and event.urgent_capable)
-    base_key = dedupe_key or uuid.uuid4().hex
     now = timezone.now()
+    plans = []  # (item, users, base_key, urgent)
+    for item in items:
+        users = list({u.pk: u for u in item.recipients}.values())
+        if users:
+            plans.append((item, users, item.dedupe_key or uuid.uuid4().hex, bool(item.urgent and event.urgent_capable)))
+    if not plans:
+        return []
 
     with transaction.atomic():
-        keys = {(u.pk, c): f"{organization.pk}:{event.name}:{base_key}:{u.pk}:{c}"[:200] for u in users for c in wanted}
+        keys = {
+            (index, u.pk, c): f"{organization.pk}:{event.name}:{base_key}:{u.pk}:{c}"[:200]
+            for index, (_item, users, base_key, _urgent) in enumerate(plans)
+            for u in users
+            for c in wanted
+        }
         existing = {
             log.dedupe_key: log
-            for log in NotificationLog.objects.for_organization(organization).filter(dedupe_key__in=keys.values())
+            for log in NotificationLog.objects.for_organization(organization).filter(dedupe_key__in=set(keys.values()))
         }
-        if len(existing) == len(keys):
+        if len(existing) == len(set(keys.values())):
             return sorted(existing.values(), key=lambda log: log.pk)
-        facts = _load_facts(organization=organization, users=users, now=now)
+        everyone = list({u.pk: u for _item, users, _key, _urgent in plans for u in users}.values())
+        facts = _load_facts(organization=organization, users=everyone, now=now)
         rows: list[NotificationLog] = []
-        for user in users:
-            subject, text, compact, html = _render(event, user=user, organization=organization, context=context or {})
-            for channel in wanted:
-                key = keys[(user.pk, channel)]
-                if key in existing:
+        written: set[str] = set()
+        for index, (item, users, _base_key, urgent) in enumerate(plans):
+            for user in users:
+                todo = [
+                    c
+                    for c in wanted
+                    if keys[(index, user.pk, c)] not in existing and keys[(index, user.pk, c)] not in written
+                ]
+                if not todo:
                     continue
-                decision = _decide(facts=facts, user=user, event=event, channel=channel, urgent=urgent, now=now)
-                rows.append(
-                    NotificationLog(
-                        organization=organization,
-                        user=user,
-                        event_type=event.name,
-                        channel=channel,
-                        recipient=decision.recipient,
-                        subject=subject,
-                        message=text if channel == Channel.EMAIL else compact,
-                        html=html if channel == Channel.EMAIL else "",
-                        status=decision.status,
-                        reason=decision.reason,
-                        error=str(REASON_TEXT.get(decision.reason, "")) if decision.status == Status.SKIPPED else "",
-                        urgent=urgent,
-                        scheduled_at=decision.scheduled_at or now,
-                        enqueued_at=now if decision.status == Status.PENDING else None,
-                        max_retries=settings.NOTIFICATIONS_MAX_RETRIES,
-                        metadata=dict(metadata or {}),
-                        dedupe_key=key,
-                    )
+                subject, text, compact, html = _render(
+                    event, user=user, organization=organization, context=item.context or {}
                 )
-        NotificationLog.objects.bulk_create(rows)
+                for channel in todo:
+                    key = keys[(index, user.pk, channel)]
+                    written.add(key)
+                    decision = _decide(facts=facts, user=user, event=event, channel=channel, urgent=urgent, now=now)
+                    rows.append(
+                        NotificationLog(
+                            organization=organization,
+                            user=user,
+                            event_type=event.name,
+                            channel=channel,
+                            recipient=decision.recipient,
+                            subject=subject,
+                            message=text if channel == Channel.EMAIL else compact,
+                            html=html if channel == Channel.EMAIL else "",
+                            status=decision.status,
+                            reason=decision.reason,
+                            error=str(REASON_TEXT.get(decision.reason, ""))
+                            if decision.status == Status.SKIPPED
+                            else "",
+                            urgent=urgent,
+                            scheduled_at=decision.scheduled_at or now,
+                            enqueued_at=now if decision.status == Status.PENDING else None,
+                            max_retries=settings.NOTIFICATIONS_MAX_RETRIES,
+                            metadata=dict(item.metadata or {}),
+                            dedupe_key=key,
+                        )
+                    )
+        NotificationLog.objects.bulk_create(rows, batch_size=1000)
         _enqueue_on_commit([r.pk for r in rows if r.status == Status.PENDING])
     return sorted([*existing.values(), *rows], key=lambda log: log.pk)

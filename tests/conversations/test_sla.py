@@ -234,3 +234,34 @@ def test_reopen_and_transfer_never_raise_an_event_twice(tenant_a, sla_queue):
     )
     services.conversation_transfer(conversation=conversation, by=tenant_a.admin, to_queue=other)
     assert sum(_sweep(conversation.sla_started_at + dt.timedelta(days=30)).values()) == 0
+
+
+def _sweep_queries(org, queue, agent, n: int) -> tuple[int, int]:
+    from django.test.utils import CaptureQueriesContext
+
+    from notifications.models import NotificationLog
+
+    start = None
+    for _ in range(n):
+        conversation = cf.conversation(org, queue=queue)
+        services.conversation_assign(conversation=conversation, membership=agent)
+        start = conversation.sla_started_at
+    before = NotificationLog.objects.filter(event_type="sla_breached").count()
+    with CaptureQueriesContext(connection) as queries:
+        raised = _sweep(start + dt.timedelta(days=1))
+    assert raised["sla.breached:first_response"] == n
+    written = NotificationLog.objects.filter(event_type="sla_breached").count() - before
+    return len(queries), written
+
+
+@pytest.mark.django_db
+def test_a_batch_of_due_conversations_writes_its_notifications_in_a_fixed_number_of_queries(tenant_a, sla_queue):
+    """The sweep dispatches a batch at once; the outbox listener writes the whole batch's rows in a
+    few queries (one INSERT), so the sweep's cost does not grow by queries per conversation."""
+    agent = cf.online_agent(tenant_a.org, queue=sla_queue)
+    few = _sweep_queries(tenant_a.org, sla_queue, agent, 3)
+    Conversation.objects.update(status="closed", closed_at=timezone.now())
+    many = _sweep_queries(tenant_a.org, sla_queue, agent, 30)
+    assert few[0] == many[0]
+    # Each breach reaches the assigned agent and the org admin on every channel of the event type.
+    assert few[1] > 0 and many[1] == few[1] * 10
