@@ -38,6 +38,19 @@ def validate_reminder_offsets(value) -> None:
         raise ValidationError(_("Give at most five different reminder offsets."))
 
 
+def _customer_template(verbose_name, **extra) -> models.ForeignKey:
+    """A scheduling setting naming the WhatsApp template of one kind of customer message."""
+    return models.ForeignKey(
+        "conversations.WhatsAppTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=verbose_name,
+        **extra,
+    )
+
+
 class SchedulingSettings(models.Model):
     """The organization's booking rules (one row per organization, created on first use)."""
 
@@ -80,47 +93,14 @@ class SchedulingSettings(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(730)],
     )
     # Customer messages on WhatsApp: an approved utility template per kind (else email is used).
-    confirmation_template = models.ForeignKey(
-        "conversations.WhatsAppTemplate",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("WhatsApp template: confirmation"),
-    )
-    reminder_template = models.ForeignKey(
-        "conversations.WhatsAppTemplate",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("WhatsApp template: reminder"),
+    confirmation_template = _customer_template(_("WhatsApp template: confirmation"))
+    reminder_template = _customer_template(
+        _("WhatsApp template: reminder"),
         help_text=_("Quick-reply buttons named Confirm/Cancel (Confirmar/Cancelar) act on the appointment."),
     )
-    cancellation_template = models.ForeignKey(
-        "conversations.WhatsAppTemplate",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("WhatsApp template: cancellation"),
-    )
-    reschedule_template = models.ForeignKey(
-        "conversations.WhatsAppTemplate",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("WhatsApp template: reschedule"),
-    )
-    follow_up_template = models.ForeignKey(
-        "conversations.WhatsAppTemplate",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("WhatsApp template: follow-up"),
-    )
+    cancellation_template = _customer_template(_("WhatsApp template: cancellation"))
+    reschedule_template = _customer_template(_("WhatsApp template: reschedule"))
+    follow_up_template = _customer_template(_("WhatsApp template: follow-up"))
     whatsapp_variables = models.JSONField(
         _("WhatsApp template variables"),
         default=dict,

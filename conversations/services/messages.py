@@ -267,13 +267,20 @@ def message_send(*, conversation: Conversation, author: Membership, body: str = 
         message.attachment_size = attachment.size
         message.attachment.save(message.attachment_name, attachment, save=False)
     message.save()
+    _agent_message_out(conversation, message, author=author, now=now)
+    return message
+
+
+def _agent_message_out(conversation: Conversation, message: Message, *, author: Membership, now) -> None:
+    """An agent's stored outbound message goes out: the conversation's times move (the first agent
+    message stops the first-response clock), its outbox row is written, ``message.sent`` is dispatched."""
     updates = ["last_message_at"]
     conversation.last_message_at = now
     if conversation.first_response_at is None:
         conversation.first_response_at = now
         updates.append("first_response_at")
     conversation.save(update_fields=updates)
-    _queue_delivery(message, contact=contact)
+    _queue_delivery(message, contact=conversation.contact)
     _emit(
         "message.sent",
         conversation.organization_id,
@@ -281,7 +288,6 @@ def message_send(*, conversation: Conversation, author: Membership, body: str = 
         message_id=message.pk,
         author_id=author.user_id,
     )
-    return message
 
 
 def _enqueue_media_fetch(message_id: int) -> None:

@@ -31,10 +31,10 @@ from conversations.models import (
     WhatsAppTemplate,
     normalize_phone,
 )
-from conversations.services.common import _acting, _emit, _locked, _same_org
+from conversations.services.common import _acting, _locked, _same_org
 from conversations.services.contacts import contact_create
 from conversations.services.conversations import conversation_assign, conversation_open
-from conversations.services.messages import _queue_delivery
+from conversations.services.messages import _agent_message_out
 
 
 def template_may_reach(*, template: WhatsAppTemplate, contact: Contact, channel: Channel | None) -> None:
@@ -85,20 +85,7 @@ def template_message_send(
         template_payload=rendered.graph_template,
         delivery_status=DeliveryStatus.QUEUED,
     )
-    updates = ["last_message_at"]
-    conversation.last_message_at = now
-    if conversation.first_response_at is None and conversation.last_inbound_at is not None:
-        conversation.first_response_at = now
-        updates.append("first_response_at")
-    conversation.save(update_fields=updates)
-    _queue_delivery(message, contact=contact)
-    _emit(
-        "message.sent",
-        conversation.organization_id,
-        conversation_id=conversation.pk,
-        message_id=message.pk,
-        author_id=author.user_id,
-    )
+    _agent_message_out(conversation, message, author=author, now=now)
     return message
 
 
