@@ -15,7 +15,7 @@ from django.contrib import admin
 from django.contrib.admin import RelatedOnlyFieldListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS, EmptyResultSet
 from django.db import models
 from django.http import Http404
 
@@ -78,7 +78,8 @@ class SafeChangeList(ChangeList):
 
     ``?created_at__year=9999`` makes Django compute the year after (``ValueError``) and
     ``…__day=31&…__month=12&…__year=9999`` the day after (``OverflowError``), outside its own
-    check: both become the admin's "incorrect lookup" answer (a redirect with ``?e=1``).
+    check, and a plain ``…__year=99999`` filter fails when compiled: all become the admin's
+    "incorrect lookup" answer (a redirect with ``?e=1``).
     """
 
     def get_filters(self, request):
@@ -86,6 +87,17 @@ class SafeChangeList(ChangeList):
             return super().get_filters(request)
         except (ValueError, OverflowError) as error:
             raise IncorrectLookupParameters(error) from error
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        try:
+            # A plain ``created_at__year=99999`` lookup fails only when compiled (the year's bounds).
+            queryset.query.get_compiler(queryset.db).as_sql()
+        except EmptyResultSet:
+            pass
+        except (ValueError, OverflowError) as error:
+            raise IncorrectLookupParameters(error) from error
+        return queryset
 
 
 class SafeChangeListMixin:
