@@ -105,7 +105,7 @@ def _require(mapping: Any, key: str, kind: type, where: str):
         raise PayloadError(f"{where} must be an object")
     value = mapping.get(key)
     if not isinstance(value, kind):
-        raise PayloadError(f"{where}.{key} is missing or is not a {_type_name(kind)}")
+        raise PayloadError(f"{where}.{key} is missing or is not {_type_name(kind)}")
     return value
 
 
@@ -144,7 +144,7 @@ def _optional_list(mapping: dict, key: str, where: str) -> list:
 
 
 def _type_name(kind: type) -> str:
-    return {str: "string", list: "list", dict: "object"}.get(kind, kind.__name__)
+    return {str: "a string", list: "a list", dict: "an object"}.get(kind, f"a {kind.__name__}")
 
 
 def _message(raw: Any, phone_number_id: str, names: dict[str, str], where: str) -> InboundMessage:
