@@ -170,10 +170,12 @@ class InboxConsumer(AsyncWebsocketConsumer):
                 raise FrameError("malformed", _("The frame is not valid JSON.")) from None
             if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
                 raise FrameError("malformed", _("A frame is a JSON object with a “type”."))
+            if isinstance(frame.get("ref"), (str, int)) and len(str(frame["ref"])) <= 64:
+                ref = (
+                    frame["ref"] if not isinstance(frame["ref"], str) or not has_unstorable_text(frame["ref"]) else None
+                )
             if any(isinstance(v, str) and has_unstorable_text(v) for v in (*frame, *frame.values())):
                 raise FrameError("invalid", _("Text may not contain NUL characters or lone surrogates."))
-            if isinstance(frame.get("ref"), (str, int)) and len(str(frame["ref"])) <= 64:
-                ref = frame["ref"]
             handler = self.HANDLERS.get(frame["type"])
             if handler is None:
                 raise FrameError("unknown_type", _("Unknown frame type."))
