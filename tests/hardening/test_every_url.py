@@ -60,6 +60,7 @@ TEXT_PARAMS = (
     "username",
     "password",
     "language",
+    "state",
 )
 ID_PARAMS = (
     "c",
@@ -232,6 +233,10 @@ def input_classes(base: dict) -> dict[str, dict | str]:
         "negative_ints": _with(base, **{p: "-1" for p in ID_PARAMS}),
         "garbage": _with(base, **every("'\"<script>;--💥" * 3)),
         **{f"next_{i}": _with(base, next=value) for i, value in enumerate(UNSAFE_NEXT)},
+        # A valid action name, so forms get past it to their other fields.
+        "assign_huge_agent": _with(base, action="assign", agent=HUGE, state=f"page={HUGE}&queue=-1"),
+        "transfer_hostile": _with(base, action="transfer", queue=HUGE, agent="-1", reason="💥" * 2000),
+        "priority_garbage": _with(base, action="priority", priority="'\"<>", state="q=" + quote(NUL)),
     }
 
 
@@ -298,7 +303,19 @@ def test_no_site_url_answers_5xx(world, role):
     driver = Driver(world, role)
     classes = input_classes(world.base)
     post_classes = {
-        k: classes[k] for k in ("plausible", "year_1", "year_9999_day", "nul", "surrogates", "huge_ints", "next_0")
+        k: classes[k]
+        for k in (
+            "plausible",
+            "year_1",
+            "year_9999_day",
+            "nul",
+            "surrogates",
+            "huge_ints",
+            "next_0",
+            "assign_huge_agent",
+            "transfer_hostile",
+            "priority_garbage",
+        )
     }
     driven = 0
     for route in SITE_ROUTES:
