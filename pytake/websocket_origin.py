@@ -35,6 +35,15 @@ def _connection_scheme(scope) -> str:
     return "http"
 
 
+def _server_host(scope) -> str | None:
+    """``host:port`` the server says it listens on, for a handshake without a ``Host`` header."""
+    server = scope.get("server")
+    if not server or server[0] is None:
+        return None
+    host, port = server[0], server[1]
+    return host if port is None else f"{host}:{port}"
+
+
 class SameOriginValidator(OriginValidator):
     def __init__(self, application):
         super().__init__(application, allowed_origins=[])
@@ -45,7 +54,7 @@ class SameOriginValidator(OriginValidator):
         return await WebsocketDenier()(scope, receive, send)
 
     def origin_allowed(self, scope) -> bool:
-        origin, host = _header(scope, b"origin"), _header(scope, b"host")
+        origin, host = _header(scope, b"origin"), _header(scope, b"host") or _server_host(scope)
         if not origin or not host:
             return False
         try:

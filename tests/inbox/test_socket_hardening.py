@@ -158,3 +158,23 @@ def test_a_frame_over_the_server_limit_is_closed_with_1009(desk, daphne):
         assert closed.value.rcvd.code == 1009
 
     asyncio.run(scenario())
+
+
+def test_without_a_host_header_the_servers_own_address_is_the_origin(desk):
+    async def scenario():
+        for server, origin, allowed in (
+            (("testserver", 8000), b"http://testserver:8000", True),
+            (("testserver", 8000), b"http://testserver:8001", False),
+            (None, b"http://testserver", False),
+        ):
+            cookie = await sync_to_async(session_cookie)(desk.tenant.agent)
+            ws = WebsocketCommunicator(
+                application(), "/ws/inbox/", headers=[(b"origin", origin), (b"cookie", f"sessionid={cookie}".encode())]
+            )
+            ws.scope["server"] = server
+            connected, _code = await ws.connect(timeout=5)
+            assert connected is allowed, (server, origin)
+            if connected:
+                await ws.disconnect()
+
+    run(scenario)
