@@ -4,7 +4,9 @@ Channels' ``AllowedHostsOriginValidator`` compares the host alone, so a page ser
 port of an allowed host (another application there) could open a socket with the user's
 cookies. As Django's CSRF check does for forms, the Origin must equal the origin the socket was
 opened on (``ws``→``http``, ``wss``→``https``, the ``Host`` header, default ports filled in), with
-that host in ``ALLOWED_HOSTS``; or be one of ``CSRF_TRUSTED_ORIGINS``.
+that host in ``ALLOWED_HOSTS``; or be one of ``CSRF_TRUSTED_ORIGINS``. Behind a TLS proxy Daphne
+puts no scheme in the websocket scope, so ``SECURE_PROXY_SSL_HEADER`` (``BEHIND_TLS_PROXY=1``) is
+read from the handshake's headers, as Django does for pages.
 """
 
 from __future__ import annotations

@@ -178,3 +178,26 @@ def test_without_a_host_header_the_servers_own_address_is_the_origin(desk):
                 await ws.disconnect()
 
     run(scenario)
+
+
+def test_behind_a_tls_proxy_the_forwarded_scheme_and_the_trusted_origins_count(desk, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.CSRF_TRUSTED_ORIGINS = ["https://support.example.com:8443"]
+
+    async def scenario():
+        cookie = await sync_to_async(session_cookie)(desk.tenant.agent)
+        for extra, origin, allowed in (
+            ([(b"x-forwarded-proto", b"https")], b"https://testserver", True),
+            ([(b"x-forwarded-proto", b"https")], b"http://testserver", False),
+            ([], b"https://testserver", False),
+            ([], b"https://support.example.com:8443", True),
+            ([], b"https://support.example.com", False),
+        ):
+            headers = [(b"host", b"testserver"), (b"origin", origin), (b"cookie", f"sessionid={cookie}".encode())]
+            ws = WebsocketCommunicator(application(), "/ws/inbox/", headers=headers + extra)
+            connected, _code = await ws.connect(timeout=5)
+            assert connected is allowed, (extra, origin)
+            if connected:
+                await ws.disconnect()
+
+    run(scenario)
