@@ -49,12 +49,12 @@ def _may_act(request, appointment) -> bool:
     )
 
 
-def _parse_day(request, name: str, default):
-    """A date parameter of a staff page; a bad or out-of-range one shows the default, with a message."""
+def _parse_day(request, name: str, default, errors: list[str]):
+    """A date parameter of a staff page; a bad or out-of-range one shows the default (the reason joins ``errors``)."""
     try:
         return dates.parse_date(request.GET.get(name)) or default
     except ValidationError as error:
-        messages.warning(request, error.messages[0])
+        errors.extend(error.messages)
         return default
 
 
@@ -135,7 +135,8 @@ def calendar(request):
     tz = organization.tzinfo
     view = "week" if request.GET.get("view") == "week" else "day"
     today = timezone.now().astimezone(tz).date()
-    day = _parse_day(request, "date", today)
+    date_errors: list[str] = []
+    day = _parse_day(request, "date", today, date_errors)
     providers, chosen, columns, first, last = _columns(request, organization, view, day)
     start = datetime.datetime.combine(first, datetime.time(), tzinfo=tz)
     end = datetime.datetime.combine(last + datetime.timedelta(days=1), datetime.time(), tzinfo=tz)
@@ -160,6 +161,7 @@ def calendar(request):
             "columns": columns,
             "rows": _grid(organization, columns, appointments) if columns else [],
             "appointment_count": len(appointments),
+            "date_errors": date_errors,
             "can_book": has_role(request, ACTING_ROLES),
             "is_admin": _is_admin(request),
         }
@@ -318,13 +320,19 @@ def statistics(request):
     organization = request.organization
     tz = organization.tzinfo
     today = timezone.now().astimezone(tz).date()
-    first = _parse_day(request, "from", today.replace(day=1))
+    date_errors: list[str] = []
+    first = _parse_day(request, "from", today.replace(day=1), date_errors)
     last = _parse_day(
         request,
         "to",
         (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1) - datetime.timedelta(days=1),
+        date_errors,
     )
     if last < first or (last - first).days > 366:
         last = first + datetime.timedelta(days=30)
     stats = selectors.appointment_statistics(organization=organization, date_from=first, date_to=last)
-    return render(request, "scheduling/staff/statistics.html", {"stats": stats, "first": first, "last": last})
+    return render(
+        request,
+        "scheduling/staff/statistics.html",
+        {"stats": stats, "first": first, "last": last, "date_errors": date_errors},
+    )

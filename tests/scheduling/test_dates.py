@@ -97,6 +97,9 @@ def test_the_calendar_day_and_week_at_the_edges(setup, tenant_a, role):
             assert response.context["day"] == datetime.date.today() or response.context["day"] >= dates.EARLIEST
     shown = client.get(reverse("scheduling:calendar"), {"date": "9999-12-31", "view": "week"})
     assert "Enter a date between 1900-01-01 and 2999-12-31." in shown.content.decode()
+    partial = client.get(reverse("scheduling:calendar"), {"date": "0001-01-01"}, HTTP_HX_REQUEST="true")
+    assert partial.status_code == 200 and "<html" not in partial.content.decode()
+    assert "Enter a date between 1900-01-01 and 2999-12-31." in partial.content.decode()  # in the swapped part
     near_the_end = client.get(reverse("scheduling:calendar"), {"date": "2999-12-31", "view": "week"})
     assert near_the_end.status_code == 200 and near_the_end.context["last"] == datetime.date(3000, 1, 5)
 
