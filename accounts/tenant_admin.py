@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import NON_FIELD_ERRORS, EmptyResultSet
 from django.db import models
 from django.http import Http404
 
@@ -59,8 +62,52 @@ def tenant_form_class(form_class, organization):
             excluded.discard(TENANT_FIELD)
             return excluded
 
+        def _update_errors(self, errors):
+            # The organization field is not in the form: its errors (a second row of a
+            # one-per-organization model) are the form's, not a ValueError (a 500).
+            if hasattr(errors, "error_dict") and TENANT_FIELD in errors.error_dict and TENANT_FIELD not in self.fields:
+                errors.error_dict.setdefault(NON_FIELD_ERRORS, []).extend(errors.error_dict.pop(TENANT_FIELD))
+            super()._update_errors(errors)
+
     TenantForm.__name__ = form_class.__name__
     return TenantForm
+
+
+class SafeChangeList(ChangeList):
+    """A changelist whose date drill-down refuses dates Python cannot compute with.
+
+    ``?created_at__year=9999`` makes Django compute the year after (``ValueError``) and
+    ``…__day=31&…__month=12&…__year=9999`` the day after (``OverflowError``), outside its own
+    check, and a plain ``…__year=99999`` filter fails when compiled: all become the admin's
+    "incorrect lookup" answer (a redirect with ``?e=1``).
+    """
+
+    def get_filters(self, request):
+        try:
+            return super().get_filters(request)
+        except (ValueError, OverflowError) as error:
+            raise IncorrectLookupParameters(error) from error
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        try:
+            # A plain ``created_at__year=99999`` lookup fails only when compiled (the year's bounds).
+            queryset.query.get_compiler(queryset.db).as_sql()
+        except EmptyResultSet:
+            pass
+        except (ValueError, OverflowError) as error:
+            raise IncorrectLookupParameters(error) from error
+        return queryset
+
+
+class SafeChangeListMixin:
+    """For every ModelAdmin of the site (``PyTakeAdminSite.register`` adds it to the others)."""
+
+    def get_changelist(self, request, **kwargs):
+        changelist = super().get_changelist(request, **kwargs)
+        if issubclass(changelist, SafeChangeList):
+            return changelist
+        return type(changelist.__name__, (SafeChangeList, changelist), {})
 
 
 def _base_queryset(formfield_kwargs, related_model):
@@ -133,7 +180,7 @@ class TenantScopingMixin:
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
-class TenantScopedAdmin(TenantScopingMixin, admin.ModelAdmin):
+class TenantScopedAdmin(SafeChangeListMixin, TenantScopingMixin, admin.ModelAdmin):
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
         if obj is None:

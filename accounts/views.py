@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -79,14 +79,25 @@ def switch(request):
         organization_id = int(request.POST.get("organization", ""))
     except ValueError:
         return HttpResponseBadRequest(_("Choose an organization."))
-    if not switch_organization(request, organization_id):
+    if not 0 < organization_id < 2**63 or not switch_organization(request, organization_id):
         messages.error(request, _("You are not a member of that organization."))
-    next_url = request.POST.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    return HttpResponseRedirect(safe_next_path(request, request.POST.get("next")))
+
+
+def safe_next_path(request, value: str | None, default: str = "/") -> str:
+    """``value`` if it is a path on this site, else ``default``.
+
+    Never passed to ``redirect()``, which would resolve a bare word as a view name.
+    """
+    if (
+        not value
+        or not value.startswith("/")
+        or not url_has_allowed_host_and_scheme(
+            value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
     ):
-        next_url = "/"
-    return redirect(next_url)
+        return default
+    return value
 
 
 class LoginView(auth_views.LoginView):

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import limits
 from accounts.tenant_admin import TenantScopedAdmin, TenantScopedTabularInline
-from conversations import services
+from conversations import selectors, services
 from conversations.models import (
     Channel,
     ConsentChange,
@@ -244,6 +244,29 @@ class ConversationAdmin(TenantScopedAdmin):
         "resolution_breached_at",
     ]
     actions = ["close_selected", "reopen_selected", "auto_assign_selected"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            return form
+
+        class ConversationAddForm(form):
+            def clean(self):
+                # The status is not in the add form, so Django skips the one-active-per-contact
+                # constraint (its condition reads the status): checked here, as a form error.
+                cleaned = super().clean()
+                contact = cleaned.get("contact")
+                if contact is not None and selectors.conversation_active_exists(
+                    organization=contact.organization, contact=contact, channel=cleaned.get("channel")
+                ):
+                    raise ValidationError(
+                        _("This contact already has an open conversation on this channel: reopen or use that one."),
+                        code="active_exists",
+                    )
+                return cleaned
+
+        ConversationAddForm.__name__ = form.__name__
+        return ConversationAddForm
 
     def get_readonly_fields(self, request, obj=None):
         editable = {"subject"} if obj is not None else {"contact", "channel", "subject", "queue", "priority"}

@@ -306,7 +306,8 @@ def validate_components(components: Any, parameter_format: str = POSITIONAL) -> 
 
 
 def _component(template, kind: str) -> dict | None:
-    for component in template.components or []:
+    components = template.components if isinstance(template.components, list) else []  # an invalid form's value
+    for component in components:
         if isinstance(component, dict) and str(component.get("type", "")).upper() == kind:
             return component
     return None

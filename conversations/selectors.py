@@ -44,6 +44,17 @@ def conversation_get(*, organization: Organization, conversation_id) -> Conversa
     )
 
 
+def conversation_active_exists(*, organization: Organization, contact: Contact, channel: Channel | None) -> bool:
+    """Whether ``contact`` has an active conversation on ``channel``: a second one breaks the unique constraint."""
+    if channel is None:
+        return False  # the constraint treats conversations without a channel as distinct
+    return (
+        Conversation.objects.for_organization(organization)
+        .filter(contact=contact, channel=channel, status__in=ACTIVE_STATUSES)
+        .exists()
+    )
+
+
 def conversation_list(*, organization: Organization, active_only: bool = False) -> QuerySet[Conversation]:
     conversations = Conversation.objects.for_organization(organization).select_related(
         "contact", "queue", "assignee__user", "channel"

@@ -72,6 +72,7 @@ def _receive(request, channel) -> JsonResponse:
         return _error(400, f"malformed notification: {error}")
 
     result = {"messages_stored": 0, "duplicates": 0, "statuses_applied": 0, "ignored": 0}
+    problems = list(notification.problems)
     for item in notification.messages:
         if item.phone_number_id != channel.phone_number_id:
             result["ignored"] += 1
@@ -92,19 +93,24 @@ def _receive(request, channel) -> JsonResponse:
                 context_message_id=item.context_id,
             )
         except ValidationError as error:
-            return _error(400, f"message {item.provider_message_id} refused: {' '.join(error.messages)}")
+            problems.append(f"message {item.provider_message_id} refused: {' '.join(error.messages)}")
+            continue
         result["messages_stored" if outcome.created else "duplicates"] += 1
     for item in notification.statuses:
         if item.phone_number_id != channel.phone_number_id:
             result["ignored"] += 1
             continue
-        message = services.message_status_update(
-            organization=channel.organization,
-            provider_message_id=item.provider_message_id,
-            status=item.status,
-            at=item.timestamp,
-            error=item.error,
-        )
+        try:
+            message = services.message_status_update(
+                organization=channel.organization,
+                provider_message_id=item.provider_message_id,
+                status=item.status,
+                at=item.timestamp,
+                error=item.error,
+            )
+        except ValidationError as error:
+            problems.append(f"status of {item.provider_message_id} refused: {' '.join(error.messages)}")
+            continue
         result["statuses_applied" if message is not None else "ignored"] += 1
     if notification.template_events:
         result["templates_updated"] = 0
@@ -123,11 +129,19 @@ def _receive(request, channel) -> JsonResponse:
             else:
                 changed = services.template_quality_update(quality=event.new_quality, **lookup)
         except ValidationError as error:
-            return _error(400, f"template event for {event.provider_id} refused: {' '.join(error.messages)}")
+            problems.append(f"template event for {event.provider_id} refused: {' '.join(error.messages)}")
+            continue
         if changed:
             result["templates_updated"] += len(changed)
         else:
             result["ignored"] += 1
+
+    if problems:
+        # The well-formed items are stored; the 400 names the others (Meta retries, duplicates are skipped).
+        return JsonResponse(
+            {"error": f"malformed notification: {'; '.join(problems[:20])}", "problems": problems[:100], **result},
+            status=400,
+        )
     return JsonResponse(result)
 
 

@@ -57,6 +57,8 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         try:
             await super().receive(text_data=text_data, bytes_data=bytes_data, **kwargs)
+        except RecursionError:
+            await self.send_json({"type": "error", "error": "the frame is nested too deeply"})
         except ValueError:
             await self.send_json({"type": "error", "error": "frames must be JSON"})
 

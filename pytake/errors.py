@@ -2,10 +2,22 @@
 
 from django.shortcuts import render
 
+from pytake.request_input import InputRefused
+
+
+def bad_request(request, exception=None):
+    # Only our own refusals carry a message for the sender; Django's (e.g. a bad Host) stay generic.
+    reason = str(exception) if isinstance(exception, InputRefused) else ""
+    return render(request, "errors/400.html", {"reason": reason}, status=400)
+
 
 def permission_denied(request, exception=None):
     reason = str(exception) if exception else ""
     return render(request, "errors/403.html", {"no_organization": reason == "no-organization"}, status=403)
+
+
+def csrf_failure(request, reason=""):
+    return render(request, "errors/403_csrf.html", status=403)
 
 
 def page_not_found(request, exception=None):

@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.tenancy.TenantMiddleware",
+    "pytake.request_input.RequestInputMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -277,3 +278,4 @@ SLA_SWEEP_BATCH_SIZE = env.int("SLA_SWEEP_BATCH_SIZE", default=500)
 SCHEDULING_BOOKING_RATE_LIMIT = env.int("SCHEDULING_BOOKING_RATE_LIMIT", default=10)  # bookings per address…
 SCHEDULING_BOOKING_RATE_WINDOW = env.int("SCHEDULING_BOOKING_RATE_WINDOW", default=600)  # …per this many seconds
 SCHEDULING_BOOKING_MIN_FILL_SECONDS = env.float("SCHEDULING_BOOKING_MIN_FILL_SECONDS", default=3)  # faster = a bot
+CSRF_FAILURE_VIEW = "pytake.errors.csrf_failure"

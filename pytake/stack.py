@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
     commands = {
-        "web": [PYTHON, "-m", "daphne", "-b", args.host, "-p", str(args.port), "pytake.asgi:application"],
+        "web": [PYTHON, "-m", "pytake.serve", "-b", args.host, "-p", str(args.port), "pytake.asgi:application"],
         "worker": [
             PYTHON,
             "-m",

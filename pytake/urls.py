@@ -20,6 +20,7 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
 ]
 
+handler400 = "pytake.errors.bad_request"
 handler403 = "pytake.errors.permission_denied"
 handler404 = "pytake.errors.page_not_found"
 handler500 = "pytake.errors.server_error"

@@ -80,7 +80,7 @@ def default_mapping(template, sources: dict[str, dict]) -> dict[str, dict]:
 
 
 def _button_text(template, index: int) -> str:
-    for component in template.components or []:
+    for component in template.components if isinstance(template.components, list) else []:
         if str(component.get("type", "")).upper() == "BUTTONS":
             found = (component.get("buttons") or [])[index : index + 1]
             return str(found[0].get("text", "")).strip().lower() if found else ""

@@ -9,10 +9,10 @@ from django import forms
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from conversations.models import normalize_phone
+from scheduling import dates
 
 FILL_SALT = "scheduling.booking.form-started"
 
@@ -31,12 +31,10 @@ class SlotField(forms.CharField):
 
     def to_python(self, value):
         value = super().to_python(value)
-        if not value:
-            return None
-        parsed = parse_datetime(value)
-        if parsed is None or parsed.tzinfo is None:
-            raise ValidationError(_("Choose a time from the list."), code="invalid_slot")
-        return parsed.astimezone(datetime.UTC)
+        try:
+            return dates.parse_instant(value)
+        except ValidationError:
+            raise ValidationError(_("Choose a time from the list."), code="invalid_slot") from None
 
 
 class BookingForm(forms.Form):

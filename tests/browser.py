@@ -130,7 +130,7 @@ def asgi_server(django_db_setup, django_db_blocker):
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "pytake.asgi:application"],
+        [sys.executable, "-m", "pytake.serve", "-b", "127.0.0.1", "-p", str(port), "pytake.asgi:application"],
         cwd=Path(__file__).resolve().parent.parent,
         env=env,
         stdout=log,

@@ -28,6 +28,8 @@ from typing import Any
 import requests
 from django.conf import settings
 
+from pytake.request_input import clean_text, has_unstorable_text
+
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -92,9 +94,22 @@ class TemplateEvent:
 
 @dataclass
 class Notification:
+    """The well-formed messages and statuses of a delivery, and what was wrong with the others."""
+
     messages: list[InboundMessage] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     template_events: list[TemplateEvent] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+# Ids longer than this are not Meta's: refused, not truncated (truncated ids collide).
+ID_MAX_CHARS_DEFAULT = 256
+
+
+def _id_max_chars() -> int:
+    from conversations.models import Message
+
+    return Message._meta.get_field("provider_message_id").max_length or ID_MAX_CHARS_DEFAULT
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
@@ -109,17 +124,51 @@ def _require(mapping: Any, key: str, kind: type, where: str):
         raise PayloadError(f"{where} must be an object")
     value = mapping.get(key)
     if not isinstance(value, kind):
-        raise PayloadError(f"{where}.{key} is missing or is not a {_type_name(kind)}")
+        raise PayloadError(f"{where}.{key} is missing or is not {_type_name(kind)}")
+    return value
+
+
+def _require_id(mapping: Any, key: str, where: str) -> str:
+    """An identifier as stored: refused (never cleaned or cut) if it has a NUL, a lone surrogate or is too long."""
+    value = _require(mapping, key, str, where)
+    if has_unstorable_text(value):
+        raise PayloadError(f"{where}.{key} contains a NUL character or a lone surrogate")
+    limit = _id_max_chars()
+    if len(value) > limit:
+        raise PayloadError(f"{where}.{key} is {len(value)} characters long, over the limit of {limit}")
+    return value
+
+
+def _text(value: Any) -> str:
+    """Free text as stored: NUL characters and lone surrogates removed (PostgreSQL refuses them)."""
+    return clean_text(value) if isinstance(value, str) else ""
+
+
+def _optional_object(mapping: dict, key: str, where: str) -> dict:
+    value = mapping.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PayloadError(f"{where}.{key} must be an object")
+    return value
+
+
+def _optional_list(mapping: dict, key: str, where: str) -> list:
+    value = mapping.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PayloadError(f"{where}.{key} must be a list")
     return value
 
 
 def _type_name(kind: type) -> str:
-    return {str: "string", list: "list", dict: "object"}.get(kind, kind.__name__)
+    return {str: "a string", list: "a list", dict: "an object"}.get(kind, f"a {kind.__name__}")
 
 
 def _message(raw: Any, phone_number_id: str, names: dict[str, str], where: str) -> InboundMessage:
-    message_id = _require(raw, "id", str, where)
-    sender = _require(raw, "from", str, where)
+    message_id = _require_id(raw, "id", where)
+    sender = _require_id(raw, "from", where)
     kind = _require(raw, "type", str, where)
     timestamp = _timestamp(raw.get("timestamp"))
     common = {
@@ -131,57 +180,61 @@ def _message(raw: Any, phone_number_id: str, names: dict[str, str], where: str) 
     }
     if kind == "text":
         body = _require(_require(raw, "text", dict, where), "body", str, f"{where}.text")
-        return InboundMessage(kind="text", body=body, **common)
+        return InboundMessage(kind="text", body=_text(body), **common)
     if kind in MEDIA_TYPES:
         media = _require(raw, kind, dict, where)
-        media_id = _require(media, "id", str, f"{where}.{kind}")
+        media_id = _require_id(media, "id", f"{where}.{kind}")
         return InboundMessage(
             kind="image" if kind == "sticker" else kind,
-            body=str(media.get("caption") or ""),
+            body=_text(media.get("caption")),
             media_id=media_id,
-            mime_type=str(media.get("mime_type") or ""),
-            filename=str(media.get("filename") or ""),
+            mime_type=_text(media.get("mime_type")),
+            filename=_text(media.get("filename")),
             **common,
         )
     if kind == "location":
         location = _require(raw, "location", dict, where)
-        parts = [str(location.get(k)) for k in ("name", "address") if location.get(k)]
-        parts.append(f"{location.get('latitude')}, {location.get('longitude')}")
-        return InboundMessage(kind="text", body="📍 " + " — ".join(parts), **common)
+        parts = [_text(location.get(k)) for k in ("name", "address") if isinstance(location.get(k), str)]
+        coordinates = [location.get(k) for k in ("latitude", "longitude")]
+        if all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coordinates):
+            parts.append(f"{coordinates[0]}, {coordinates[1]}")
+        return InboundMessage(kind="text", body="📍 " + " — ".join(p for p in parts if p), **common)
     context = raw.get("context") if isinstance(raw.get("context"), dict) else {}
-    context_id = str(context.get("id") or "")
+    context_id = _text(context.get("id"))
     if kind == "button":
         button = _require(raw, "button", dict, where)
         return InboundMessage(
             kind="text",
-            body=str(button.get("text") or ""),
-            reply_payload=str(button.get("payload") or ""),
+            body=_text(button.get("text")),
+            reply_payload=_text(button.get("payload")),
             context_id=context_id,
             **common,
         )
     if kind == "interactive":
         interactive = _require(raw, "interactive", dict, where)
-        reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
-        if not isinstance(reply, dict):
-            raise PayloadError(f"{where}.interactive reply must be an object")
+        reply = _optional_object(interactive, "button_reply", f"{where}.interactive") or _optional_object(
+            interactive, "list_reply", f"{where}.interactive"
+        )
         return InboundMessage(
             kind="text",
-            body=str(reply.get("title") or ""),
-            reply_payload=str(reply.get("id") or ""),
+            body=_text(reply.get("title")),
+            reply_payload=_text(reply.get("id")),
             context_id=context_id,
             **common,
         )
+    if has_unstorable_text(kind) or len(kind) > 64:
+        raise PayloadError(f"{where}.type is not a message type")
     return InboundMessage(kind="text", body=f"[{kind} message: not supported by PyTake yet]", **common)
 
 
 def _status(raw: Any, phone_number_id: str, where: str) -> StatusUpdate:
-    message_id = _require(raw, "id", str, where)
+    message_id = _require_id(raw, "id", where)
     status = _require(raw, "status", str, where)
     if status not in STATUS_VALUES:
-        raise PayloadError(f"{where}.status “{status}” is not one of {', '.join(STATUS_VALUES)}")
-    errors = raw.get("errors") or []
+        raise PayloadError(f"{where}.status “{_text(status)[:40]}” is not one of {', '.join(STATUS_VALUES)}")
+    errors = _optional_list(raw, "errors", where)
     error = "; ".join(
-        f"{e.get('code', '?')}: {e.get('title') or e.get('message') or ''}".strip()
+        f"{_text(str(e.get('code', '?')))}: {_text(e.get('title')) or _text(e.get('message'))}".strip()
         for e in errors
         if isinstance(e, dict)
     )
@@ -228,43 +281,81 @@ def _template_event(entry: dict, change: dict, where: str) -> TemplateEvent:
     )
 
 
-def parse_notification(body: bytes) -> Notification:
-    """Parse and validate a webhook body; raises ``PayloadError`` with a reason a developer can act on."""
+def _load(body: bytes) -> list:
+    """The body's entries; a body that is not a notification at all raises ``PayloadError``."""
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise PayloadError(f"body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise PayloadError("body is nested too deeply") from None
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object")
     if data.get("object") != "whatsapp_business_account":
         raise PayloadError("“object” must be “whatsapp_business_account”")
+    return _require(data, "entry", list, "body")
+
+
+def _names(value: dict, where: str) -> dict[str, str]:
+    names = {}
+    for n, contact in enumerate(_optional_list(value, "contacts", where)):
+        if isinstance(contact, dict) and isinstance(contact.get("wa_id"), str):
+            profile = _optional_object(contact, "profile", f"{where}.contacts[{n}]")
+            names[contact["wa_id"]] = _text(profile.get("name"))
+    return names
+
+
+def _change(change: Any, where: str, notification: Notification, entry: dict) -> None:
+    if not isinstance(change, dict):
+        raise PayloadError(f"{where} must be an object")
+    if change.get("field") in TEMPLATE_FIELDS:
+        notification.template_events.append(_template_event(entry, change, where))
+        return
+    if change.get("field") != "messages":
+        return  # account updates, other fields: not ours
+    value = _require(change, "value", dict, where)
+    phone_number_id = _require(value, "metadata", dict, f"{where}.value").get("phone_number_id")
+    if not isinstance(phone_number_id, str) or not phone_number_id:
+        raise PayloadError(f"{where}.value.metadata.phone_number_id is missing or is not a string")
+    try:
+        names = _names(value, f"{where}.value")
+    except PayloadError as problem:
+        notification.problems.append(str(problem))
+        names = {}
+    for key, parse, into in (
+        ("messages", lambda raw, at: _message(raw, phone_number_id, names, at), notification.messages),
+        ("statuses", lambda raw, at: _status(raw, phone_number_id, at), notification.statuses),
+    ):
+        try:
+            items = _optional_list(value, key, f"{where}.value")
+        except PayloadError as problem:
+            notification.problems.append(str(problem))
+            continue
+        for i, raw in enumerate(items):
+            try:
+                into.append(parse(raw, f"{where}.value.{key}[{i}]"))
+            except PayloadError as problem:
+                notification.problems.append(str(problem))
+
+
+def parse_notification(body: bytes) -> Notification:
+    """Parse a webhook body item by item: the well-formed messages and statuses, and the problems.
+
+    One malformed message never costs the others of the same delivery. A body that is not a
+    notification at all raises ``PayloadError``; each problem names where it is, for a developer.
+    """
     notification = Notification()
-    for e, entry in enumerate(_require(data, "entry", list, "body")):
-        for c, change in enumerate(_require(entry, "changes", list, f"entry[{e}]")):
-            where = f"entry[{e}].changes[{c}]"
-            if not isinstance(change, dict):
-                raise PayloadError(f"{where} must be an object")
-            if change.get("field") in TEMPLATE_FIELDS:
-                notification.template_events.append(_template_event(entry, change, where))
-                continue
-            if change.get("field") != "messages":
-                continue  # account updates, other fields: not ours
-            value = _require(change, "value", dict, where)
-            phone_number_id = str(_require(value, "metadata", dict, f"{where}.value").get("phone_number_id") or "")
-            if not phone_number_id:
-                raise PayloadError(f"{where}.value.metadata.phone_number_id is missing")
-            names = {}
-            for contact in value.get("contacts") or []:
-                if isinstance(contact, dict) and isinstance(contact.get("wa_id"), str):
-                    names[contact["wa_id"]] = str((contact.get("profile") or {}).get("name") or "")
-            messages = value.get("messages") or []
-            statuses = value.get("statuses") or []
-            if not isinstance(messages, list) or not isinstance(statuses, list):
-                raise PayloadError(f"{where}.value.messages and .statuses must be lists")
-            for m, raw in enumerate(messages):
-                notification.messages.append(_message(raw, phone_number_id, names, f"{where}.value.messages[{m}]"))
-            for s, raw in enumerate(statuses):
-                notification.statuses.append(_status(raw, phone_number_id, f"{where}.value.statuses[{s}]"))
+    for e, entry in enumerate(_load(body)):
+        try:
+            changes = _require(entry, "changes", list, f"entry[{e}]")
+        except PayloadError as problem:
+            notification.problems.append(str(problem))
+            continue
+        for c, change in enumerate(changes):
+            try:
+                _change(change, f"entry[{e}].changes[{c}]", notification, entry)
+            except PayloadError as problem:
+                notification.problems.append(str(problem))
     return notification
 
 

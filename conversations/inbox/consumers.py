@@ -1,7 +1,7 @@
 """The inbox websocket (``/ws/inbox/``): one per browser tab.
 
 Session auth (Channels' ``AuthMiddlewareStack``) and the origin check
-(``AllowedHostsOriginValidator``) wrap it in ``pytake.asgi``. The organization is resolved from
+(``pytake.websocket_origin``: scheme, host and port) wrap it in ``pytake.asgi``. The organization is resolved from
 the session as for a page. Every acting frame re-reads the membership and re-checks the
 conversation through ``conversation_get_for_member`` — the selector the views use — and a
 refusal says the same thing whether or not the conversation exists.
@@ -40,6 +40,7 @@ from accounts.tenancy import resolve_tenant
 from conversations import services as conversation_services
 from conversations.inbox import selectors, services
 from conversations.inbox.groups import conversation_group, inbox_group, user_group
+from pytake.request_input import has_unstorable_text
 
 logger = logging.getLogger(__name__)
 
@@ -164,12 +165,18 @@ class InboxConsumer(AsyncWebsocketConsumer):
                 raise FrameError("rate_limited", _("Too many frames; slow down."))
             try:
                 frame = json.loads(text_data)
+            except RecursionError:
+                raise FrameError("malformed", _("The frame is nested too deeply.")) from None
             except ValueError:
                 raise FrameError("malformed", _("The frame is not valid JSON.")) from None
             if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
                 raise FrameError("malformed", _("A frame is a JSON object with a “type”."))
             if isinstance(frame.get("ref"), (str, int)) and len(str(frame["ref"])) <= 64:
-                ref = frame["ref"]
+                ref = (
+                    frame["ref"] if not isinstance(frame["ref"], str) or not has_unstorable_text(frame["ref"]) else None
+                )
+            if any(isinstance(v, str) and has_unstorable_text(v) for v in (*frame, *frame.values())):
+                raise FrameError("invalid", _("Text may not contain NUL characters or lone surrogates."))
             handler = self.HANDLERS.get(frame["type"])
             if handler is None:
                 raise FrameError("unknown_type", _("Unknown frame type."))

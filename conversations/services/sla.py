@@ -70,9 +70,9 @@ def sla_sweep(*, now: dt.datetime | None = None, batch_size: int | None = None) 
     return raised
 
 
-@transaction.atomic
-def _sla_sweep_batch(check: _SlaCheck, now: dt.datetime, batch_size: int) -> int:
-    rows = list(
+def _due_rows(check: _SlaCheck, now: dt.datetime, batch_size: int):
+    """The rows one batch locks: read in due order through the check's partial index."""
+    return (
         Conversation.objects.filter(
             check.extra,
             **{
@@ -88,6 +88,11 @@ def _sla_sweep_batch(check: _SlaCheck, now: dt.datetime, batch_size: int) -> int
             :batch_size
         ]
     )
+
+
+@transaction.atomic
+def _sla_sweep_batch(check: _SlaCheck, now: dt.datetime, batch_size: int) -> int:
+    rows = list(_due_rows(check, now, batch_size))
     if not rows:
         return 0
     Conversation.objects.filter(pk__in=[row["pk"] for row in rows]).update(**{check.raised_field: now})

@@ -20,7 +20,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from scheduling import availability, ics, links, ratelimit, selectors, services
+from scheduling import availability, dates, ics, links, ratelimit, selectors, services
 from scheduling.forms import BookingForm, CancelForm, RescheduleForm, form_started_token
 from scheduling.models import AppointmentSource, AppointmentStatus
 
@@ -32,13 +32,6 @@ def _organization(org_slug: str):
     if organization is None:
         raise Http404(_("There is no booking page here."))
     return organization
-
-
-def _parse_date(value: str | None, default: datetime.date) -> datetime.date:
-    try:
-        return datetime.date.fromisoformat(value) if value else default
-    except ValueError:
-        return default
 
 
 def _days_with_slots(organization, service, first: datetime.date, provider=None) -> list[dict]:
@@ -70,7 +63,7 @@ def _render(request, template: str, context: dict, status: int = 200, partial: s
 def _booking_context(request, organization, *, service=None, day=None, form=None, error="") -> dict:
     tz = organization.tzinfo
     today = timezone.now().astimezone(tz).date()
-    first = max(_parse_date(request.GET.get("from"), today), today)
+    first = max(dates.date_or_default(request.GET.get("from"), today), today)
     context = {
         "organization": organization,
         "services": selectors.service_list(organization=organization),
@@ -99,7 +92,7 @@ def book(request, org_slug: str):
     organization = _organization(org_slug)
     with timezone.override(organization.tzinfo):
         service = selectors.service_get(organization=organization, service_id=request.GET.get("service"))
-        day = _parse_date(request.GET.get("date"), None) if service else None
+        day = dates.date_or_default(request.GET.get("date"), None) if service else None
         form, chosen = None, None
         if service is not None and _valid_start(request.GET.get("start")):
             chosen = BookingForm.base_fields["start"].to_python(request.GET.get("start"))
@@ -256,7 +249,7 @@ def manage(request, org_slug: str, token: str):
         context = _manage_context(organization, appointment, token)
         if context["can_change"] and request.GET.get("reschedule"):
             today = timezone.now().astimezone(organization.tzinfo).date()
-            first = max(_parse_date(request.GET.get("from"), today), today)
+            first = max(dates.date_or_default(request.GET.get("from"), today), today)
             provider = selectors.membership_get(
                 organization=organization, membership_id=_provider_membership_id(appointment)
             )
@@ -264,7 +257,7 @@ def manage(request, org_slug: str, token: str):
             context["next_first"] = first + datetime.timedelta(days=DAYS_SHOWN)
             context["previous_first"] = first - datetime.timedelta(days=DAYS_SHOWN) if first > today else None
             context["days"] = _days_with_slots(organization, appointment.service, first, provider=provider)
-            day = _parse_date(request.GET.get("date"), None)
+            day = dates.date_or_default(request.GET.get("date"), None)
             if day is not None:
                 context["day"] = day
                 context["slots"] = _slots_on(organization, appointment.service, day, provider=provider)

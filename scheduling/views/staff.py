@@ -17,7 +17,6 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -25,7 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.models import Membership
 from accounts.roles import ACTING_ROLES, ALL_ROLES, Role
 from accounts.tenancy import has_role, role_required
-from scheduling import selectors, services
+from scheduling import dates, selectors, services
 from scheduling.models import AppointmentSource, WorkingHours
 
 ROW_MINUTES = 15
@@ -50,10 +49,12 @@ def _may_act(request, appointment) -> bool:
     )
 
 
-def _parse_day(value, default):
+def _parse_day(request, name: str, default, errors: list[str]):
+    """A date parameter of a staff page; a bad or out-of-range one shows the default (the reason joins ``errors``)."""
     try:
-        return datetime.date.fromisoformat(value) if value else default
-    except ValueError:
+        return dates.parse_date(request.GET.get(name)) or default
+    except ValidationError as error:
+        errors.extend(error.messages)
         return default
 
 
@@ -134,7 +135,8 @@ def calendar(request):
     tz = organization.tzinfo
     view = "week" if request.GET.get("view") == "week" else "day"
     today = timezone.now().astimezone(tz).date()
-    day = _parse_day(request.GET.get("date"), today)
+    date_errors: list[str] = []
+    day = _parse_day(request, "date", today, date_errors)
     providers, chosen, columns, first, last = _columns(request, organization, view, day)
     start = datetime.datetime.combine(first, datetime.time(), tzinfo=tz)
     end = datetime.datetime.combine(last + datetime.timedelta(days=1), datetime.time(), tzinfo=tz)
@@ -159,6 +161,7 @@ def calendar(request):
             "columns": columns,
             "rows": _grid(organization, columns, appointments) if columns else [],
             "appointment_count": len(appointments),
+            "date_errors": date_errors,
             "can_book": has_role(request, ACTING_ROLES),
             "is_admin": _is_admin(request),
         }
@@ -261,14 +264,9 @@ class StaffBookingForm(forms.Form):
         self.fields["provider"].label_from_instance = lambda m: m.user.get_full_name()
 
     def clean_start(self):
-        try:
-            parsed = parse_datetime(self.cleaned_data["start"].strip())
-        except ValueError:
-            parsed = None
+        parsed = dates.parse_instant(self.cleaned_data["start"], tz=self.organization.tzinfo)
         if parsed is None:
             raise ValidationError(_("Enter a date and time."))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=self.organization.tzinfo)
         return parsed
 
 
@@ -322,12 +320,19 @@ def statistics(request):
     organization = request.organization
     tz = organization.tzinfo
     today = timezone.now().astimezone(tz).date()
-    first = _parse_day(request.GET.get("from"), today.replace(day=1))
+    date_errors: list[str] = []
+    first = _parse_day(request, "from", today.replace(day=1), date_errors)
     last = _parse_day(
-        request.GET.get("to"),
+        request,
+        "to",
         (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1) - datetime.timedelta(days=1),
+        date_errors,
     )
     if last < first or (last - first).days > 366:
         last = first + datetime.timedelta(days=30)
     stats = selectors.appointment_statistics(organization=organization, date_from=first, date_to=last)
-    return render(request, "scheduling/staff/statistics.html", {"stats": stats, "first": first, "last": last})
+    return render(
+        request,
+        "scheduling/staff/statistics.html",
+        {"stats": stats, "first": first, "last": last, "date_errors": date_errors},
+    )

@@ -53,7 +53,16 @@ class Daphne:
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         log = open(LOGS / f"{self.name}.log", "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "tests.inbox.asgi:application"],
+            [
+                sys.executable,
+                "-m",
+                "pytake.serve",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "tests.inbox.asgi:application",
+            ],
             cwd=BASE_DIR,
             env=env,
             stdout=log,
