@@ -40,6 +40,7 @@ from accounts.tenancy import resolve_tenant
 from conversations import services as conversation_services
 from conversations.inbox import selectors, services
 from conversations.inbox.groups import conversation_group, inbox_group, user_group
+from pytake import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        metrics.websocket_opened("inbox")
         can_act = selectors.can_act(membership)
         await self.send_json(
             {"type": "hello", "user_id": user.pk, "organization_id": organization.pk, "can_act": can_act}
@@ -129,6 +131,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if not hasattr(self, "groups_joined"):
             return
+        metrics.websocket_closed("inbox")
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.subscribed is not None:
