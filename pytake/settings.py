@@ -256,6 +256,8 @@ SECURE_HSTS_PRELOAD = HTTPS
 # --- Operations: /metrics (pytake/metrics.py) ------------------------------------------------
 METRICS_TOKEN = env("METRICS_TOKEN", default="")  # sent as "Authorization: Bearer <token>"
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+# Retention (accounts/retention.py): the periods are per organization; this is rows per transaction.
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
 
 LOGGING = {
     "version": 1,

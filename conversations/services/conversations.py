@@ -307,6 +307,26 @@ def conversation_archive(*, conversation: Conversation) -> Conversation:
 
 
 @transaction.atomic
+def conversation_archive_idle(*, organization, closed_before: dt.datetime, batch_size: int = 500) -> int:
+    """Archive up to ``batch_size`` closed conversations idle since ``closed_before``; returns how many.
+
+    The retention job's bulk form of ``conversation_archive``: due rows are locked with
+    ``SKIP LOCKED`` (a conversation being reopened right now is left for the next run) and updated
+    in one statement. Call it again until it returns less than ``batch_size``.
+    """
+    from conversations import selectors
+
+    due = list(
+        selectors.conversation_idle_closed(organization=organization, closed_before=closed_before)
+        .select_for_update(skip_locked=True, of=("self",))
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    if not due:
+        return 0
+    return Conversation.objects.filter(pk__in=due, status=Status.CLOSED).update(status=Status.ARCHIVED)
+
+
+@transaction.atomic
 def conversation_set_pending(*, conversation: Conversation) -> Conversation:
     """Waiting on the customer: still active (SLA runs), not offered to pulling agents."""
     conversation = _locked(conversation)
