@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
     commands = {
-        "web": [PYTHON, "-m", "daphne", "-b", args.host, "-p", str(args.port), "pytake.asgi:application"],
+        # With JSON logs Daphne's own access lines (plain text on stdout) give way to pytake.request's.
+        "web": [PYTHON, "-m", "daphne", *(["-v", "0"] if env.get("LOG_FORMAT") == "json" else [])]
+        + ["-b", args.host, "-p", str(args.port), "pytake.asgi:application"],
         "worker": [
             PYTHON,
             "-m",
