@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import AgentStatus
 from accounts.sockets import still_member_or_close
-from accounts.tenancy import resolve_tenant
+from accounts.tenancy import read_only_message, resolve_tenant
 from conversations import services as conversation_services
 from conversations.inbox import selectors, services
 from conversations.inbox.groups import conversation_group, inbox_group, user_group
@@ -270,6 +270,8 @@ class InboxConsumer(AsyncWebsocketConsumer):
         if not isinstance(body, str):
             raise FrameError("invalid", _("“body” must be text."))
         membership, conversation = await self._acting_conversation(frame)
+        if (refusal := read_only_message(self.organization)) is not None:
+            raise FrameError("read_only", refusal)
         if frame.get("note"):
             message = await database_sync_to_async(conversation_services.note_add)(
                 conversation=conversation, author=membership, body=body
