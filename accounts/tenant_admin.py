@@ -137,15 +137,21 @@ class TenantScopingMixin:
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
-def _organization_of(request, obj):
+def _organizations_of(request, obj) -> list:
+    """Whose audit log an admin write goes to: the org admin's organization; for a super admin, the
+    row's own organization (for a user, each organization they belong to)."""
     organization = admin_organization(request)
     if organization is not None:
-        return organization
+        return [organization]
     if obj._meta.model_name == "organization" and obj._meta.app_label == "accounts":
-        return obj
-    if has_tenant_field(type(obj)) and obj.organization_id:
-        return obj.organization_id
-    return getattr(request, "organization", None)  # a super admin editing a user: the current one
+        return [obj]
+    if has_tenant_field(type(obj)):
+        return [obj.organization_id] if obj.organization_id else []
+    path = tenant_path_of(type(obj))
+    if path and path.endswith("__organization") and obj.pk is not None:
+        related = getattr(obj, path.split("__")[0])
+        return sorted(set(related.values_list("organization_id", flat=True)))
+    return []
 
 
 def _form_changes(form) -> dict[str, list]:
@@ -162,30 +168,28 @@ def _form_changes(form) -> dict[str, list]:
 
 def _record_form(request, form, *, change: bool) -> None:
     obj = form.instance
-    organization = _organization_of(request, obj)
-    if organization is None or obj.pk is None:
+    if obj.pk is None:
         return
-    audit.record(
-        organization=organization,
-        actor=request.user,
-        action="admin.change" if change else "admin.add",
-        obj=obj,
-        changes=_form_changes(form),
-        metadata={"model": obj._meta.label},
-    )
+    for organization in _organizations_of(request, obj):
+        audit.record(
+            organization=organization,
+            actor=request.user,
+            action="admin.change" if change else "admin.add",
+            obj=obj,
+            changes=_form_changes(form),
+            metadata={"model": obj._meta.label},
+        )
 
 
 def _record_deletion(request, obj) -> None:
-    organization = _organization_of(request, obj)
-    if organization is None:
-        return
-    audit.record(
-        organization=organization,
-        actor=request.user,
-        action="admin.delete",
-        obj=obj,
-        metadata={"model": obj._meta.label},
-    )
+    for organization in _organizations_of(request, obj):
+        audit.record(
+            organization=organization,
+            actor=request.user,
+            action="admin.delete",
+            obj=obj,
+            metadata={"model": obj._meta.label},
+        )
 
 
 class TenantScopedAdmin(TenantScopingMixin, admin.ModelAdmin):

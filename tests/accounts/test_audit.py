@@ -154,3 +154,52 @@ def test_org_admins_read_only_their_own_log_without_changing_it(tenant_a, tenant
     own.refresh_from_db()
     assert own.action == "test.own"
     assert Department.objects.count() == 0  # nothing else was touched
+
+
+def test_a_super_admins_edit_of_a_user_goes_to_each_of_their_organizations(tenant_a, tenant_b, superuser, client_for):
+    shared = factories.member(tenant_a.org, email="shared@x.test", full_name="Old Name").user
+    factories.services.membership_create(organization=tenant_b.org, user=shared)
+    response = client_for(superuser).post(
+        reverse("admin:accounts_user_change", args=[shared.pk]),
+        {
+            "email": "shared@x.test",
+            "full_name": "New Name",
+            "language": "pt-br",
+            "time_zone": "",
+            "is_active": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "10:00:00",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    for org in (tenant_a.org, tenant_b.org):
+        [entry] = _entries(org, "admin.change")
+        assert entry.actor == superuser and entry.changes["full_name"] == ["Old Name", "New Name"]
+    assert "password" not in _entries(tenant_a.org, "admin.change")[0].changes
+
+
+def test_inline_rows_changed_in_the_admin_are_recorded_too(tenant_a, client_for):
+    department = factories.department(tenant_a.org, name="Support")
+    queue = factories.queue(tenant_a.org, dept=department, name="Tier 1")
+    response = client_for(tenant_a.admin).post(
+        reverse("admin:accounts_department_change", args=[department.pk]),
+        {
+            "name": "Support",
+            "description": "",
+            "is_active": "on",
+            "queues-TOTAL_FORMS": "1",
+            "queues-INITIAL_FORMS": "1",
+            "queues-0-id": queue.pk,
+            "queues-0-department": department.pk,
+            "queues-0-name": "Tier 2",
+            "queues-0-priority": queue.priority,
+            "queues-0-routing_strategy": queue.routing_strategy,
+            "queues-0-is_active": "on",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    [entry] = _entries(tenant_a.org, "admin.change")
+    assert entry.metadata == {"model": "accounts.Queue"} and entry.changes == {"name": ["Tier 1", "Tier 2"]}
+    assert entry.object_id == str(queue.pk) and entry.actor == tenant_a.admin
