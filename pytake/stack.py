@@ -107,14 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     if stopping:
         return 130
 
+    json_logs = env.get("LOG_FORMAT") == "json"
+    quiet = ["--quiet"] if json_logs else []  # Celery's start-up banners are not log lines
     commands = {
         # With JSON logs Daphne's own access lines (plain text on stdout) give way to pytake.request's.
-        "web": [PYTHON, "-m", "daphne", *(["-v", "0"] if env.get("LOG_FORMAT") == "json" else [])]
+        "web": [PYTHON, "-m", "daphne", *(["-v", "0"] if json_logs else [])]
         + ["-b", args.host, "-p", str(args.port), "pytake.asgi:application"],
         "worker": [
             PYTHON,
             "-m",
             "celery",
+            *quiet,
             "-A",
             "pytake",
             "worker",
@@ -129,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             PYTHON,
             "-m",
             "celery",
+            *quiet,
             "-A",
             "pytake",
             "beat",
