@@ -250,6 +250,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIN
 # HTTPS: on by default in production (DEBUG=0); HTTPS=0 serves plain HTTP (development, tests).
 HTTPS = env.bool("HTTPS", default=not DEBUG)
 SECURE_SSL_REDIRECT = HTTPS
+# Scrapers and load balancers talk plain HTTP to the processes inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^health/$"]
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365) if HTTPS else 0

@@ -163,6 +163,13 @@ def test_a_bearer_token_opens_metrics_from_anywhere_and_a_wrong_one_is_403():
 
 
 @pytest.mark.django_db
+@override_settings(SECURE_SSL_REDIRECT=True)
+def test_scrapers_on_plain_http_are_not_redirected_to_https():
+    assert Client().get("/metrics").status_code == 200
+    assert Client().get("/accounts/login/").status_code == 301  # everything else still is
+
+
+@pytest.mark.django_db
 @override_settings(METRICS_TOKEN="")
 def test_no_token_configured_means_no_token_is_accepted():
     response = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer ", REMOTE_ADDR="203.0.113.9")
