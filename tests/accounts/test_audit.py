@@ -203,3 +203,22 @@ def test_inline_rows_changed_in_the_admin_are_recorded_too(tenant_a, client_for)
     [entry] = _entries(tenant_a.org, "admin.change")
     assert entry.metadata == {"model": "accounts.Queue"} and entry.changes == {"name": ["Tier 1", "Tier 2"]}
     assert entry.object_id == str(queue.pk) and entry.actor == tenant_a.admin
+
+
+def test_consent_changes_and_resends_by_a_person_are_recorded(tenant_a):
+    from tests.notifications import factories as nf
+
+    contact = cf.contact(tenant_a.org)
+    conversation_services.contact_set_opt_in(contact=contact, opt_in="opted_out", by=tenant_a.agent)
+    [consent] = _entries(tenant_a.org, "contact.opt_in_changed")
+    assert consent.actor == tenant_a.agent and consent.changes["opt_in"][1] == "opted_out"
+    conversation_services.contact_set_opt_in(contact=contact, opt_in="opted_in", source="inbound_keyword")
+    assert len(_entries(tenant_a.org, "contact.opt_in_changed")) == 1  # the customer's own: no actor, no entry
+
+    row = nf.log(tenant_a.org)
+    type(row).objects.filter(pk=row.pk).update(status="failed")
+    row.refresh_from_db()
+    copy = notification_services.notification_resend(log=row, by=tenant_a.admin)
+    [resent] = _entries(tenant_a.org, "notification.resent")
+    assert resent.actor == tenant_a.admin and resent.object_id == str(row.pk)
+    assert resent.metadata == {"new_log_id": copy.pk, "status": "failed"}
