@@ -144,8 +144,23 @@ def test_closed_conversations_are_not_swept_and_reopen_restarts_resolution(tenan
 
 @pytest.mark.django_db
 def test_sweep_reads_due_rows_through_the_partial_indexes(tenant_a, sla_queue):
-    cf.conversation(tenant_a.org, queue=sla_queue)
+    """Deterministic, not the planner's choice on a tiny table: thousands of open conversations
+    already answered (which every other index, even the active-only ones, would have to read
+    through, and the partial index leaves out), ANALYZE (it reads every row of a table this
+    small), and sequential scans priced out."""
+    conversation = cf.conversation(tenant_a.org, queue=sla_queue)
+    Conversation.objects.bulk_create(  # volume for the planner only
+        Conversation(
+            organization=tenant_a.org,
+            contact=conversation.contact,
+            status="open",
+            first_response_at=conversation.sla_started_at,
+            first_response_due_at=conversation.sla_started_at,
+        )
+        for _ in range(3000)
+    )
     with connection.cursor() as cursor:
+        cursor.execute("ANALYZE conversations_conversation")
         cursor.execute("SET enable_seqscan = off")
         cursor.execute(
             "EXPLAIN SELECT id FROM conversations_conversation WHERE first_response_due_at <= now() "
