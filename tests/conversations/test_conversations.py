@@ -348,12 +348,28 @@ def test_delivery_statuses_only_move_forward(setup):
 
 
 def test_pull_reads_the_queue_through_its_partial_index(setup):
+    """Deterministic, not the planner's choice on a tiny table: thousands of the queue's
+    conversations already assigned and thousands unassigned in another queue (which the indexes
+    on the queue or on the assignee would read through and sort, and the partial index leaves
+    out), ANALYZE, and sequential scans priced out."""
     from django.db import connection, transaction
 
-    org, queue, _channel, _agent = setup
+    org, queue, _channel, agent = setup
     for _ in range(3):
-        cf.conversation(org, queue=queue)
+        taken = cf.conversation(org, queue=queue)
+    other_queue = factories.queue(org, routing_strategy="manual")
+    Conversation.objects.bulk_create(  # volume for the planner only
+        [
+            Conversation(organization=org, contact=taken.contact, queue=queue, status=Status.OPEN, assignee=agent)
+            for _ in range(3000)
+        ]
+        + [
+            Conversation(organization=org, contact=taken.contact, queue=other_queue, status=Status.OPEN)
+            for _ in range(3000)
+        ]
+    )
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("ANALYZE conversations_conversation")
         cursor.execute("SET LOCAL enable_seqscan = off")
         plan = (
             Conversation.objects.filter(queue_id=queue.pk, status=Status.OPEN, assignee__isnull=True)
