@@ -119,7 +119,7 @@ class RequestMetricsMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
-        view = (match.view_name or match._func_path) if match is not None else "<unresolved>"
+        view = match.view_name if match is not None else "<unresolved>"
         HTTP_REQUEST_SECONDS.labels(
             view=view, method=_method(request.method), status=str(response.status_code)
         ).observe(time.perf_counter() - started)
