@@ -6,7 +6,17 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts import limits, services
-from accounts.models import BusinessHours, Department, Holiday, Membership, Organization, Queue, Skill, User
+from accounts.models import (
+    AuditLogEntry,
+    BusinessHours,
+    Department,
+    Holiday,
+    Membership,
+    Organization,
+    Queue,
+    Skill,
+    User,
+)
 from accounts.roles import Role
 from accounts.tenant_admin import (
     TenantScopedAdmin,
@@ -273,4 +283,39 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         super().save_model(request, obj, form, change)
         organization = admin_organization(request)
         if not change and organization is not None:
-            services.membership_create(organization=organization, user=obj, role=form.cleaned_data["role"])
+            services.membership_create(
+                organization=organization, user=obj, role=form.cleaned_data["role"], by=request.user
+            )
+
+
+@admin.register(AuditLogEntry)
+class AuditLogEntryAdmin(TenantScopedAdmin):
+    """The organization's audit log: read-only for everyone; entries are written by services only."""
+
+    list_display = ["created_at", "actor", "action", "content_type", "object_repr", "organization"]
+    list_filter = ["actor", "action", ("created_at", admin.DateFieldListFilter), "organization"]
+    list_select_related = ["actor", "content_type", "organization"]
+    search_fields = ["object_repr", "action", "actor__email"]
+    fields = [
+        "created_at",
+        "organization",
+        "actor",
+        "action",
+        "content_type",
+        "object_id",
+        "object_repr",
+        "changes",
+        "metadata",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -41,6 +41,7 @@ def seed_accounts(stdout=None) -> None:
                 "time_zone": spec["time_zone"],
                 "locale": spec["locale"],
                 "plan": spec["plan"],
+                "trial_ends_at": None,  # on their plan: never read-only however old the demo data is
             },
         )
         skills = {name: Skill.objects.get_or_create(organization=org, name=name)[0] for name in spec["skills"]}

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
@@ -120,6 +121,24 @@ class Organization(models.Model):
     trial_ends_at = models.DateTimeField(_("trial ends at"), default=default_trial_end, null=True, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    archive_closed_after_days = models.PositiveIntegerField(
+        _("archive closed conversations after (days)"),
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text=_("Closed conversations with no activity for this many days are archived."),
+    )
+    outbox_retention_days = models.PositiveIntegerField(
+        _("keep notification logs for (days)"),
+        default=180,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text=_("Finished notification log rows older than this are deleted."),
+    )
+    audit_retention_days = models.PositiveIntegerField(
+        _("keep the audit log for (days)"),
+        default=365,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text=_("Audit log entries older than this are deleted."),
+    )
 
     objects = TenantManager()
     tenant_path = "pk"
@@ -139,6 +158,15 @@ class Organization(models.Model):
     @property
     def in_trial(self) -> bool:
         return self.trial_ends_at is not None and self.trial_ends_at > timezone.now()
+
+    @property
+    def is_read_only(self) -> bool:
+        """A trial that ended without a plan: the organization can be read, not changed.
+
+        ``trial_ends_at`` empty means the organization is on a paid plan (the operator clears it
+        when choosing the plan); a date in the past means the trial ran out first.
+        """
+        return self.trial_ends_at is not None and self.trial_ends_at <= timezone.now()
 
     @property
     def tzinfo(self) -> zoneinfo.ZoneInfo:
@@ -412,3 +440,43 @@ class OrganizationUsage(models.Model):
 
     def __str__(self):
         return f"{self.organization} · {self.month:%Y-%m}"
+
+
+class AuditLogEntry(models.Model):
+    """Who did what to which object of an organization, with the changed fields (Zulip's RealmAuditLog).
+
+    Written by ``accounts.audit.record`` inside the acting service's transaction, so an action
+    and its entry commit or roll back together. ``actor`` is empty for the system.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="audit_log", verbose_name=_("organization")
+    )
+    actor = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("actor")
+    )
+    action = models.CharField(_("action"), max_length=80)
+    content_type = models.ForeignKey(
+        "contenttypes.ContentType", on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("object type")
+    )
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    object_repr = models.CharField(_("object"), max_length=200, blank=True)
+    changes = models.JSONField(_("changes"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    metadata = models.JSONField(_("details"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(_("at"), default=timezone.now)
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("audit log entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="accounts_audit_org_created"),
+            models.Index(fields=["organization", "actor"], name="accounts_audit_org_actor"),
+            models.Index(fields=["organization", "action"], name="accounts_audit_org_action"),
+        ]
+
+    def __str__(self):
+        return f"{self.action} · {self.object_repr}"

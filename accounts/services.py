@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from accounts.limits import plan_limit_check
 from accounts.models import AgentStatus, Department, Membership, Organization, Queue, User
 from accounts.roles import Role
@@ -31,6 +32,7 @@ def member_add(
     role: str = Role.AGENT,
     full_name: str = "",
     password: str | None = None,
+    by: User | None = None,
 ) -> Membership:
     """Add a person to an organization, creating their user when the email is new.
 
@@ -49,25 +51,45 @@ def member_add(
         user = User.objects.create_user(
             email=email, password=password, full_name=full_name, language=organization.locale
         )
-    return membership_create(organization=organization, user=user, role=role)
+    return membership_create(organization=organization, user=user, role=role, by=by)
 
 
 @transaction.atomic
-def membership_create(*, organization: Organization, user: User, role: str = Role.AGENT) -> Membership:
+def membership_create(
+    *, organization: Organization, user: User, role: str = Role.AGENT, by: User | None = None
+) -> Membership:
     """Give an existing user a role in ``organization``, within the plan's user limit."""
     plan_limit_check(organization=organization, resource="users")
     membership = Membership(organization=organization, user=user, role=role)
     membership.full_clean()
     membership.save()
+    if by is not None:
+        audit.record(
+            organization=organization,
+            actor=by,
+            action="membership.created",
+            obj=membership,
+            changes={"role": [None, role]},
+            metadata={"user_id": user.pk},
+        )
     return membership
 
 
 @transaction.atomic
-def membership_set_role(*, membership: Membership, role: str) -> Membership:
+def membership_set_role(*, membership: Membership, role: str, by: User | None = None) -> Membership:
     if role not in Role.values:
         raise ValidationError(_("Unknown role: %(role)s") % {"role": role}, code="invalid_role")
+    previous = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
+    if previous != role:
+        audit.record(
+            organization=membership.organization_id,
+            actor=by,
+            action="membership.role_changed",
+            obj=membership,
+            changes={"role": [previous, role]},
+        )
     return membership
 
 

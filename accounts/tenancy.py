@@ -12,6 +12,10 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+from django.urls import Resolver404, resolve
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 
 from accounts import selectors
 
@@ -30,6 +34,66 @@ class TenantMiddleware:
         if user is not None and user.is_authenticated:
             resolve_tenant(request)
         return self.get_response(request)
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+# What a member of a read-only organization may still post: leave, switch, change language.
+READ_ONLY_ALLOWED_VIEWS = frozenset(
+    {"accounts:login", "accounts:logout", "accounts:switch", "set_language", "accounts:password_reset"}
+)
+READ_ONLY_HEADER = "X-PyTake-Read-Only"
+
+
+def read_only_message(organization) -> str | None:
+    """Why ``organization`` cannot be changed now (its trial ended without a plan), or ``None``.
+
+    The one rule for the UI: the middleware below refuses writes with it, the inbox websocket
+    refuses ``send`` frames with it, and the base layout shows it as a banner. Inbound customer
+    messages (webhooks) and the system's own jobs are never refused.
+    """
+    if organization is None or not organization.is_read_only:
+        return None
+    ended = formats.date_format(timezone.localtime(organization.trial_ends_at, organization.tzinfo), "DATE_FORMAT")
+    return _(
+        "The trial of %(org)s ended on %(date)s without a plan, so the organization is read-only: "
+        "you can see everything, but nothing can be changed. Customer messages are still received. "
+        "Ask your PyTake provider to choose a plan."
+    ) % {"org": organization.name, "date": ended}
+
+
+class ReadOnlyOrganizationMiddleware:
+    """Refuses writes (non-safe methods) in a read-only organization: a 403 page, or for HTMX the
+    banner partial retargeted into the page. Super admins (who fix the plan) are not refused."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        organization = getattr(request, "organization", None)
+        if request.method not in SAFE_METHODS and organization is not None and not request.user.is_superuser:
+            message = read_only_message(organization)
+            if message is not None and _view_name(request) not in READ_ONLY_ALLOWED_VIEWS:
+                return _read_only_response(request, message)
+        return self.get_response(request)
+
+
+def _view_name(request) -> str | None:
+    try:
+        return resolve(request.path_info).view_name
+    except Resolver404:
+        return None
+
+
+def _read_only_response(request, message: str):
+    if request.headers.get("HX-Request"):
+        context = {"read_only_message": message, "refused": True}
+        response = render(request, "errors/read_only.html#notice", context, status=403)
+        response["HX-Retarget"] = "#read-only-banner"
+        response["HX-Reswap"] = "outerHTML"
+    else:
+        response = render(request, "errors/read_only.html", {"read_only_message": message}, status=403)
+    response[READ_ONLY_HEADER] = "1"
+    return response
 
 
 def resolve_tenant(request) -> None:
@@ -106,4 +170,5 @@ def tenant_context(request):
         "current_membership": getattr(request, "membership", None),
         "user_memberships": getattr(request, "memberships", []),
         "is_org_admin": has_role(request, ("org_admin",)) if organization is not None else False,
+        "read_only_message": read_only_message(organization),
     }

@@ -481,6 +481,10 @@ class Conversation(models.Model):
             # The inbox list: newest first within the organization, read in index order.
             models.Index(fields=["organization", "-last_message_at", "-id"], name="conv_org_last_message"),
             models.Index(fields=["assignee", "status"], name="conv_assignee_status"),
+            # Retention: closed conversations of an organization, oldest first, to archive.
+            models.Index(
+                fields=["organization", "closed_at"], name="conv_closed_archive_due", condition=Q(status=Status.CLOSED)
+            ),
             # Pulling: oldest, most urgent unassigned open conversation of a queue.
             models.Index(
                 "queue",

@@ -55,6 +55,16 @@ def conversation_active_exists(*, organization: Organization, contact: Contact, 
     )
 
 
+def conversation_idle_closed(*, organization: Organization, closed_before) -> QuerySet[Conversation]:
+    """Closed conversations with no activity since ``closed_before``: the retention job's due rows,
+    read through the partial index ``conv_closed_archive_due``, oldest first."""
+    return (
+        Conversation.objects.filter(organization=organization, status="closed", closed_at__lt=closed_before)
+        .exclude(last_message_at__gte=closed_before)
+        .order_by("closed_at", "id")
+    )
+
+
 def conversation_list(*, organization: Organization, active_only: bool = False) -> QuerySet[Conversation]:
     conversations = Conversation.objects.for_organization(organization).select_related(
         "contact", "queue", "assignee__user", "channel"

@@ -10,6 +10,7 @@ from accounts.sockets import still_member_or_close
 from accounts.tenancy import SESSION_KEY
 from notifications import selectors
 from notifications.adapters import user_group_name
+from pytake import metrics
 
 
 @database_sync_to_async
@@ -42,10 +43,12 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.group = user_group_name(organization_id=self.organization_id, user_id=self.user_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        metrics.websocket_opened("notifications")
         await self.send_json({"type": "unread", "unread": await _unread(self.organization_id, self.user_id)})
 
     async def disconnect(self, code):
         if self.group:
+            metrics.websocket_closed("notifications")
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):

@@ -35,7 +35,7 @@ def preferences(request):
         form = PreferenceForm(request.POST, instance=preference)
         if form.is_valid():
             try:
-                preference = services.preference_update(preference=preference, **form.changes())
+                preference = services.preference_update(preference=preference, by=request.user, **form.changes())
                 saved = True
             except ValidationError as error:
                 form.add_service_errors(error)

@@ -100,6 +100,8 @@ def load_listeners() -> None:
     if _loaded:
         return
     app_submodules("listeners")
+    import pytake.metrics  # noqa: F401  (its listeners count messages and SLA events)
+
     _loaded = True
 
 

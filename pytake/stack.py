@@ -2,14 +2,16 @@
 
 Owns the embedded PostgreSQL and Redis when ``DATABASE_URL`` / ``REDIS_URL`` are unset, migrates,
 loads the demo data on first start, then runs Daphne, a Celery worker and Celery Beat as
-children. Ctrl-C (SIGINT) or SIGTERM stops the children, then the embedded servers. If one child
-dies, the others are stopped too and the exit code says so.
+children, sharing one (freshly emptied) ``PROMETHEUS_MULTIPROC_DIR`` for ``/metrics``. Ctrl-C
+(SIGINT) or SIGTERM stops the children, then the embedded servers. If one child dies, the others
+are stopped too and the exit code says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -76,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"starting the embedded Redis in {embedded.data_dir()}")
         env["REDIS_URL"] = embedded.ensure_redis_url()
 
+    # Prometheus multiprocess mode: Daphne, the worker's pool and Beat write their metrics to files
+    # here and /metrics adds them up; emptied at every start so no dead process is counted.
+    metrics_dir = Path(env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(embedded.data_dir() / "prometheus")))
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+
     children: dict[str, subprocess.Popen] = {}
     stopping = False
 
@@ -99,12 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     if stopping:
         return 130
 
+    json_logs = env.get("LOG_FORMAT") == "json"
+    quiet = ["--quiet"] if json_logs else []  # Celery's start-up banners are not log lines
     commands = {
-        "web": [PYTHON, "-m", "pytake.serve", "-b", args.host, "-p", str(args.port), "pytake.asgi:application"],
+        # With JSON logs Daphne's own access lines (plain text on stdout) give way to pytake.request's.
+        "web": [PYTHON, "-m", "pytake.serve", *(["-v", "0"] if json_logs else [])]
+        + ["-b", args.host, "-p", str(args.port), "pytake.asgi:application"],
         "worker": [
             PYTHON,
             "-m",
             "celery",
+            *quiet,
             "-A",
             "pytake",
             "worker",
@@ -119,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             PYTHON,
             "-m",
             "celery",
+            *quiet,
             "-A",
             "pytake",
             "beat",

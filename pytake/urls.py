@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from accounts import views as account_views
-from pytake import health
+from pytake import health, metrics
 
 urlpatterns = [
     path("", account_views.dashboard, name="dashboard"),
@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("scheduling.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("health/", health.health, name="health"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
 ]

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts import audit
 from accounts.limits import plan_limit_check, usage_increment
 from accounts.models import Membership, Organization
 from conversations import services as contact_services
@@ -383,16 +384,32 @@ def _require_change_notice(appointment: Appointment) -> None:
         )
 
 
+def _audit(action: str, appointment: Appointment, *, by, previous_status: str, by_customer: bool = False, **extra):
+    """Staff actions are recorded with their actor; a customer's (signed link) with none and ``by_customer``."""
+    if by is None and not by_customer:
+        return
+    audit.record(
+        organization=appointment.organization_id,
+        actor=by,
+        action=action,
+        obj=appointment,
+        changes=audit.diff({"status": previous_status}, {"status": appointment.status}),
+        metadata={"by_customer": True, **extra} if by_customer else extra or None,
+    )
+
+
 @transaction.atomic
 def appointment_confirm(*, appointment: Appointment, by=None, via: str = "") -> Appointment:
     """Confirm; ``via`` names where the customer did it (``"whatsapp_button"``: they were answered there)."""
     appointment = _locked(appointment)
     _require(appointment, "confirm")
+    previous_status = appointment.status
     appointment.status = AppointmentStatus.CONFIRMED
     appointment.confirmed_at = timezone.now()
     appointment.save(update_fields=["status", "confirmed_at", "updated_at"])
     client_metrics_refresh(organization=appointment.organization, contact=appointment.contact)
     _emit("appointment.confirmed", appointment, by_id=getattr(by, "pk", None), via=via)
+    _audit("appointment.confirmed", appointment, by=by, previous_status=previous_status)
     return appointment
 
 
@@ -407,12 +424,21 @@ def appointment_cancel(
     _require(appointment, "cancel")
     if by_customer:
         _require_change_notice(appointment)
+    previous_status = appointment.status
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancelled_at = timezone.now()
     appointment.cancellation_reason = reason.strip()[:255]
     appointment.save(update_fields=["status", "cancelled_at", "cancellation_reason", "updated_at"])
     client_metrics_refresh(organization=appointment.organization, contact=appointment.contact)
     _emit("appointment.cancelled", appointment, by_customer=by_customer, by_id=getattr(by, "pk", None), via=via)
+    _audit(
+        "appointment.cancelled",
+        appointment,
+        by=by,
+        previous_status=previous_status,
+        by_customer=by_customer,
+        reason=appointment.cancellation_reason,
+    )
     return appointment
 
 
@@ -467,6 +493,15 @@ def appointment_reschedule(
         by_customer=by_customer,
         by_id=getattr(by, "pk", None),
     )
+    _audit(
+        "appointment.rescheduled",
+        old,
+        by=by,
+        previous_status=previous_status,
+        by_customer=by_customer,
+        new_appointment_id=new.pk,
+        start=[old.start, new.start],
+    )
     return new
 
 
@@ -476,11 +511,13 @@ def appointment_complete(*, appointment: Appointment, by=None) -> Appointment:
     _require(appointment, "complete")
     if appointment.start > timezone.now():
         raise ChangeNotAllowed(_("An appointment can only be completed once it has started."))
+    previous_status = appointment.status
     appointment.status = AppointmentStatus.COMPLETED
     appointment.completed_at = timezone.now()
     appointment.save(update_fields=["status", "completed_at", "updated_at"])
     client_metrics_refresh(organization=appointment.organization, contact=appointment.contact)
     _emit("appointment.completed", appointment, by_id=getattr(by, "pk", None))
+    _audit("appointment.completed", appointment, by=by, previous_status=previous_status)
     return appointment
 
 
@@ -490,17 +527,28 @@ def appointment_mark_no_show(*, appointment: Appointment, by=None) -> Appointmen
     _require(appointment, "no_show")
     if appointment.start > timezone.now():
         raise ChangeNotAllowed(_("A client can only be marked as a no-show once the appointment has started."))
+    previous_status = appointment.status
     appointment.status = AppointmentStatus.NO_SHOW
     appointment.save(update_fields=["status", "updated_at"])
     client_metrics_refresh(organization=appointment.organization, contact=appointment.contact)
     _emit("appointment.no_show", appointment, by_id=getattr(by, "pk", None))
+    _audit("appointment.no_show", appointment, by=by, previous_status=previous_status)
     return appointment
 
 
 @transaction.atomic
-def appointment_update_notes(*, appointment: Appointment, internal_notes: str) -> Appointment:
+def appointment_update_notes(*, appointment: Appointment, internal_notes: str, by=None) -> Appointment:
+    previous = appointment.internal_notes
     appointment.internal_notes = internal_notes
     appointment.save(update_fields=["internal_notes", "updated_at"])
+    if by is not None and previous != internal_notes:
+        audit.record(
+            organization=appointment.organization_id,
+            actor=by,
+            action="appointment.notes_updated",
+            obj=appointment,
+            changes={"internal_notes": [previous, internal_notes]},
+        )
     return appointment
 
 

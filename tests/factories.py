@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import itertools
 
-from accounts import services
-from accounts.models import BusinessHours, Department, Holiday, Membership, Organization, Queue, Skill, User
+from accounts import audit, services
+from accounts.models import (
+    AuditLogEntry,
+    BusinessHours,
+    Department,
+    Holiday,
+    Membership,
+    Organization,
+    Queue,
+    Skill,
+    User,
+)
 from accounts.roles import Role
 from pytake.app_modules import import_if_present
 
@@ -68,6 +78,7 @@ ACCOUNTS_ROW_BUILDERS = {
     Skill: lambda org: skill(org),
     BusinessHours: business_hours,
     Holiday: holiday,
+    AuditLogEntry: lambda org: audit.record(organization=org, actor=None, action="test.row", obj=org),
 }
 
 

@@ -36,10 +36,11 @@ from django.utils.translation import gettext as _
 
 from accounts.models import AgentStatus
 from accounts.sockets import still_member_or_close
-from accounts.tenancy import resolve_tenant
+from accounts.tenancy import read_only_message, resolve_tenant
 from conversations import services as conversation_services
 from conversations.inbox import selectors, services
 from conversations.inbox.groups import conversation_group, inbox_group, user_group
+from pytake import metrics
 from pytake.request_input import has_unstorable_text
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        metrics.websocket_opened("inbox")
         can_act = selectors.can_act(membership)
         await self.send_json(
             {"type": "hello", "user_id": user.pk, "organization_id": organization.pk, "can_act": can_act}
@@ -130,6 +132,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if not hasattr(self, "groups_joined"):
             return
+        metrics.websocket_closed("inbox")
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.subscribed is not None:
@@ -274,6 +277,8 @@ class InboxConsumer(AsyncWebsocketConsumer):
         if not isinstance(body, str):
             raise FrameError("invalid", _("“body” must be text."))
         membership, conversation = await self._acting_conversation(frame)
+        if (refusal := read_only_message(self.organization)) is not None:
+            raise FrameError("read_only", refusal)
         if frame.get("note"):
             message = await database_sync_to_async(conversation_services.note_add)(
                 conversation=conversation, author=membership, body=body

@@ -217,7 +217,7 @@ def _run_action(request, conversation, action: str) -> str:
         services.conversation_set_pending(conversation=conversation)
         return _("Waiting on the customer.")
     if action == "priority":
-        services.conversation_set_priority(conversation=conversation, priority=post.get("priority", ""))
+        services.conversation_set_priority(conversation=conversation, priority=post.get("priority", ""), by=user)
         return _("Priority changed.")
     raise ValidationError(_("Unknown action."))
 

@@ -25,6 +25,7 @@ from conversations.services.contacts import (
 )
 from conversations.services.conversations import (
     conversation_archive,
+    conversation_archive_idle,
     conversation_assign,
     conversation_auto_assign,
     conversation_close,
@@ -77,6 +78,7 @@ __all__ = [
     "message_send_automatic",
     "contact_update",
     "conversation_archive",
+    "conversation_archive_idle",
     "conversation_assign",
     "conversation_auto_assign",
     "conversation_close",

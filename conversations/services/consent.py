@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from conversations.models import (
     ConsentChange,
     ConsentKind,
@@ -40,6 +41,15 @@ def contact_set_opt_in(
         raise ValidationError(_("Unknown consent value: %(value)s") % {"value": opt_in})
     if source not in ConsentSource.values:
         raise ValidationError(_("Unknown consent source: %(value)s") % {"value": source})
+    if by is not None:
+        audit.record(
+            organization=contact.organization_id,
+            actor=by,
+            action="contact.opt_in_changed",
+            obj=contact,
+            changes=audit.diff({"opt_in": contact.opt_in}, {"opt_in": opt_in}),
+            metadata={"source": source},
+        )
     contact.opt_in = opt_in
     contact.opt_in_changed_at = timezone.now()
     contact.opt_in_source = source
@@ -63,6 +73,15 @@ def contact_set_marketing_consent(
     """Grant or withdraw marketing consent (needed for marketing templates, not for utility ones)."""
     if source not in ConsentSource.values:
         raise ValidationError(_("Unknown consent source: %(value)s") % {"value": source})
+    if by is not None:
+        audit.record(
+            organization=contact.organization_id,
+            actor=by,
+            action="contact.marketing_consent_changed",
+            obj=contact,
+            changes=audit.diff({"marketing_opt_in": contact.marketing_opt_in}, {"marketing_opt_in": bool(granted)}),
+            metadata={"source": source},
+        )
     contact.marketing_opt_in = bool(granted)
     contact.marketing_opt_in_changed_at = timezone.now()
     contact.save(update_fields=["marketing_opt_in", "marketing_opt_in_changed_at", "updated_at"])

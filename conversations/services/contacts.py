@@ -7,8 +7,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from accounts.limits import plan_limit_check, usage_increment
-from accounts.models import Organization
+from accounts.models import Organization, User
 from conversations.models import (
     Contact,
     LifecycleStage,
@@ -77,14 +78,18 @@ def contact_create(
 
 
 @transaction.atomic
-def contact_update(*, contact: Contact, **fields) -> Contact:
-    """Change a contact's editable fields (name, phone, email, lifecycle_stage, lead_score, custom_fields, tags)."""
+def contact_update(*, contact: Contact, by: User | None = None, **fields) -> Contact:
+    """Change a contact's editable fields (name, phone, email, lifecycle_stage, lead_score, custom_fields, tags).
+
+    ``by`` is the acting user: the change is written to the audit log with each field's before/after.
+    """
     editable = {"name", "phone", "email", "lifecycle_stage", "lead_score", "custom_fields", "tags"}
     unknown = set(fields) - editable
     if unknown:
         raise ValidationError(
             _("These contact fields cannot be changed here: %(fields)s") % {"fields": ", ".join(sorted(unknown))}
         )
+    before = audit.stored(contact, fields)
     tags = fields.pop("tags", None)
     if fields.get("phone"):
         fields["phone"] = normalize_phone(fields["phone"])
@@ -96,11 +101,24 @@ def contact_update(*, contact: Contact, **fields) -> Contact:
         for tag in tags:
             _same_org(tag, contact.organization_id, _("tag"))
         contact.tags.set(tags)
+    changes = audit.diff(before, audit.snapshot(contact, list(before)))
+    if changes:
+        audit.record(
+            organization=contact.organization_id, actor=by, action="contact.updated", obj=contact, changes=changes
+        )
     return contact
 
 
 @transaction.atomic
-def contact_set_blocked(*, contact: Contact, blocked: bool) -> Contact:
+def contact_set_blocked(*, contact: Contact, blocked: bool, by: User | None = None) -> Contact:
+    if by is not None and contact.is_blocked != blocked:
+        audit.record(
+            organization=contact.organization_id,
+            actor=by,
+            action="contact.blocked" if blocked else "contact.unblocked",
+            obj=contact,
+            changes={"is_blocked": [contact.is_blocked, blocked]},
+        )
     contact.is_blocked = blocked
     contact.save(update_fields=["is_blocked", "updated_at"])
     return contact

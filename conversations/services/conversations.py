@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from accounts.models import Membership, Queue, User
 from accounts.roles import ACTING_ROLES
 from conversations import routing, sla
@@ -114,7 +115,15 @@ def conversation_assign(*, conversation: Conversation, membership: Membership, b
         raise ValidationError(_("Reopen the conversation before assigning it."), code="not_active")
     if conversation.assignee_id == membership.pk:
         return conversation
+    previous = conversation.assignee_id
     _assign(conversation, membership, by=by, now=timezone.now())
+    audit.record(
+        organization=conversation.organization_id,
+        actor=by,
+        action="conversation.assigned",
+        obj=conversation,
+        changes={"assignee": [previous, membership.pk]},
+    )
     return conversation
 
 
@@ -151,11 +160,20 @@ def conversation_pull_next(*, membership: Membership) -> Conversation | None:
         conversation = (
             Conversation.objects.filter(queue_id=queue_id, status=Status.OPEN, assignee__isnull=True)
             .order_by("-priority_rank", "created_at", "id")
+            .select_related("contact")  # the audit entry's label; only the conversation row is locked
             .select_for_update(skip_locked=True, of=("self",))
             .first()
         )
         if conversation is not None:
             _assign(conversation, membership, by=membership.user, now=timezone.now())
+            audit.record(
+                organization=conversation.organization_id,
+                actor=membership,
+                action="conversation.assigned",
+                obj=conversation,
+                changes={"assignee": [None, membership.pk]},
+                metadata={"via": "pull_next"},
+            )
             return conversation
     return None
 
@@ -237,6 +255,17 @@ def conversation_transfer(
         _assign(conversation, None, by=by, now=now)
         conversation_auto_assign(conversation=conversation)
         conversation.refresh_from_db()
+    audit.record(
+        organization=conversation.organization_id,
+        actor=by,
+        action="conversation.transferred",
+        obj=conversation,
+        changes=audit.diff(
+            {"queue": from_queue.pk if from_queue else None, "assignee": from_agent.pk if from_agent else None},
+            {"queue": conversation.queue_id, "assignee": conversation.assignee_id},
+        ),
+        metadata={"reason": clean_body(reason)} if reason.strip() else None,
+    )
     return conversation
 
 
@@ -245,6 +274,7 @@ def conversation_close(*, conversation: Conversation, by: User | None = None) ->
     conversation = _locked(conversation)
     if conversation.status in (Status.CLOSED, Status.ARCHIVED):
         raise ValidationError(_("The conversation is already closed."), code="already_closed")
+    previous_status = conversation.status
     conversation.status = Status.CLOSED
     conversation.closed_at = timezone.now()
     conversation.closed_by = by
@@ -255,6 +285,13 @@ def conversation_close(*, conversation: Conversation, by: User | None = None) ->
         conversation_id=conversation.pk,
         agent_id=conversation.agent_user_id,
         closed_by_id=by.pk if by else None,
+    )
+    audit.record(
+        organization=conversation.organization_id,
+        actor=by,
+        action="conversation.closed",
+        obj=conversation,
+        changes={"status": [previous_status, Status.CLOSED]},
     )
     return conversation
 
@@ -267,6 +304,26 @@ def conversation_archive(*, conversation: Conversation) -> Conversation:
     conversation.status = Status.ARCHIVED
     conversation.save(update_fields=["status"])
     return conversation
+
+
+@transaction.atomic
+def conversation_archive_idle(*, organization, closed_before: dt.datetime, batch_size: int = 500) -> int:
+    """Archive up to ``batch_size`` closed conversations idle since ``closed_before``; returns how many.
+
+    The retention job's bulk form of ``conversation_archive``: due rows are locked with
+    ``SKIP LOCKED`` (a conversation being reopened right now is left for the next run) and updated
+    in one statement. Call it again until it returns less than ``batch_size``.
+    """
+    from conversations import selectors
+
+    due = list(
+        selectors.conversation_idle_closed(organization=organization, closed_before=closed_before)
+        .select_for_update(skip_locked=True, of=("self",))
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    if not due:
+        return 0
+    return Conversation.objects.filter(pk__in=due, status=Status.CLOSED).update(status=Status.ARCHIVED)
 
 
 @transaction.atomic
@@ -298,6 +355,7 @@ def conversation_reopen(*, conversation: Conversation, by: User | None = None) -
     ):
         raise ValidationError(_("This contact already has an open conversation on this channel."), code="other_active")
     now = timezone.now()
+    previous_status = conversation.status
     conversation.status = Status.OPEN
     conversation.closed_at = None
     conversation.closed_by = None
@@ -312,15 +370,31 @@ def conversation_reopen(*, conversation: Conversation, by: User | None = None) -
         conversation_id=conversation.pk,
         by_id=by.pk if by else None,
     )
+    audit.record(
+        organization=conversation.organization_id,
+        actor=by,
+        action="conversation.reopened",
+        obj=conversation,
+        changes={"status": [previous_status, Status.OPEN]},
+    )
     return conversation
 
 
 @transaction.atomic
-def conversation_set_priority(*, conversation: Conversation, priority: str) -> Conversation:
+def conversation_set_priority(*, conversation: Conversation, priority: str, by: User | None = None) -> Conversation:
     if priority not in Priority.values:
         raise ValidationError(_("Unknown priority: %(value)s") % {"value": priority}, code="priority")
     conversation = _locked(conversation)
+    previous = conversation.priority
     conversation.priority = priority
     conversation.save(update_fields=["priority"])
     conversation.refresh_from_db(fields=["priority_rank"])
+    if previous != priority:
+        audit.record(
+            organization=conversation.organization_id,
+            actor=by,
+            action="conversation.priority_changed",
+            obj=conversation,
+            changes={"priority": [previous, priority]},
+        )
     return conversation

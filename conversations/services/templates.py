@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from accounts.models import User
 from conversations.channels import whatsapp
 from conversations.models import (
@@ -308,6 +309,13 @@ def template_submit(*, template: WhatsAppTemplate, by: User | None = None) -> Wh
             ]
         )
         _status_changed(template, previous_status)
+        audit.record(
+            organization=template.organization_id,
+            actor=by,
+            action="whatsapp_template.submitted",
+            obj=template,
+            changes=audit.diff({"status": previous_status}, {"status": template.status}),
+        )
     return template
 
 

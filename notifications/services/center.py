@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import audit
 from accounts.models import Organization
 from notifications import selectors
 from notifications.adapters import user_group_name
@@ -126,6 +127,14 @@ def notification_resend(*, log: NotificationLog, by=None) -> NotificationLog | N
         dedupe_key=f"resend:{log.pk}:{uuid.uuid4().hex}",
     )
     _enqueue_on_commit([copy.pk])
+    if by is not None:
+        audit.record(
+            organization=log.organization_id,
+            actor=by,
+            action="notification.resent",
+            obj=log,
+            metadata={"new_log_id": copy.pk, "status": log.status},
+        )
     return copy
 
 

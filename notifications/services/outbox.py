@@ -48,6 +48,7 @@ from notifications.registry import Channel, event_type_get
 from notifications.services.notify import REASON_TEXT, _decide, _load_facts
 from notifications.services.publish import _enqueue_on_commit
 from notifications.transports import outcome_hook, transport_for
+from pytake import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -266,6 +267,7 @@ def notification_deliver(*, log_id: int) -> DeliveryOutcome:
     except PermanentDeliveryError as error:
         lease_keeper.release(log_id)
         _record(sender, log, mine, status=Status.FAILED, error=str(error), lease_until=None)
+        metrics.observe_delivery_failure(channel=log.channel, retrying=False)
         logger.warning("outbox row %s failed permanently: %s", log_id, error)
         return DeliveryOutcome(Status.FAILED)
     except Exception as error:
@@ -285,9 +287,11 @@ def notification_deliver(*, log_id: int) -> DeliveryOutcome:
                 lease_until=None,
                 enqueued_at=timezone.now() + datetime.timedelta(seconds=delay),
             )
+            metrics.observe_delivery_failure(channel=log.channel, retrying=True)
             logger.info("outbox row %s failed (%s); retry %d in %.2fs", log_id, message, retries, delay)
             return DeliveryOutcome(Status.PENDING, retry_in=delay)
         _record(sender, log, mine, status=Status.FAILED, error=message, lease_until=None)
+        metrics.observe_delivery_failure(channel=log.channel, retrying=False)
         logger.warning("outbox row %s failed after %d retries: %s", log_id, log.retry_count, message)
         return DeliveryOutcome(Status.FAILED)
     lease_keeper.release(log_id)
@@ -302,6 +306,7 @@ def notification_deliver(*, log_id: int) -> DeliveryOutcome:
         provider_message_id=provider_id[:255],
         lease_until=None,
     )
+    metrics.observe_delivery(channel=log.channel, seconds=(sent_at - log.scheduled_at).total_seconds())
     return DeliveryOutcome(Status.SENT)
 
 

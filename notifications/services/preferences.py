@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from accounts.models import Membership, Organization
 from notifications.models import (
     NotificationPreference,
@@ -67,8 +68,11 @@ PREFERENCE_EDITABLE = set(NotificationPreference.COPIED_FIELDS) | {"phone_number
 
 
 @transaction.atomic
-def preference_update(*, preference: NotificationPreference, **fields) -> NotificationPreference:
-    """Change some fields of a preference; raises ``ValidationError`` (per field) on bad values."""
+def preference_update(*, preference: NotificationPreference, by=None, **fields) -> NotificationPreference:
+    """Change some fields of a preference; raises ``ValidationError`` (per field) on bad values.
+
+    ``by`` is the acting user (the owner on the settings page): the change goes to the audit log.
+    """
     unknown = set(fields) - PREFERENCE_EDITABLE
     if unknown:
         raise ValidationError(_("Unknown preference fields: %(names)s") % {"names": ", ".join(sorted(unknown))})
@@ -78,10 +82,20 @@ def preference_update(*, preference: NotificationPreference, **fields) -> Notifi
         fields["event_types"] = {**preference.event_types, **fields["event_types"]}
     if "phone_number" in fields:
         fields["phone_number"] = normalize_phone(fields["phone_number"])
+    before = audit.stored(preference, fields)
     for name, value in fields.items():
         setattr(preference, name, value)
     preference.full_clean(exclude=["organization", "user"])
     preference.save()
+    changes = audit.diff(before, audit.snapshot(preference, list(fields)))
+    if by is not None and changes:
+        audit.record(
+            organization=preference.organization_id,
+            actor=by,
+            action="notification_preference.updated",
+            obj=preference,
+            changes=changes,
+        )
     return preference
 
 

@@ -6,6 +6,15 @@ document.addEventListener("change", (event) => {
   }
 });
 
+// A write refused because the organization is read-only (trial ended): the answer is the banner,
+// retargeted by the server (HX-Retarget), so it is swapped in although its status is 403.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  if (event.detail.xhr.getResponseHeader("X-PyTake-Read-Only")) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
+
 // Colors chosen in the admin (queue colors) come as data attributes: style attributes are blocked by the CSP.
 function paintSwatches(root) {
   root.querySelectorAll("[data-color]").forEach((el) => {
