@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
 from accounts.models import Department, Membership, Organization, Queue
-from accounts.roles import ACTING_ROLES
+from accounts.roles import ACTING_ROLES, Role
+from conversations.inbox.realtime import Viewer
 from conversations.models import ACTIVE_STATUSES, CannedResponse, Conversation, Message, Priority, Status
 
 PAGE_SIZE = 25
@@ -265,3 +266,21 @@ def membership_get_fresh(*, membership_id: int) -> Membership | None:
         .filter(pk=membership_id, organization__is_active=True)
         .first()
     )
+
+
+def realtime_viewer(*, organization: Organization, user):
+    """What the realtime fan-out needs to know about a tab's person (``realtime.may_see``), read fresh.
+
+    ``None`` when they are no longer a member (and not a super admin): their tab is closed.
+    """
+    membership = (
+        Membership.objects.filter(organization=organization, user=user, organization__is_active=True)
+        .only("pk", "role")
+        .first()
+    )
+    if membership is None:
+        return Viewer(user_id=user.pk, role=None, superuser=True) if user.is_superuser else None
+    queue_ids = (
+        frozenset(membership.queues.values_list("pk", flat=True)) if membership.role == Role.AGENT else frozenset()
+    )
+    return Viewer(user_id=user.pk, role=membership.role, queue_ids=queue_ids, superuser=user.is_superuser)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -24,7 +25,7 @@ from accounts.models import Membership, Queue
 from accounts.roles import ACTING_ROLES, ALL_ROLES
 from accounts.tenancy import role_required
 from conversations import services
-from conversations.inbox import presence, selectors
+from conversations.inbox import presence, realtime, selectors
 from conversations.models import Priority
 from scheduling import selectors as scheduling_selectors
 
@@ -145,7 +146,10 @@ def inbox(request):
         return render(
             request, f"{TEMPLATE}#pane", _pane_context(request, conversation, filters, error=error), status=status
         )
+    # Read before the page's queries: whatever commits after is replayed to the tab, nothing falls between.
+    seq = realtime.current_sequence(organization.pk)
     context = _list_context(request, filters) | _pane_context(request, conversation, filters, error=error)
+    context["realtime_seq"] = seq
     context["team"] = selectors.agent_choices(organization=organization)
     return render(request, TEMPLATE, context, status=status)
 
@@ -293,3 +297,28 @@ def pull_next(request):
         )
         return trigger_client_event(push_url(response, inbox_url(filters, conversation.pk)), "inbox:list-changed")
     return HttpResponseRedirect(inbox_url(filters, conversation.pk))
+
+
+@require_GET
+@role_required(*ALL_ROLES)
+def events(request):
+    """The polling fallback of a tab whose websocket cannot connect: the events after ``since``.
+
+    Answers ``{"seq": N, "events": [...]}`` with the frames the websocket would have sent, or
+    ``{"seq": N, "resync": true}`` when the stream no longer holds them (reload the partials).
+    """
+    since = _int(request.GET.get("since")) or 0
+    languages = [code for code, _name in settings.LANGUAGES]
+    language = request.GET.get("lang", "").lower()
+    language = language if language in languages else (request.LANGUAGE_CODE or settings.LANGUAGE_CODE).lower()
+    viewer = selectors.realtime_viewer(organization=request.organization, user=request.user)
+    if viewer is None:
+        raise Http404
+    entries, current = realtime.replay_sync(request.organization.pk, since)
+    if entries is None:
+        return JsonResponse({"seq": current, "resync": True})
+    superseded = realtime.superseded_items(entries)
+    frames = [
+        entry.frame(language, with_item=entry.seq not in superseded) for entry in entries if entry.visible_to(viewer)
+    ]
+    return JsonResponse({"seq": max(current, since), "events": frames})
