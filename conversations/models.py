@@ -550,3 +550,46 @@ class CannedResponse(models.Model):
 
     def __str__(self):
         return f"/{self.shortcut} · {self.title}"
+
+
+class WebhookDelivery(models.Model):
+    """A signed WhatsApp webhook delivery, stored as received before it is processed.
+
+    Meta retries a delivery it thinks failed: the body's SHA-256 is unique per channel, so a retry
+    finds the stored row instead of adding one. ``processed_at`` is set by the one transaction that
+    claims the row (``UPDATE … WHERE processed_at IS NULL``) and applies it: a crash rolls both back,
+    and the relay (``webhook_deliveries_relay``, Beat) picks the row up again through a partial
+    index of the unprocessed rows.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("organization")
+    )
+    channel = models.ForeignKey(
+        Channel, on_delete=models.CASCADE, related_name="webhook_deliveries", verbose_name=_("channel")
+    )
+    body = models.TextField(_("body"))
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    result = models.JSONField(_("result"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "body_sha256"], name="webhook_delivery_unique_body"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"], name="webhook_delivery_unprocessed", condition=Q(processed_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.channel_id}:{self.body_sha256[:12]}"

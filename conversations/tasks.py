@@ -36,3 +36,15 @@ def presence_sweep() -> int:
     from conversations.inbox import services as inbox_services
 
     return inbox_services.presence_sweep()
+
+
+PERIODIC_TASKS["conversations: webhook delivery relay"] = {
+    "task": "conversations.tasks.webhook_deliveries_relay",
+    "every": 60,
+}
+
+
+@shared_task(ignore_result=True)
+def webhook_deliveries_relay() -> int:
+    """Apply stored WhatsApp deliveries that were never processed (Beat, every minute)."""
+    return services.webhook_deliveries_relay()

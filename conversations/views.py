@@ -2,7 +2,8 @@
 
 Answers are JSON with a clear ``error`` for anything refused; nothing a sender posts can cause
 a 500. The order of checks matters: the channel (it holds the secret), the size, the
-signature over the raw bytes, and only then the JSON.
+signature over the raw bytes, and only then the JSON. A verified, well-formed body is stored
+(``WebhookDelivery``, unique per body) before it is applied, in the same request.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import hmac
 import logging
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
@@ -70,40 +70,20 @@ def _receive(request, channel) -> JsonResponse:
         notification = whatsapp.parse_notification(body)
     except whatsapp.PayloadError as error:
         return _error(400, f"malformed notification: {error}")
-
-    result = {"messages_stored": 0, "duplicates": 0, "statuses_applied": 0, "ignored": 0}
-    for item in notification.messages:
-        if item.phone_number_id != channel.phone_number_id:
-            result["ignored"] += 1
-            continue
-        try:
-            outcome = services.inbound_message_receive(
-                channel=channel,
-                phone=item.wa_id,
-                name=item.profile_name,
-                body=item.body,
-                kind=item.kind,
-                provider_message_id=item.provider_message_id,
-                media_id=item.media_id,
-                content_type=item.mime_type,
-                filename=item.filename,
-                sent_at=item.timestamp,
-            )
-        except ValidationError as error:
-            return _error(400, f"message {item.provider_message_id} refused: {' '.join(error.messages)}")
-        result["messages_stored" if outcome.created else "duplicates"] += 1
-    for item in notification.statuses:
-        if item.phone_number_id != channel.phone_number_id:
-            result["ignored"] += 1
-            continue
-        message = services.message_status_update(
-            organization=channel.organization,
-            provider_message_id=item.provider_message_id,
-            status=item.status,
-            at=item.timestamp,
-            error=item.error,
-        )
-        result["statuses_applied" if message is not None else "ignored"] += 1
+    # Stored before anything else happens: from here on the delivery cannot be lost (the relay
+    # applies it if this request dies), and a retry of it is recognised by its body.
+    stored = services.webhook_delivery_store(channel=channel, body=body)
+    result = services.webhook_delivery_process(delivery_id=stored.delivery.pk)
+    if result is None:  # a retry of a delivery already applied (or being applied right now)
+        ours = [item for item in notification.messages if item.phone_number_id == channel.phone_number_id]
+        result = {
+            "messages_stored": 0,
+            "duplicates": len(ours),
+            "statuses_applied": 0,
+            "ignored": len(notification.messages) - len(ours) + len(notification.statuses),
+        }
+    if result.get("refused"):
+        return _error(400, "; ".join(result["refused"]))
     return JsonResponse(result)
 
 

@@ -1,6 +1,6 @@
-"""Every write of the conversations app: contacts, conversations, routing, messages, SLA.
+"""Every write of the conversations app: contacts, conversations, routing, messages, SLA, webhook deliveries.
 
-One module per noun (``contacts``, ``conversations``, ``messages``, ``sla``); everything public is
+One module per noun (``contacts``, ``conversations``, ``messages``, ``sla``, ``webhooks``); everything public is
 re-exported here, so callers write ``from conversations import services`` and
 ``services.message_send(...)``. Each function is atomic, checks tenancy and input, and dispatches
 its domain events (see ``pytake/events.py`` for names and payloads).
@@ -37,6 +37,11 @@ from conversations.services.messages import (
     note_add,
 )
 from conversations.services.sla import SLA_CHECKS, sla_sweep
+from conversations.services.webhooks import (
+    webhook_deliveries_relay,
+    webhook_delivery_process,
+    webhook_delivery_store,
+)
 
 __all__ = [
     "SLA_CHECKS",
@@ -65,4 +70,7 @@ __all__ = [
     "note_add",
     "sla_sweep",
     "tag_create",
+    "webhook_deliveries_relay",
+    "webhook_delivery_process",
+    "webhook_delivery_store",
 ]

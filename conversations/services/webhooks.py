@@ -1,0 +1,138 @@
+"""Stored WhatsApp webhook deliveries: store once, process once, never lose one.
+
+The webhook view stores the signed body (``webhook_delivery_store``) and processes it in the same
+request (``webhook_delivery_process``; it is cheap: a few inserts per message). Processing claims
+the row with ``UPDATE … SET processed_at = now() WHERE id = … AND processed_at IS NULL`` in the
+transaction that applies it, so two processes can never both apply a delivery, and a crash in
+between leaves it unclaimed for ``webhook_deliveries_relay`` (Beat) to apply later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from conversations.channels import whatsapp
+from conversations.models import Channel, WebhookDelivery
+from conversations.services.messages import inbound_message_receive, message_status_update
+
+logger = logging.getLogger(__name__)
+
+RELAY_AFTER = timedelta(seconds=30)
+RELAY_BATCH = 100
+
+
+@dataclass
+class StoredDelivery:
+    delivery: WebhookDelivery
+    created: bool
+
+
+def webhook_delivery_store(*, channel: Channel, body: bytes) -> StoredDelivery:
+    """Keep a verified body; a retry of a stored one (same bytes) returns the stored row."""
+    digest = hashlib.sha256(body).hexdigest()
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(
+                organization_id=channel.organization_id,
+                channel=channel,
+                body=body.decode("utf-8", errors="replace"),
+                body_sha256=digest,
+            )
+    except IntegrityError:
+        return StoredDelivery(WebhookDelivery.objects.get(channel=channel, body_sha256=digest), False)
+    return StoredDelivery(delivery, True)
+
+
+def _apply(channel: Channel, notification) -> dict:
+    """Each message and status in its own savepoint: one refused item does not undo the others."""
+    result = {"messages_stored": 0, "duplicates": 0, "statuses_applied": 0, "ignored": 0}
+    refused = []
+    for item in notification.messages:
+        if item.phone_number_id != channel.phone_number_id:
+            result["ignored"] += 1
+            continue
+        try:
+            outcome = inbound_message_receive(
+                channel=channel,
+                phone=item.wa_id,
+                name=item.profile_name,
+                body=item.body,
+                kind=item.kind,
+                provider_message_id=item.provider_message_id,
+                media_id=item.media_id,
+                content_type=item.mime_type,
+                filename=item.filename,
+                sent_at=item.timestamp,
+            )
+        except ValidationError as error:
+            refused.append(f"message {item.provider_message_id} refused: {' '.join(error.messages)}")
+            continue
+        result["messages_stored" if outcome.created else "duplicates"] += 1
+    for item in notification.statuses:
+        if item.phone_number_id != channel.phone_number_id:
+            result["ignored"] += 1
+            continue
+        message = message_status_update(
+            organization=channel.organization,
+            provider_message_id=item.provider_message_id,
+            status=item.status,
+            at=item.timestamp,
+            error=item.error,
+        )
+        result["statuses_applied" if message is not None else "ignored"] += 1
+    if refused:
+        result["refused"] = refused
+    return result
+
+
+def webhook_delivery_process(*, delivery_id: int) -> dict | None:
+    """Claim and apply a stored delivery; ``None`` when another process has claimed it already.
+
+    A refused item (an invalid phone, say) is recorded in ``result["refused"]`` and ``error``; it
+    would be refused again, so the delivery counts as processed.
+    """
+    with transaction.atomic():
+        claimed = WebhookDelivery.objects.filter(pk=delivery_id, processed_at__isnull=True).update(
+            processed_at=timezone.now(), attempts=F("attempts") + 1
+        )
+        if not claimed:
+            return None
+        delivery = WebhookDelivery.objects.select_related("channel__organization", "channel__default_queue").get(
+            pk=delivery_id
+        )
+        try:
+            notification = whatsapp.parse_notification(delivery.body.encode())
+        except whatsapp.PayloadError as error:
+            result = {"messages_stored": 0, "duplicates": 0, "statuses_applied": 0, "ignored": 0}
+            result["refused"] = [f"malformed notification: {error}"]
+        else:
+            result = _apply(delivery.channel, notification)
+        delivery.result = result
+        delivery.error = "\n".join(result.get("refused", []))
+        delivery.save(update_fields=["result", "error"])
+    return result
+
+
+def webhook_deliveries_relay(*, older_than: timedelta = RELAY_AFTER) -> int:
+    """Apply stored deliveries nobody processed (a crash between storing and processing). Returns how many."""
+    due = list(
+        WebhookDelivery.objects.filter(processed_at__isnull=True, received_at__lte=timezone.now() - older_than)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:RELAY_BATCH]
+    )
+    done = 0
+    for delivery_id in due:
+        try:
+            if webhook_delivery_process(delivery_id=delivery_id) is not None:
+                done += 1
+        except Exception:
+            logger.exception("relaying webhook delivery %s failed; it stays for the next run", delivery_id)
+    return done
