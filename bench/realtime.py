@@ -384,11 +384,24 @@ def echo_burst(count: int):
     return lambda: async_to_sync(burst)()
 
 
-def start_daphnes(count: int, log_dir: Path) -> tuple[list, list[str]]:
+def start_worker(log_dir: Path):
+    """``--webhooks task``: the Celery worker that applies the stored deliveries (threads: they wait on PostgreSQL)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "pytake", "worker", "-l", "warning", "--pool", "threads"]
+        + ["--concurrency", "8", "-n", f"bench-{os.getpid()}@%h"],
+        cwd=BASE_DIR,
+        env=os.environ | {"WHATSAPP_WEBHOOK_INLINE": "0"},
+        stdout=open(log_dir / "realtime-worker.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def start_daphnes(count: int, log_dir: Path, inline: bool = True) -> tuple[list, list[str]]:
     env = os.environ | {
         "PYTAKE_BENCH_REALTIME": "daphne",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
+        "WHATSAPP_WEBHOOK_INLINE": "1" if inline else "0",
     }
     processes, urls = [], []
     for n in range(count):
@@ -434,6 +447,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--processes", default="1,2", help="Daphne process counts to run, e.g. 1 or 1,2")
+    parser.add_argument(
+        "--webhooks",
+        choices=("inline", "task"),
+        default="inline",
+        help="apply deliveries in the webhook request (inline) or answer once stored and apply in a Celery worker",
+    )
     parser.add_argument(
         "--capacity", type=int, default=0, help="channel layer capacity per channel (default: the project's setting)"
     )
@@ -489,10 +508,11 @@ def main() -> None:
 
     figures = {}
     webhooks_sent = 0
+    worker = start_worker(log_dir) if args.webhooks == "task" else None
     for count in processes:
-        daphnes, urls = start_daphnes(count, log_dir)
+        daphnes, urls = start_daphnes(count, log_dir, inline=args.webhooks == "inline")
         try:
-            print(f"--- {count} Daphne process(es): {', '.join(urls)}", flush=True)
+            print(f"--- {count} Daphne process(es), webhooks {args.webhooks}: {', '.join(urls)}", flush=True)
             latency = latency_phase(args, urls, channel, cookie, webhooks_sent)
             webhooks_sent += args.rate * args.seconds
             time.sleep(3)
@@ -507,6 +527,8 @@ def main() -> None:
             figures[count] = (latency, inbox_rate, echo_rate)
         finally:
             stop_daphnes(daphnes)
+    if worker is not None:
+        stop_daphnes([worker])
     if 1 in figures and 2 in figures:
         one, two = figures[1][1], figures[2][1]
         print(f"inbox events/s, two Daphne processes / one: {two:,.0f} / {one:,.0f} = {two / one:.2f}")

@@ -48,3 +48,9 @@ PERIODIC_TASKS["conversations: webhook delivery relay"] = {
 def webhook_deliveries_relay() -> int:
     """Apply stored WhatsApp deliveries that were never processed (Beat, every minute)."""
     return services.webhook_deliveries_relay()
+
+
+@shared_task(ignore_result=True)
+def process_webhook_delivery(delivery_id: int) -> None:
+    """Apply a stored WhatsApp delivery; one already applied (or being applied) is left alone."""
+    services.webhook_delivery_process(delivery_id=delivery_id)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import hmac
 import logging
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
@@ -28,9 +30,30 @@ def _error(status: int, reason: str) -> JsonResponse:
     return JsonResponse({"error": reason}, status=status)
 
 
+def _in_worker_thread(func):
+    """Run ``func`` in the thread pool with fresh database connections (as ``database_sync_to_async``).
+
+    Not Django's one thread for sync views: a process handles deliveries in parallel (their time
+    is mostly spent waiting on PostgreSQL), and the websockets on the event loop are not held up.
+    """
+
+    def call(*args, **kwargs):
+        close_old_connections()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(call, thread_sensitive=False)
+
+
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
-def whatsapp_webhook(request, channel_id: str):
+async def whatsapp_webhook(request, channel_id: str):
+    return await _in_worker_thread(_webhook)(request, channel_id)
+
+
+def _webhook(request, channel_id: str):
     channel = selectors.channel_for_webhook(public_id=channel_id)
     if channel is None:
         return _error(404, "unknown channel: no active WhatsApp channel has this webhook id")
@@ -72,8 +95,11 @@ def _receive(request, channel) -> JsonResponse:
         return _error(400, f"malformed notification: {error}")
     # Stored before anything else happens: from here on the delivery cannot be lost (the relay
     # applies it if this request dies), and a retry of it is recognised by its body.
-    stored = services.webhook_delivery_store(channel=channel, body=body)
-    result = services.webhook_delivery_process(delivery_id=stored.delivery.pk)
+    inline = settings.WHATSAPP_WEBHOOK_INLINE
+    stored = services.webhook_delivery_store(channel=channel, body=body, enqueue=not inline)
+    if not inline:
+        return JsonResponse({"stored": "new" if stored.created else "duplicate"})
+    result = services.webhook_delivery_process(delivery_id=stored.delivery.pk, channel=channel)
     if result is None:  # a retry of a delivery already applied (or being applied right now)
         ours = [item for item in notification.messages if item.phone_number_id == channel.phone_number_id]
         result = {

@@ -1,7 +1,9 @@
 """Stored WhatsApp webhook deliveries: store once, process once, never lose one.
 
 The webhook view stores the signed body (``webhook_delivery_store``) and processes it in the same
-request (``webhook_delivery_process``; it is cheap: a few inserts per message). Processing claims
+request (``webhook_delivery_process``; a few inserts per message), or — with
+``WHATSAPP_WEBHOOK_INLINE`` off — answers once it is stored and leaves it to a Celery task
+(``process_webhook_delivery``, sent on commit). Processing claims
 the row with ``UPDATE … SET processed_at = now() WHERE id = … AND processed_at IS NULL`` in the
 transaction that applies it, so two processes can never both apply a delivery, and a crash in
 between leaves it unclaimed for ``webhook_deliveries_relay`` (Beat) to apply later.
@@ -16,7 +18,6 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from conversations.channels import whatsapp
@@ -35,8 +36,11 @@ class StoredDelivery:
     created: bool
 
 
-def webhook_delivery_store(*, channel: Channel, body: bytes) -> StoredDelivery:
-    """Keep a verified body; a retry of a stored one (same bytes) returns the stored row."""
+def webhook_delivery_store(*, channel: Channel, body: bytes, enqueue: bool = False) -> StoredDelivery:
+    """Keep a verified body; a retry of a stored one (same bytes) returns the stored row.
+
+    ``enqueue``: a new delivery is handed to a Celery task once stored (committed).
+    """
     digest = hashlib.sha256(body).hexdigest()
     try:
         with transaction.atomic():
@@ -48,7 +52,19 @@ def webhook_delivery_store(*, channel: Channel, body: bytes) -> StoredDelivery:
             )
     except IntegrityError:
         return StoredDelivery(WebhookDelivery.objects.get(channel=channel, body_sha256=digest), False)
+    if enqueue:
+        transaction.on_commit(lambda: _enqueue_processing(delivery.pk))
     return StoredDelivery(delivery, True)
+
+
+def _enqueue_processing(delivery_id: int) -> None:
+    """A broker outage only delays the delivery: the relay applies it."""
+    from conversations.tasks import process_webhook_delivery
+
+    try:
+        process_webhook_delivery.delay(delivery_id)
+    except Exception:
+        logger.exception("could not enqueue webhook delivery %s; the relay will apply it", delivery_id)
 
 
 def _apply(channel: Channel, notification) -> dict:
@@ -93,21 +109,29 @@ def _apply(channel: Channel, notification) -> dict:
     return result
 
 
-def webhook_delivery_process(*, delivery_id: int) -> dict | None:
+CLAIM_SQL = (
+    f"UPDATE {WebhookDelivery._meta.db_table} SET processed_at = now(), attempts = attempts + 1 "
+    "WHERE id = %s AND processed_at IS NULL RETURNING *"
+)
+
+
+def webhook_delivery_process(*, delivery_id: int, channel: Channel | None = None) -> dict | None:
     """Claim and apply a stored delivery; ``None`` when another process has claimed it already.
 
     A refused item (an invalid phone, say) is recorded in ``result["refused"]`` and ``error``; it
     would be refused again, so the delivery counts as processed.
     """
     with transaction.atomic():
-        claimed = WebhookDelivery.objects.filter(pk=delivery_id, processed_at__isnull=True).update(
-            processed_at=timezone.now(), attempts=F("attempts") + 1
-        )
-        if not claimed:
+        # One statement claims and reads the row; a concurrent claimer waits on its lock, then finds it taken.
+        delivery = next(iter(WebhookDelivery.objects.raw(CLAIM_SQL, [delivery_id])), None)
+        if delivery is None:
             return None
-        delivery = WebhookDelivery.objects.select_related("channel__organization", "channel__default_queue").get(
-            pk=delivery_id
-        )
+        if channel is not None and channel.pk == delivery.channel_id:
+            delivery.channel = channel
+        else:
+            delivery.channel = Channel.objects.select_related("organization", "default_queue").get(
+                pk=delivery.channel_id
+            )
         try:
             notification = whatsapp.parse_notification(delivery.body.encode())
         except whatsapp.PayloadError as error:

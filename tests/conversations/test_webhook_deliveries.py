@@ -83,3 +83,23 @@ def test_concurrent_processing_applies_a_delivery_once(channel):  # noqa: F811
         None,
     ]
     assert Message.objects.filter(provider_message_id="wamid.raced").count() == 1
+
+
+def test_without_inline_processing_the_answer_comes_once_stored_and_a_task_applies_it(
+    live_server,
+    channel,  # noqa: F811
+    settings,
+):
+    from conversations import tasks
+
+    settings.WHATSAPP_WEBHOOK_INLINE = False
+    payload = text_payload(channel, wamid="wamid.later")
+    response = post(live_server, channel, payload)
+    assert response.status_code == 200 and response.json() == {"stored": "new"}
+    assert post(live_server, channel, payload).json() == {"stored": "duplicate"}
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.processed_at is None and not Message.objects.exists()
+    tasks.process_webhook_delivery(delivery.pk)  # what the worker runs
+    tasks.process_webhook_delivery(delivery.pk)  # a redelivered task finds it applied
+    assert list(Message.objects.values_list("provider_message_id", flat=True)) == ["wamid.later"]
+    assert WebhookDelivery.objects.get().attempts == 1
