@@ -1,8 +1,10 @@
 """Realtime fan-out of domain events to the inbox tabs (after the commit, by ``pytake.events``).
 
 Each event becomes one numbered entry of the organization's stream (``realtime.publish``),
-carrying what a tab needs to show it without a request: the message as the pane renders it and
-the conversation's list item, in each language of the site, and the event's audience (the
+carrying what a tab needs to show it without a request: for a message, the message as the pane
+renders it and the conversation's list item, in each language of the site; for a change of a
+conversation (its list's counts and membership change: the tab refreshes the list once per
+burst), its ids. Each carries the event's audience (the
 conversation's queues and the people it concerns) for ``realtime.may_see``. Every Daphne
 process reads the stream once and fans out to its tabs (``hub``).
 
@@ -61,9 +63,10 @@ def _per_language(partial: str, context: dict) -> dict[str, str]:
     return rendered
 
 
-def _audience(event: Event, conversation: Conversation) -> dict:
-    queues = {conversation.queue_id} | {event.payload.get(key) for key in AUDIENCE_QUEUE_KEYS}
-    users = {conversation.agent_user_id} | {event.payload.get(key) for key in AUDIENCE_USER_KEYS}
+def _audience(event: Event, queue_id: int | None, user_id: int | None) -> dict:
+    """The conversation's queues and people now and before (an agent it left must hear it left)."""
+    queues = {queue_id} | {event.payload.get(key) for key in AUDIENCE_QUEUE_KEYS}
+    users = {user_id} | {event.payload.get(key) for key in AUDIENCE_USER_KEYS}
     return {"queues": sorted(q for q in queues if q), "users": sorted(u for u in users if u)}
 
 
@@ -98,7 +101,7 @@ def message_to_inbox(event: Event) -> None:
                 "current_organization": conversation.organization,
             },
         ),
-        **_audience(event, conversation),
+        **_audience(event, conversation.queue_id, conversation.agent_user_id),
     }
     if not message.is_internal_note:
         entry["item"] = _list_item(conversation)
@@ -107,11 +110,16 @@ def message_to_inbox(event: Event) -> None:
 
 @listener(*CONVERSATION_EVENTS)
 def conversation_to_inbox(event: Event) -> None:
+    """Ids and the audience only: a list whose counts or membership change refreshes itself (once per burst)."""
     conversation_id = event.payload.get("conversation_id")
     if not conversation_id:
         return
-    conversation = _conversation(event.organization_id, conversation_id)
-    if conversation is None:
+    row = (
+        Conversation.objects.filter(organization_id=event.organization_id, pk=conversation_id)
+        .values("queue_id", "assignee__user_id")
+        .first()
+    )
+    if row is None:
         return
     realtime.publish(
         event.organization_id,
@@ -119,7 +127,6 @@ def conversation_to_inbox(event: Event) -> None:
             "event": event.name,
             "conversation_id": conversation_id,
             "agent_id": event.payload.get("agent_id"),
-            "item": _list_item(conversation),
-            **_audience(event, conversation),
+            **_audience(event, row["queue_id"], row["assignee__user_id"]),
         },
     )
