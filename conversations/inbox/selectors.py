@@ -8,14 +8,19 @@ organization, or that the member may not act on.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, replace
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.contrib.postgres.search import SearchQuery
+from django.db import connection
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Reverse
 
 from accounts.models import Department, Membership, Organization, Queue
 from accounts.roles import ACTING_ROLES, Role
 from conversations.inbox.realtime import Viewer
-from conversations.models import ACTIVE_STATUSES, CannedResponse, Conversation, Message, Priority, Status
+from conversations.models import ACTIVE_STATUSES, CannedResponse, Contact, Conversation, Message, Priority, Status
 
 PAGE_SIZE = 25
 HISTORY_PAGE_SIZE = 30
@@ -105,13 +110,34 @@ def inbox_conversations(
     if filters.priority:
         conversations = conversations.filter(priority=filters.priority)
     if filters.q:
-        text = Message.objects.filter(organization=organization, conversation=OuterRef("pk"), body__icontains=filters.q)
-        match = Q(contact__name__icontains=filters.q) | Exists(text)
-        digits = "".join(ch for ch in filters.q if ch.isdigit())
-        if len(digits) >= 3:
-            match |= Q(contact__phone__contains=digits)
-        conversations = conversations.filter(match)
+        conversations = conversations.filter(_search(organization, filters.q))
     return conversations.order_by("-last_message_at", "-id")
+
+
+def _search(organization: Organization, q: str) -> Q:
+    """Conversations whose messages match ``q`` (full-text, Portuguese or English stems), or whose
+    contact's name has words starting with its words, or whose phone starts or ends with its digits.
+
+    Each part is read from an index (``conv_message_search``, ``conv_contact_search``, the phone
+    prefix and suffix indexes), so the cost grows with the matches, not the organization.
+    """
+    text = SearchQuery(q, config="portuguese") | SearchQuery(q, config="english")
+    messages = Message.objects.filter(organization=organization, search_vector=text).values("conversation_id")
+    contacts = Q(pk__in=[])
+    words = re.findall(r"\w+", q.lower())
+    if words:
+        prefixes = " & ".join(f"{word}:*" for word in words)
+        contacts |= Q(search_vector=SearchQuery(prefixes, config="simple", search_type="raw"))
+    digits = "".join(ch for ch in q if ch.isdigit())
+    if len(digits) >= 3:
+        contacts |= Q(phone__startswith=f"+{digits}") | Q(reversed_phone__startswith=digits[::-1])
+    matching_contacts = (
+        Contact.objects.filter(organization=organization)
+        .annotate(reversed_phone=Reverse("phone"))
+        .filter(contacts)
+        .values("pk")
+    )
+    return Q(pk__in=messages) | Q(contact_id__in=matching_contacts)
 
 
 @dataclass
@@ -141,31 +167,56 @@ def inbox_page(*, organization: Organization, membership: Membership | None, fil
     )
 
 
+COUNT_CAP = 1000
+
+COUNTS_SQL = """
+SELECT
+  (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE organization_id = %(org)s
+     AND status = ANY(%(active)s) LIMIT %(cap)s) c) AS all_,
+  (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE assignee_id = %(membership)s
+     AND organization_id = %(org)s AND status = ANY(%(active)s) LIMIT %(cap)s) c) AS mine,
+  (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE organization_id = %(org)s AND assignee_id IS NULL
+     AND status = ANY(%(active)s) LIMIT %(cap)s) c) AS unassigned,
+  (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE organization_id = %(org)s
+     AND status = %(open)s LIMIT %(cap)s) c) AS open,
+  (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE organization_id = %(org)s
+     AND status = %(pending)s LIMIT %(cap)s) c) AS pending,
+  (SELECT coalesce(json_object_agg(queue.id, (
+      SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE queue_id = queue.id
+        AND status = ANY(%(active)s) LIMIT %(cap)s) c)), '{{}}')
+   FROM {queue} queue WHERE queue.organization_id = %(org)s AND queue.is_active) AS queues
+"""
+
+
 def inbox_counts(*, organization: Organization, membership: Membership | None) -> dict:
-    """Counts for the filter tabs and the queue menu, in one grouped scan of the active conversations.
+    """Counts for the filter tabs and the queue menu, in one query that reads at most ``COUNT_CAP + 1``
+    index entries per count, whatever the organization's size (like a mail client's "1000+").
 
     Returns ``all``, ``mine``, ``unassigned``, ``open``, ``pending`` and ``queues`` (queue id →
-    active count).
+    active count); a count above ``COUNT_CAP`` is ``COUNT_CAP + 1`` (shown as "1000+").
     """
-    mine = Q(assignee=membership) if membership is not None else Q(pk__in=[])
-    rows = (
-        Conversation.objects.for_organization(organization)
-        .filter(status__in=ACTIVE_STATUSES)
-        .values("queue_id", "status")
-        .annotate(
-            total=Count("pk"), mine=Count("pk", filter=mine), unassigned=Count("pk", filter=Q(assignee__isnull=True))
-        )
-        .order_by()
-    )
-    counts = {"all": 0, "mine": 0, "unassigned": 0, Status.OPEN.value: 0, Status.PENDING.value: 0, "queues": {}}
-    for row in rows:
-        counts["all"] += row["total"]
-        counts["mine"] += row["mine"]
-        counts["unassigned"] += row["unassigned"]
-        counts[row["status"]] += row["total"]
-        if row["queue_id"] is not None:
-            counts["queues"][row["queue_id"]] = counts["queues"].get(row["queue_id"], 0) + row["total"]
-    return counts
+    sql = COUNTS_SQL.format(conversation=Conversation._meta.db_table, queue=Queue._meta.db_table)
+    params = {
+        "org": organization.pk,
+        "membership": membership.pk if membership is not None else None,
+        "active": [status.value for status in ACTIVE_STATUSES],
+        "open": Status.OPEN.value,
+        "pending": Status.PENDING.value,
+        "cap": COUNT_CAP + 1,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        all_, mine, unassigned, open_, pending, queues = cursor.fetchone()
+    if isinstance(queues, str):
+        queues = json.loads(queues)
+    return {
+        "all": all_,
+        "mine": mine,
+        "unassigned": unassigned,
+        Status.OPEN.value: open_,
+        Status.PENDING.value: pending,
+        "queues": {int(queue_id): count for queue_id, count in queues.items()},
+    }
 
 
 def queue_choices(*, organization: Organization) -> list[Queue]:

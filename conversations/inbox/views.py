@@ -48,10 +48,18 @@ def inbox_url(filters: selectors.InboxFilters, conversation_id: int | None = Non
     return reverse("inbox:index") + (f"?{query}" if query else "")
 
 
+def _count_label(count: int) -> int | str:
+    """Counts stop at ``COUNT_CAP`` (their cost must not grow with the organization): "1000+"."""
+    return f"{selectors.COUNT_CAP}+" if count > selectors.COUNT_CAP else count
+
+
 def _list_context(request, filters: selectors.InboxFilters) -> dict:
     organization, membership = request.organization, request.membership
     page = selectors.inbox_page(organization=organization, membership=membership, filters=filters)
-    counts = selectors.inbox_counts(organization=organization, membership=membership)
+    counts = {
+        key: _count_label(value) if key != "queues" else {pk: _count_label(n) for pk, n in value.items()}
+        for key, value in selectors.inbox_counts(organization=organization, membership=membership).items()
+    }
     return {
         "filters": filters,
         "page": page,
