@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Reverse
 
 from accounts.models import Department, Membership, Organization, Queue
@@ -114,30 +114,42 @@ def inbox_conversations(
     return conversations.order_by("-last_message_at", "-id")
 
 
+SEARCH_MATCHES = 1000
+
+
 def _search(organization: Organization, q: str) -> Q:
     """Conversations whose messages match ``q`` (full-text, Portuguese or English stems), or whose
     contact's name has words starting with its words, or whose phone starts or ends with its digits.
 
-    Each part is read from an index (``conv_message_search``, ``conv_contact_search``, the phone
-    prefix and suffix indexes), so the cost grows with the matches, not the organization.
+    One query finds the matches, each part from its own index (``conv_message_search``,
+    ``conv_contact_search``, the phone prefix and suffix indexes), the newest ``SEARCH_MATCHES`` of
+    each; the list then reads those rows by primary key. Cost grows with the matches, not the
+    organization. (In one statement PostgreSQL misjudges how few rows a text search matches and
+    scans every conversation of the organization instead.)
     """
     text = SearchQuery(q, config="portuguese") | SearchQuery(q, config="english")
-    messages = Message.objects.filter(organization=organization, search_vector=text).values("conversation_id")
-    contacts = Q(pk__in=[])
+    arms = [
+        # Newest first by a column no index is ordered by: a sort of the matches, not a walk of the table.
+        Message.objects.filter(organization=organization, search_vector=text)
+        .order_by("-created_at")
+        .annotate(found=Value("conversation"))
+        .values_list("conversation_id", "found")[:SEARCH_MATCHES]
+    ]
+    contacts = Contact.objects.filter(organization=organization).order_by("-last_message_at")
     words = re.findall(r"\w+", q.lower())
-    if words:
-        prefixes = " & ".join(f"{word}:*" for word in words)
-        contacts |= Q(search_vector=SearchQuery(prefixes, config="simple", search_type="raw"))
+    if any(not word.isdigit() for word in words):  # digits alone are a phone, not a name
+        # Words by prefix (as typed); numbers whole (a prefix of digits matches too many names).
+        prefixes = " & ".join(word if word.isdigit() else f"{word}:*" for word in words)
+        arms.append(contacts.filter(search_vector=SearchQuery(prefixes, config="simple", search_type="raw")))
     digits = "".join(ch for ch in q if ch.isdigit())
     if len(digits) >= 3:
-        contacts |= Q(phone__startswith=f"+{digits}") | Q(reversed_phone__startswith=digits[::-1])
-    matching_contacts = (
-        Contact.objects.filter(organization=organization)
-        .annotate(reversed_phone=Reverse("phone"))
-        .filter(contacts)
-        .values("pk")
-    )
-    return Q(pk__in=messages) | Q(contact_id__in=matching_contacts)
+        arms.append(contacts.filter(phone__startswith=f"+{digits}"))
+        arms.append(contacts.annotate(reversed_phone=Reverse("phone")).filter(reversed_phone__startswith=digits[::-1]))
+    arms[1:] = [arm.annotate(found=Value("contact")).values_list("pk", "found")[:SEARCH_MATCHES] for arm in arms[1:]]
+    rows = list(arms[0].union(*arms[1:], all=True)) if len(arms) > 1 else list(arms[0])
+    conversation_ids = {pk for pk, kind in rows if kind == "conversation"}
+    contact_ids = {pk for pk, kind in rows if kind == "contact"}
+    return Q(pk__in=sorted(conversation_ids)) | Q(contact_id__in=sorted(contact_ids))
 
 
 @dataclass
