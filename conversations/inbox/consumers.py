@@ -221,6 +221,10 @@ class InboxConsumer(AsyncWebsocketConsumer):
         hub.stats["resyncs"] += 1
         self.sent_seq = seq
         await self.send(text_data=realtime.resync_text(seq))
+        try:
+            await self.hub.redis.incr(realtime.resyncs_key())
+        except Exception:
+            logger.warning("could not count a resync")
 
     async def disconnect(self, code):
         if hasattr(self, "hub"):

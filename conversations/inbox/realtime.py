@@ -55,6 +55,11 @@ def stream_key(organization_id: int) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:inbox:org-{organization_id}:stream"
 
 
+def resyncs_key() -> str:
+    """How many times a tab was told to reload because what it missed was gone (overload, long absence)."""
+    return f"{settings.REDIS_KEY_PREFIX}:inbox:resyncs"
+
+
 def organization_from_stream_key(key: str) -> int:
     return int(key.rsplit(":", 2)[-2].removeprefix("org-"))
 

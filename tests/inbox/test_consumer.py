@@ -384,7 +384,10 @@ def test_a_gap_older_than_the_stream_asks_the_tab_to_resync(desk):
         assert await until(ws, "resync") == {"type": "resync", "seq": current}
         await ws.disconnect()
 
+    before = int(realtime.client().get(realtime.resyncs_key()) or 0)
+
     run(scenario)
+    assert int(realtime.client().get(realtime.resyncs_key()) or 0) == before + 1  # counted, not silent
 
 
 def test_agents_outside_the_queue_get_no_events_of_it(desk):
