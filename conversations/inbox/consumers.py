@@ -28,6 +28,7 @@ after ``since`` the member may see are replayed before the live ones (``realtime
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -197,11 +198,18 @@ class InboxConsumer(AsyncWebsocketConsumer):
             self.held.append((entries, superseded))
             return
         if time.monotonic() - self.viewer_loaded > VIEWER_REFRESH_SECONDS:
+            # Re-read role and queues off the hub's path: it must not wait on the database per tab.
             self.viewer_loaded = time.monotonic()
+            self.viewer_refresh = asyncio.get_running_loop().create_task(self._refresh_viewer())
+        await self._send_entries(entries, superseded)
+
+    async def _refresh_viewer(self) -> None:
+        try:
             self.viewer = await database_sync_to_async(selectors.realtime_viewer)(
                 organization=self.organization, user=self.user
             )
-        await self._send_entries(entries, superseded)
+        except Exception:
+            logger.exception("refreshing the realtime viewer of user %s failed", self.user.pk)
 
     async def _send_entries(self, entries: list, superseded: set) -> None:
         if self.viewer is None:
