@@ -314,3 +314,21 @@ def test_messages_during_a_server_restart_show_once_in_order_without_a_request(d
     refused = ("ERR_CONNECTION_REFUSED", "Error in connection establishment")
     assert [error for error in page.console_errors if not any(text in error for text in refused)] == []
     page.context.close()
+
+
+def test_blocked_websockets_fall_back_to_polling(desk, browser, daphne):  # noqa: F811
+    conversation = inbound(desk, phone=cf.phone(), body="Primeira", name="Davi").conversation
+    page = new_page(browser)
+    # A proxy that accepts the upgrade and then drops it: the socket never says hello.
+    page.route_web_socket("**/ws/inbox/**", lambda socket: socket.close())
+    User.objects.filter(email=desk.tenant.agent.email).update(language="en")
+    log_in(page, daphne.url, desk.tenant.agent.email, factories.PASSWORD)
+    page.goto(f"{daphne.url}/inbox/?c={conversation.pk}")
+    page.wait_for_selector("#ws-status[data-state=polling]", timeout=30000)
+    banner = page.locator("#connection-banner")
+    assert banner.is_visible() and "blocked" in banner.inner_text()
+    inbound(desk, phone=conversation.contact.phone, body="Chegou pela consulta")
+    page.wait_for_selector("#history-messages .msg-inbound:has-text('Chegou pela consulta')", timeout=15000)
+    assert page.locator("#history-messages [data-message-id]").count() == 2
+    screenshot(page, "inbox-polling-en")
+    page.context.close()

@@ -152,11 +152,10 @@
       startPolling();
       return;
     }
-    socket.addEventListener("open", () => {
-      opened = true;
-    });
     if (!pollTimer) setStatus(connectedOnce ? "reconnecting" : "connecting");
-    socket.addEventListener("open", () => {
+    // Live once the server's hello arrives (a proxy may accept the upgrade and pass nothing).
+    function live() {
+      opened = true;
       attempt = 0;
       failuresWithoutOpen = 0;
       stopPolling();
@@ -165,7 +164,7 @@
       subscribeOpen();
       clearInterval(heartbeatTimer);
       if (canAct) heartbeatTimer = setInterval(heartbeat, HEARTBEAT_MS);
-    });
+    }
     socket.addEventListener("message", (event) => {
       let frame;
       try {
@@ -173,7 +172,8 @@
       } catch (error) {
         return;
       }
-      handle(frame);
+      if (frame.type === "hello") live();
+      else handle(frame);
     });
     socket.addEventListener("close", () => {
       clearInterval(heartbeatTimer);
