@@ -447,6 +447,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--processes", default="1,2", help="Daphne process counts to run, e.g. 1 or 1,2")
+    parser.add_argument("--latency-only", action="store_true", help="skip the throughput phases (for a sweep of loads)")
     parser.add_argument(
         "--webhooks",
         choices=("inline", "task"),
@@ -515,6 +516,9 @@ def main() -> None:
             print(f"--- {count} Daphne process(es), webhooks {args.webhooks}: {', '.join(urls)}", flush=True)
             latency = latency_phase(args, urls, channel, cookie, webhooks_sent)
             webhooks_sent += args.rate * args.seconds
+            if args.latency_only:
+                figures[count] = (latency, None, None)
+                continue
             time.sleep(3)
             inbox_rate = throughput_phase(args, urls, cookie, "/ws/inbox/", inbox_burst(org, args.burst))
             time.sleep(3)
@@ -529,7 +533,7 @@ def main() -> None:
             stop_daphnes(daphnes)
     if worker is not None:
         stop_daphnes([worker])
-    if 1 in figures and 2 in figures:
+    if 1 in figures and 2 in figures and not args.latency_only:
         one, two = figures[1][1], figures[2][1]
         print(f"inbox events/s, two Daphne processes / one: {two:,.0f} / {one:,.0f} = {two / one:.2f}")
 
