@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
@@ -23,17 +24,35 @@ SESSION_KEY = "pytake_organization_id"
 
 
 class TenantMiddleware:
+    """Sync and async: under ASGI a sync-only middleware would run every request's whole chain,
+    async views included, in Django's one thread for sync code."""
+
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response):
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
     def __call__(self, request):
-        request.organization = None
-        request.membership = None
-        request.memberships = []
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            resolve_tenant(request)
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        _set_tenant(request)
         return self.get_response(request)
+
+    async def __acall__(self, request):
+        await sync_to_async(_set_tenant)(request)
+        return await self.get_response(request)
+
+
+def _set_tenant(request) -> None:
+    request.organization = None
+    request.membership = None
+    request.memberships = []
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        resolve_tenant(request)
 
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")

@@ -1,20 +1,23 @@
-"""Realtime inbox: webhook-to-client latency under load, and one Daphne's delivered events/s.
+"""Realtime inbox: webhook-to-visible latency under load, and delivered events/s, with 1 and 2 Daphnes.
 
     .venv/bin/python bench/realtime.py [--clients 200] [--rate 50] [--seconds 10] [--burst 300]
+                                       [--processes 1,2]
 
-1. Latency: one Daphne process serves the project; ``--clients`` inbox websockets (session auth,
-   one agent's session, spread over two client processes) stay connected while signed WhatsApp
-   webhooks arrive at ``--rate`` per second for ``--seconds``. Each client notes when the
-   ``message.received`` frame of each message reaches it; latency is that moment minus the
-   moment the webhook POST started. Prints p50/p99 and how many (message, client) frames arrived.
-2. Throughput: the same number of clients on the inbox consumer, then on a bare Channels echo
-   consumer (joins a group, forwards each group message as a frame) served by the same Daphne
-   on the same Redis channel layer; ``--burst`` group messages are sent as fast as the layer
-   takes them. Prints delivered frames/s of each and the ratio inbox/echo.
+For each Daphne process count in ``--processes`` (the clients split evenly over them):
 
-Messages over the layer's per-channel capacity are dropped by channels_redis (all consumers of
-one process share a channel key); ``--capacity`` raises it for a run to see the process's
-throughput without drops.
+1. Latency: ``--clients`` inbox websockets (session auth, one agent's session, spread over two
+   client processes) stay connected while signed WhatsApp webhooks arrive at ``--rate`` per
+   second for ``--seconds`` (alternating over the processes). The ``message.received`` event
+   carries the rendered message, so its arrival is the moment the message is *visible in the
+   tab* (no fetch follows); latency is that moment minus the moment the webhook POST started.
+   Prints p50/p99, the delivered share of (message, client) pairs, the ``resync`` frames (the
+   server's "you missed something, reload" — overload made visible) and the webhook answer time.
+2. Throughput: ``--burst`` events appended to the organization's stream as fast as Redis takes
+   them, delivered to the inbox clients; then the same count of group messages to a bare
+   Channels echo consumer (joins a group, forwards each group message as a frame) on the same
+   Daphne(s) and the project's Redis channel layer. Prints delivered events/s of each and the
+   ratio inbox/echo. (Echo messages over the layer's per-channel capacity are dropped silently by
+   channels_redis; ``--capacity`` raises it for a run.)
 
 A dedicated database (``<DATABASE_URL name>_bench_realtime``) is dropped and recreated each
 run. Loopback only; every phase is bounded in count and time. Daphne imports this module as
@@ -113,7 +116,7 @@ async def _clients(uri, origin, cookie, count, mode, ready, results, stop, secon
     from websockets.asyncio.client import connect
 
     received: list[tuple[int, float]] = []
-    tally = {"frames": 0, "first": None, "last": None}
+    tally = {"frames": 0, "events": 0, "resyncs": 0, "first": None, "last": None}
     connected = asyncio.Semaphore(0)
 
     async def one():
@@ -128,11 +131,19 @@ async def _clients(uri, origin, cookie, count, mode, ready, results, stop, secon
             connected.release()
             async for raw in ws:
                 now = time.time()
+                if raw.startswith('{"type":"resync"'):
+                    tally["resyncs"] += 1
+                    continue
+                if not raw.startswith(('{"type":"event"', '{"type":"events"')):
+                    continue
                 if mode == "latency":
-                    if '"message.received"' in raw:
-                        received.append((json.loads(raw)["message_id"], now))
-                elif '"type":"event"' in raw:
+                    frame = json.loads(raw)
+                    for event in frame["events"] if frame["type"] == "events" else [frame]:
+                        if event.get("event") == "message.received" and event.get("html"):
+                            received.append((event["message_id"], now))
+                else:
                     tally["frames"] += 1
+                    tally["events"] += raw.count('"type":"event"')
                     tally["first"] = tally["first"] or now
                     tally["last"] = now
 
@@ -147,13 +158,13 @@ async def _clients(uri, origin, cookie, count, mode, ready, results, stop, secon
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    results.put(received if mode == "latency" else tally)
+    results.put((received, tally))
 
 
 class Clients:
     """``count`` websocket clients spread over child processes, for one phase."""
 
-    def __init__(self, uri: str, origin: str, cookie: str, count: int, mode: str, seconds: float):
+    def __init__(self, uris: list[str], origin: str, cookie: str, count: int, mode: str, seconds: float):
         context = multiprocessing.get_context("spawn")
         self.ready, self.results, self.stop = context.Queue(), context.Queue(), context.Event()
         shares = [
@@ -162,9 +173,9 @@ class Clients:
         self.processes = [
             context.Process(
                 target=client_process,
-                args=(uri, origin, cookie, share, mode, self.ready, self.results, self.stop, seconds),
+                args=(uris[n % len(uris)], origin, cookie, share, mode, self.ready, self.results, self.stop, seconds),
             )
-            for share in shares
+            for n, share in enumerate(shares)
             if share
         ]
 
@@ -212,6 +223,7 @@ def setup_data():
     department = account_services.department_create(organization=org, name="Support")
     queue = account_services.queue_create(department=department, name="Support", routing_strategy="manual")
     agent = account_services.member_add(organization=org, email="agent@realtime.bench", password="bench-password-123")
+    queue.agents.add(agent)  # the tabs are the queue's agent's: they may see its conversations
     channel = Channel(
         organization=org,
         name="Bench WhatsApp",
@@ -260,11 +272,12 @@ def post_webhook(base_url: str, channel, n: int) -> tuple[str, float, float]:
     return provider_id, started, time.time() - started
 
 
-def latency_phase(args, base_url, ws_base, channel, cookie) -> None:
+def latency_phase(args, base_urls, channel, cookie, first: int) -> dict:
     from conversations.models import Message
 
     total = args.rate * args.seconds
-    with Clients(f"{ws_base}/ws/inbox/", base_url, cookie, args.clients, "latency", args.seconds + 60) as clients:
+    ws_uris = [url.replace("http://", "ws://") + "/ws/inbox/" for url in base_urls]
+    with Clients(ws_uris, base_urls[0], cookie, args.clients, "latency", args.seconds + 60) as clients:
         print(f"latency: {args.clients} clients connected; sending {total} webhooks at {args.rate}/s", flush=True)
         sent: dict[str, float] = {}
         server_times = []
@@ -275,14 +288,16 @@ def latency_phase(args, base_url, ws_base, channel, cookie) -> None:
                 delay = start + n / args.rate - time.time()
                 if delay > 0:
                     time.sleep(delay)
-                futures.append(pool.submit(post_webhook, base_url, channel, n))
+                futures.append(pool.submit(post_webhook, base_urls[n % len(base_urls)], channel, first + n))
             for future in futures:
                 provider_id, started, took = future.result()
                 sent[provider_id] = started
                 server_times.append(took * 1000)
         send_span = max(sent.values()) - min(sent.values())
-        time.sleep(min(90, 5 + total * args.clients / 2000))  # let the queued frames drain (bounded)
-        received = [item for chunk in clients.collect() for item in chunk]
+        time.sleep(min(30, 3 + total * args.clients / 20000))  # let the queued frames drain (bounded)
+        chunks = clients.collect()
+        received = [item for chunk, _tally in chunks for item in chunk]
+        resyncs = sum(tally["resyncs"] for _chunk, tally in chunks)
     by_message = dict(Message.objects.filter(provider_message_id__in=sent).values_list("pk", "provider_message_id"))
     latencies = [(at - sent[by_message[message_id]]) * 1000 for message_id, at in received if message_id in by_message]
     expected = total * args.clients
@@ -292,43 +307,137 @@ def latency_phase(args, base_url, ws_base, channel, cookie) -> None:
     )
     if latencies:
         print(
-            f"webhook -> client latency (ms): p50 {statistics.median(latencies):.1f}, p99 {pct(latencies, 0.99):.1f}, "
-            f"max {max(latencies):.1f}; frames {len(latencies)}/{expected} ({100 * len(latencies) / expected:.1f}%)"
+            f"webhook -> visible in the tab (ms): p50 {statistics.median(latencies):.1f}, "
+            f"p99 {pct(latencies, 0.99):.1f}, max {max(latencies):.1f}; "
+            f"delivered {len(latencies)}/{expected} ({100 * len(latencies) / expected:.1f}%); resyncs {resyncs}",
+            flush=True,
         )
     else:
-        print("webhook -> client latency: no frame arrived")
+        print(f"webhook -> client latency: no frame arrived; resyncs {resyncs}")
+    return {
+        "p50": statistics.median(latencies) if latencies else None,
+        "p99": pct(latencies, 0.99) if latencies else None,
+        "share": len(latencies) / expected,
+        "resyncs": resyncs,
+        "answer_p99": pct(server_times, 0.99),
+    }
 
 
-def throughput_phase(args, base_url, ws_base, cookie, path: str, group: str, message_type: str) -> float:
+def throughput_phase(args, base_urls, cookie, path: str, send_burst) -> float:
+    ws_uris = [url.replace("http://", "ws://") + path for url in base_urls]
+    with Clients(ws_uris, base_urls[0], cookie, args.clients, "count", 300) as clients:
+        time.sleep(1)
+        started = time.time()
+        send_burst()
+        sent_in = time.time() - started
+        time.sleep(min(60, 4 + args.burst * args.clients / 5000))  # the clients drain what is queued for them
+        tallies = [tally for _chunk, tally in clients.collect()]
+    events = sum(t["events"] for t in tallies)
+    frames = sum(t["frames"] for t in tallies)
+    resyncs = sum(t["resyncs"] for t in tallies)
+    last = max((t["last"] for t in tallies if t["last"]), default=started)
+    rate = events / max(last - started, 0.001)
+    expected = args.burst * args.clients
+    print(
+        f"{path} x{len(base_urls)}: {args.burst} sent in {sent_in:.2f} s; {events}/{expected} events delivered "
+        f"({100 * events / expected:.1f}%) in {frames} frames, {last - started:.2f} s = {rate:,.0f} events/s; "
+        f"resyncs {resyncs}",
+        flush=True,
+    )
+    return rate
+
+
+def inbox_burst(org, count: int):
+    from conversations.inbox import realtime
+
+    html = '<li class="msg msg-inbound" id="message-{n}" data-message-id="{n}">' + "x" * 600 + "</li>"
+
+    def send():
+        pipe_size = 50
+        for start in range(0, count, pipe_size):
+            for n in range(start, min(count, start + pipe_size)):
+                realtime.publish(
+                    org.pk,
+                    {
+                        "event": "message.received",
+                        "conversation_id": n + 1,
+                        "message_id": n + 1,
+                        "html": {"en": html.format(n=n + 1)},
+                        "queues": [],
+                        "users": [],
+                    },
+                )
+
+    return send
+
+
+def echo_burst(count: int):
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
-    with Clients(f"{ws_base}{path}", base_url, cookie, args.clients, "count", 300) as clients:
-        time.sleep(1)
 
-        async def burst():
-            for n in range(args.burst):
-                await layer.group_send(
-                    group,
-                    {"type": message_type, "n": n, "event": "bench", "conversation_id": n + 1, "message_id": n + 1},
-                )
+    async def burst():
+        for n in range(count):
+            await layer.group_send(ECHO_GROUP, {"type": "bench.event", "n": n})
 
-        started = time.time()
-        async_to_sync(burst)()
-        sent_in = time.time() - started
-        time.sleep(min(120, 10 + args.burst * args.clients / 1000))  # the clients drain what is queued for them
-        tallies = clients.collect()
-    frames = sum(t["frames"] for t in tallies)
-    last = max((t["last"] for t in tallies if t["last"]), default=started)
-    rate = frames / max(last - started, 0.001)
-    expected = args.burst * args.clients
-    print(
-        f"{path}: {args.burst} group messages sent in {sent_in:.2f} s; {frames}/{expected} frames delivered "
-        f"({100 * frames / expected:.1f}%) in {last - started:.2f} s = {rate:,.0f} frames/s",
-        flush=True,
+    return lambda: async_to_sync(burst)()
+
+
+def start_worker(log_dir: Path):
+    """``--webhooks task``: the Celery worker that applies the stored deliveries (threads: they wait on PostgreSQL)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "pytake", "worker", "-l", "warning", "--pool", "threads"]
+        + ["--concurrency", "8", "-n", f"bench-{os.getpid()}@%h"],
+        cwd=BASE_DIR,
+        env=os.environ | {"WHATSAPP_WEBHOOK_INLINE": "0"},
+        stdout=open(log_dir / "realtime-worker.log", "wb"),
+        stderr=subprocess.STDOUT,
     )
-    return rate
+
+
+def start_daphnes(count: int, log_dir: Path, inline: bool = True) -> tuple[list, list[str]]:
+    env = os.environ | {
+        "PYTAKE_BENCH_REALTIME": "daphne",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+        "WHATSAPP_WEBHOOK_INLINE": "1" if inline else "0",
+    }
+    processes, urls = [], []
+    for n in range(count):
+        port = free_port()
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.realtime:application"],
+                cwd=BASE_DIR,
+                env=env,
+                stdout=open(log_dir / f"realtime-daphne-{n}.log", "wb"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}")
+    deadline = time.time() + 60
+    for process, url in zip(processes, urls, strict=True):
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/accounts/login/", timeout=2)
+                break
+            except OSError as error:
+                if process.poll() is not None or time.time() > deadline:
+                    stop_daphnes(processes)
+                    raise SystemExit(f"daphne did not start ({error}); see {log_dir}") from None
+                time.sleep(0.3)
+    return processes, urls
+
+
+def stop_daphnes(processes) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def main() -> None:
@@ -337,6 +446,14 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument("--processes", default="1,2", help="Daphne process counts to run, e.g. 1 or 1,2")
+    parser.add_argument("--latency-only", action="store_true", help="skip the throughput phases (for a sweep of loads)")
+    parser.add_argument(
+        "--webhooks",
+        choices=("inline", "task"),
+        default="inline",
+        help="apply deliveries in the webhook request (inline) or answer once stored and apply in a Celery worker",
+    )
     parser.add_argument(
         "--capacity", type=int, default=0, help="channel layer capacity per channel (default: the project's setting)"
     )
@@ -346,6 +463,12 @@ def main() -> None:
         help="use channels_redis' RedisPubSubChannelLayer instead of the project's layer",
     )
     args = parser.parse_args()
+    try:
+        processes = [int(part) for part in args.processes.split(",")]
+    except ValueError:
+        parser.error("--processes: comma-separated counts, e.g. 1,2")
+    if not all(1 <= count <= 4 for count in processes):
+        parser.error("--processes: each count between 1 and 4")
     if not (
         1 <= args.clients <= 1000
         and 1 <= args.rate <= 500
@@ -378,52 +501,41 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     org, channel, cookie = setup_data()
+    log_dir = BASE_DIR / "test-output" / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    config = settings.CHANNEL_LAYERS["default"]
+    capacity = config["CONFIG"].get("capacity", 100) if "pubsub" not in config["BACKEND"] else "n/a"
+    print(f"echo baseline layer: {config['BACKEND']} capacity {capacity}", flush=True)
 
-    port = free_port()
-    base_url, ws_base = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
-    log_path = BASE_DIR / "test-output" / "bench" / "realtime-daphne.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = os.environ | {
-        "PYTAKE_BENCH_REALTIME": "daphne",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "LOG_LEVEL": "WARNING",
-    }
-    daphne = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.realtime:application"],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=open(log_path, "wb"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base_url}/accounts/login/", timeout=2)
-                break
-            except OSError as error:
-                if daphne.poll() is not None or time.time() > deadline:
-                    raise SystemExit(f"daphne did not start ({error}); see {log_path}") from None
-                time.sleep(0.3)
-        config = settings.CHANNEL_LAYERS["default"]
-        capacity = config["CONFIG"].get("capacity", 100) if "pubsub" not in config["BACKEND"] else "n/a"
-        print(f"daphne on {base_url} (one process), {config['BACKEND']} capacity {capacity}", flush=True)
-        latency_phase(args, base_url, ws_base, channel, cookie)
-        time.sleep(15)  # let Daphne drain what the latency phase left queued
-        inbox_rate = throughput_phase(
-            args, base_url, ws_base, cookie, "/ws/inbox/", f"org-{org.pk}.inbox", "inbox.event"
-        )
-        time.sleep(15)  # the inbox clients' disconnects (presence writes) finish before the echo phase
-        echo_rate = throughput_phase(args, base_url, ws_base, cookie, "/ws/echo/", ECHO_GROUP, "bench.event")
-        print(
-            f"delivered frames/s, inbox consumer / bare echo consumer: {inbox_rate:,.0f} / {echo_rate:,.0f} = {inbox_rate / echo_rate:.2f}"
-        )
-    finally:
-        daphne.terminate()
+    figures = {}
+    webhooks_sent = 0
+    worker = start_worker(log_dir) if args.webhooks == "task" else None
+    for count in processes:
+        daphnes, urls = start_daphnes(count, log_dir, inline=args.webhooks == "inline")
         try:
-            daphne.wait(10)
-        except subprocess.TimeoutExpired:
-            daphne.kill()
+            print(f"--- {count} Daphne process(es), webhooks {args.webhooks}: {', '.join(urls)}", flush=True)
+            latency = latency_phase(args, urls, channel, cookie, webhooks_sent)
+            webhooks_sent += args.rate * args.seconds
+            if args.latency_only:
+                figures[count] = (latency, None, None)
+                continue
+            time.sleep(3)
+            inbox_rate = throughput_phase(args, urls, cookie, "/ws/inbox/", inbox_burst(org, args.burst))
+            time.sleep(3)
+            echo_rate = throughput_phase(args, urls, cookie, "/ws/echo/", echo_burst(args.burst))
+            print(
+                f"delivered events/s, inbox consumer / bare echo consumer: {inbox_rate:,.0f} / {echo_rate:,.0f} "
+                f"= {inbox_rate / echo_rate:.2f}",
+                flush=True,
+            )
+            figures[count] = (latency, inbox_rate, echo_rate)
+        finally:
+            stop_daphnes(daphnes)
+    if worker is not None:
+        stop_daphnes([worker])
+    if 1 in figures and 2 in figures and not args.latency_only:
+        one, two = figures[1][1], figures[2][1]
+        print(f"inbox events/s, two Daphne processes / one: {two:,.0f} / {one:,.0f} = {two / one:.2f}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 
 import phonenumbers
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -148,6 +150,10 @@ class Contact(models.Model):
     last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # The name's words, unstemmed (names are not Portuguese or English words), kept by PostgreSQL.
+    search_vector = models.GeneratedField(
+        expression=SearchVector("name", config="simple"), output_field=SearchVectorField(), db_persist=True
+    )
 
     objects = TenantManager()
     tenant_path = "organization"
@@ -167,7 +173,18 @@ class Contact(models.Model):
                 condition=Q(lead_score__gte=0, lead_score__lte=100), name="conversations_contact_lead_score_range"
             ),
         ]
-        indexes = [models.Index(fields=["organization", "name"], name="conv_contact_org_name")]
+        indexes = [
+            models.Index(fields=["organization", "name"], name="conv_contact_org_name"),
+            # Inbox search: words of the name (prefixes), the phone's first digits and its last ones.
+            GinIndex(fields=["search_vector"], name="conv_contact_search"),
+            models.Index(
+                fields=["organization", "phone"],
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+                name="conv_contact_phone_prefix",
+            ),
+            # The suffix index, ((reverse(phone)) text_pattern_ops), is created by SQL in migration 0005:
+            # Django renders an operator class on an expression without the parentheses PostgreSQL needs.
+        ]
 
     def __str__(self):
         return self.name or self.phone or self.email or f"#{self.pk}"
@@ -485,6 +502,14 @@ class Conversation(models.Model):
             models.Index(
                 fields=["organization", "closed_at"], name="conv_closed_archive_due", condition=Q(status=Status.CLOSED)
             ),
+            # The list under "mine", a queue, "unassigned": newest first, read in index order.
+            models.Index(fields=["assignee", "-last_message_at", "-id"], name="conv_assignee_last"),
+            models.Index(fields=["queue", "-last_message_at", "-id"], name="conv_queue_last"),
+            models.Index(
+                fields=["organization", "-last_message_at", "-id"],
+                condition=Q(assignee__isnull=True),
+                name="conv_org_unassigned_last",
+            ),
             # Pulling: oldest, most urgent unassigned open conversation of a queue.
             models.Index(
                 "queue",
@@ -608,6 +633,12 @@ class Message(models.Model):
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
     failed_at = models.DateTimeField(_("failed at"), null=True, blank=True)
+    # The body's words stemmed in Portuguese and in English (either spelling of a search finds it).
+    search_vector = models.GeneratedField(
+        expression=SearchVector("body", config="portuguese") + SearchVector("body", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     objects = TenantManager()
     tenant_path = "organization"
@@ -628,7 +659,10 @@ class Message(models.Model):
                 name="conversations_note_is_outbound_agent",
             ),
         ]
-        indexes = [models.Index(fields=["conversation", "created_at", "id"], name="conv_message_conv_created")]
+        indexes = [
+            models.Index(fields=["conversation", "created_at", "id"], name="conv_message_conv_created"),
+            GinIndex(fields=["search_vector"], name="conv_message_search"),
+        ]
 
     def __str__(self):
         return f"{self.get_direction_display()} {self.get_kind_display()} #{self.pk}"
@@ -802,3 +836,46 @@ class WhatsAppTemplate(models.Model):
             validate_components(self.components, self.parameter_format)
         except ValidationError as error:
             raise ValidationError({"components": error.messages}) from None
+
+
+class WebhookDelivery(models.Model):
+    """A signed WhatsApp webhook delivery, stored as received before it is processed.
+
+    Meta retries a delivery it thinks failed: the body's SHA-256 is unique per channel, so a retry
+    finds the stored row instead of adding one. ``processed_at`` is set by the one transaction that
+    claims the row (``UPDATE … WHERE processed_at IS NULL``) and applies it: a crash rolls both back,
+    and the relay (``webhook_deliveries_relay``, Beat) picks the row up again through a partial
+    index of the unprocessed rows.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("organization")
+    )
+    channel = models.ForeignKey(
+        Channel, on_delete=models.CASCADE, related_name="webhook_deliveries", verbose_name=_("channel")
+    )
+    body = models.TextField(_("body"))
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    result = models.JSONField(_("result"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "body_sha256"], name="webhook_delivery_unique_body"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"], name="webhook_delivery_unprocessed", condition=Q(processed_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.channel_id}:{self.body_sha256[:12]}"

@@ -42,6 +42,10 @@ PERIODIC_TASKS["conversations: WhatsApp template sync"] = {
     "task": "conversations.tasks.sync_whatsapp_templates",
     "every": 3600,
 }
+PERIODIC_TASKS["conversations: webhook delivery relay"] = {
+    "task": "conversations.tasks.webhook_deliveries_relay",
+    "every": 60,
+}
 
 
 @shared_task(ignore_result=True)
@@ -68,3 +72,15 @@ def sync_channel_templates(channel_id: int) -> dict | None:
     except ValidationError as error:
         logger.warning("template sync of channel %s failed: %s", channel_id, " ".join(error.messages))
         return None
+
+
+@shared_task(ignore_result=True)
+def webhook_deliveries_relay() -> int:
+    """Apply stored WhatsApp deliveries that were never processed (Beat, every minute)."""
+    return services.webhook_deliveries_relay()
+
+
+@shared_task(ignore_result=True)
+def process_webhook_delivery(delivery_id: int) -> None:
+    """Apply a stored WhatsApp delivery; one already applied (or being applied) is left alone."""
+    services.webhook_delivery_process(delivery_id=delivery_id)

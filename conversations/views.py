@@ -2,7 +2,8 @@
 
 Answers are JSON with a clear ``error`` for anything refused; nothing a sender posts can cause
 a 500. The order of checks matters: the channel (it holds the secret), the size, the
-signature over the raw bytes, and only then the JSON.
+signature over the raw bytes, and only then the JSON. A verified, well-formed body is stored
+(``WebhookDelivery``, unique per body) before it is applied, in the same request.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import hmac
 import logging
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.db import close_old_connections
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
@@ -28,9 +30,30 @@ def _error(status: int, reason: str) -> JsonResponse:
     return JsonResponse({"error": reason}, status=status)
 
 
+def _in_worker_thread(func):
+    """Run ``func`` in the thread pool with fresh database connections (as ``database_sync_to_async``).
+
+    Not Django's one thread for sync views: a process handles deliveries in parallel (their time
+    is mostly spent waiting on PostgreSQL), and the websockets on the event loop are not held up.
+    """
+
+    def call(*args, **kwargs):
+        close_old_connections()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(call, thread_sensitive=False)
+
+
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
-def whatsapp_webhook(request, channel_id: str):
+async def whatsapp_webhook(request, channel_id: str):
+    return await _in_worker_thread(_webhook)(request, channel_id)
+
+
+def _webhook(request, channel_id: str):
     channel = selectors.channel_for_webhook(public_id=channel_id)
     if channel is None:
         return _error(404, "unknown channel: no active WhatsApp channel has this webhook id")
@@ -70,74 +93,33 @@ def _receive(request, channel) -> JsonResponse:
         notification = whatsapp.parse_notification(body)
     except whatsapp.PayloadError as error:
         return _error(400, f"malformed notification: {error}")
-
-    result = {"messages_stored": 0, "duplicates": 0, "statuses_applied": 0, "ignored": 0}
-    problems = list(notification.problems)
-    for item in notification.messages:
-        if item.phone_number_id != channel.phone_number_id:
-            result["ignored"] += 1
-            continue
-        try:
-            outcome = services.inbound_message_receive(
-                channel=channel,
-                phone=item.wa_id,
-                name=item.profile_name,
-                body=item.body,
-                kind=item.kind,
-                provider_message_id=item.provider_message_id,
-                media_id=item.media_id,
-                content_type=item.mime_type,
-                filename=item.filename,
-                sent_at=item.timestamp,
-                reply_payload=item.reply_payload,
-                context_message_id=item.context_id,
-            )
-        except ValidationError as error:
-            problems.append(f"message {item.provider_message_id} refused: {' '.join(error.messages)}")
-            continue
-        result["messages_stored" if outcome.created else "duplicates"] += 1
-    for item in notification.statuses:
-        if item.phone_number_id != channel.phone_number_id:
-            result["ignored"] += 1
-            continue
-        try:
-            message = services.message_status_update(
-                organization=channel.organization,
-                provider_message_id=item.provider_message_id,
-                status=item.status,
-                at=item.timestamp,
-                error=item.error,
-            )
-        except ValidationError as error:
-            problems.append(f"status of {item.provider_message_id} refused: {' '.join(error.messages)}")
-            continue
-        result["statuses_applied" if message is not None else "ignored"] += 1
-    if notification.template_events:
-        result["templates_updated"] = 0
-    for event in notification.template_events:
-        # Only templates of the business account of the channel this URL names (in its organization).
-        lookup = {
-            "channel": channel,
-            "business_account_id": event.business_account_id,
-            "provider_id": event.provider_id,
-            "name": event.name,
-            "language": event.language,
+    # Stored before anything else happens: from here on the delivery cannot be lost (the relay
+    # applies it if this request dies), and a retry of it is recognised by its body.
+    inline = settings.WHATSAPP_WEBHOOK_INLINE
+    stored = services.webhook_delivery_store(channel=channel, body=body, enqueue=not inline)
+    if not inline:
+        return JsonResponse({"stored": "new" if stored.created else "duplicate"})
+    result = services.webhook_delivery_process(delivery_id=stored.delivery.pk, channel=channel)
+    if result is None:  # a retry of a delivery already applied (or being applied right now)
+        stored.delivery.refresh_from_db(fields=["result"])
+        previous = stored.delivery.result or {}
+        ours = [item for item in notification.messages if item.phone_number_id == channel.phone_number_id]
+        result = {
+            "messages_stored": 0,
+            "duplicates": previous.get("messages_stored", 0) + previous.get("duplicates", 0) if previous else len(ours),
+            "statuses_applied": 0,
+            "ignored": len(notification.messages)
+            - len(ours)
+            + len(notification.statuses)
+            + len(notification.template_events),
         }
-        try:
-            if event.field == "message_template_status_update":
-                changed = services.template_status_update(event=event.event, reason=event.reason, **lookup)
-            else:
-                changed = services.template_quality_update(quality=event.new_quality, **lookup)
-        except ValidationError as error:
-            problems.append(f"template event for {event.provider_id} refused: {' '.join(error.messages)}")
-            continue
-        if changed:
-            result["templates_updated"] += len(changed)
-        else:
-            result["ignored"] += 1
-
-    if problems:
+        if notification.template_events:
+            result["templates_updated"] = 0
+        if previous.get("refused"):
+            result["refused"] = list(previous["refused"])  # the same answer as the first time
+    if result.get("refused"):
         # The well-formed items are stored; the 400 names the others (Meta retries, duplicates are skipped).
+        problems = result.pop("refused")
         return JsonResponse(
             {"error": f"malformed notification: {'; '.join(problems[:20])}", "problems": problems[:100], **result},
             status=400,

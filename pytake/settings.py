@@ -283,6 +283,9 @@ WHATSAPP_RETRY_BACKOFF = env.float("WHATSAPP_RETRY_BACKOFF", default=0.5)  # sec
 # WhatsApp's customer-service window: free text only this long after the customer's last message.
 WHATSAPP_SERVICE_WINDOW_HOURS = env.int("WHATSAPP_SERVICE_WINDOW_HOURS", default=24)
 WHATSAPP_WEBHOOK_MAX_BYTES = env.int("WHATSAPP_WEBHOOK_MAX_BYTES", default=1024 * 1024)
+# On: a delivery is applied in its request (the answer counts what it stored). Off: answered once
+# stored, applied by a Celery task (a Beat relay catches what a lost task left).
+WHATSAPP_WEBHOOK_INLINE = env.bool("WHATSAPP_WEBHOOK_INLINE", default=True)
 SLA_SWEEP_BATCH_SIZE = env.int("SLA_SWEEP_BATCH_SIZE", default=500)
 
 # --- Scheduling: the public booking page's abuse guards ----------------------------------------

@@ -17,20 +17,27 @@ Client → server frames (JSON objects, at most ``MAX_FRAME_CHARS`` characters, 
     {"type": "send", "conversation_id": 12, "body": "…", "note": false, "ref": "client id"}
 
 Server → client: ``hello``, ``pong``, ``subscribed``, ``sent``, ``event`` (a domain event with
-ids), ``presence``, ``typing``, ``read``, ``notification``, ``badge`` and
-``error`` (``code``, ``message``, ``ref``). A bad frame gets an ``error`` and the connection
-stays open.
+its organization ``seq``, ids and the rendered ``html`` / list ``item``), ``events`` (several at
+once, in order), ``resync`` (what the tab missed is gone from the stream: reload the partials),
+``presence``, ``typing``, ``read``, ``notification``, ``badge`` and ``error`` (``code``,
+``message``, ``ref``). A bad frame gets an ``error`` and the connection stays open.
+
+The URL's query may carry ``since`` (the last ``seq`` the tab has) and ``lang``: the events
+after ``since`` the member may see are replayed before the live ones (``realtime``, ``hub``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from types import SimpleNamespace
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
@@ -38,7 +45,7 @@ from accounts.models import AgentStatus
 from accounts.sockets import still_member_or_close
 from accounts.tenancy import read_only_message, resolve_tenant
 from conversations import services as conversation_services
-from conversations.inbox import selectors, services
+from conversations.inbox import hub, realtime, selectors, services
 from conversations.inbox.groups import conversation_group, inbox_group, user_group
 from pytake import metrics
 from pytake.request_input import has_unstorable_text
@@ -50,6 +57,7 @@ RATE_PER_SECOND = 10.0
 RATE_BURST = 30
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NO_ORGANIZATION = 4403
+VIEWER_REFRESH_SECONDS = 30
 
 
 class TokenBucket:
@@ -100,6 +108,21 @@ def _unread_count(organization_id: int, user_id: int) -> int | None:
     return unread_count(organization_id=organization_id, user_id=user_id)
 
 
+def _query(scope) -> tuple[int | None, str]:
+    """``since`` and ``lang`` from the websocket URL (anything malformed is ignored)."""
+    params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    since = None
+    try:
+        since = int(params.get("since", [""])[0])
+    except ValueError:
+        pass
+    if since is not None and not 0 <= since < 2**63:  # a Redis stream id is a 64-bit number
+        since = None
+    languages = [code for code, _name in settings.LANGUAGES]
+    language = params.get("lang", [""])[0].lower()
+    return since, language if language in languages else settings.LANGUAGE_CODE
+
+
 class InboxConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
@@ -117,19 +140,107 @@ class InboxConsumer(AsyncWebsocketConsumer):
         self.groups_joined = [inbox_group(organization.pk), user_group(organization.pk, user.pk)]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
+        since, self.language = _query(self.scope)
+        self.viewer = await database_sync_to_async(selectors.realtime_viewer)(organization=organization, user=user)
+        self.viewer_loaded = time.monotonic()
+        # Join the stream before saying hello: every event after the hello's ``seq`` reaches this tab.
+        self.replaying, self.held = True, []
+        self.hub = hub.get()
+        await self.hub.join(self)
+        current = int(await self.hub.redis.get(realtime.sequence_key(organization.pk)) or 0)
+        self.sent_seq = current if since is None else since
         await self.accept()
         metrics.websocket_opened("inbox")
         can_act = selectors.can_act(membership)
         await self.send_json(
-            {"type": "hello", "user_id": user.pk, "organization_id": organization.pk, "can_act": can_act}
+            {
+                "type": "hello",
+                "user_id": user.pk,
+                "organization_id": organization.pk,
+                "can_act": can_act,
+                "seq": current,
+            }
         )
         if can_act:
             await self._heartbeat(AgentStatus.ONLINE)
         unread = await database_sync_to_async(_unread_count)(organization.pk, user.pk)
         if unread is not None:
             await self.send_json({"type": "badge", "unread": unread})
+        try:
+            if since is not None:
+                await self._replay(since)
+        finally:
+            self.replaying = False
+        held, self.held = self.held, []
+        for entries, superseded in held:
+            await self.deliver(entries, superseded)
+
+    # --- the organization's stream: replay, then live entries from the process's hub -----------
+
+    @property
+    def organization_id(self) -> int:
+        return self.organization.pk
+
+    async def _replay(self, since: int) -> None:
+        redis = self.hub.redis
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.get(realtime.sequence_key(self.organization_id))
+            pipe.xrange(
+                realtime.stream_key(self.organization_id), min=f"{since + 1}-0", max="+", count=realtime.REPLAY_MAX
+            )
+            current, items = await pipe.execute()
+        current = int(current or 0)
+        entries = realtime.replay_plan(since, current, items)
+        if entries is None:
+            await self.resync(current)
+            return
+        await self._send_entries(entries, realtime.superseded_items(entries))
+
+    async def deliver(self, entries: list, superseded: set) -> None:
+        """Live entries from the hub (held while the replay is being sent)."""
+        if self.replaying:
+            self.held.append((entries, superseded))
+            return
+        if time.monotonic() - self.viewer_loaded > VIEWER_REFRESH_SECONDS:
+            # Re-read role and queues off the hub's path: it must not wait on the database per tab.
+            self.viewer_loaded = time.monotonic()
+            self.viewer_refresh = asyncio.get_running_loop().create_task(self._refresh_viewer())
+        await self._send_entries(entries, superseded)
+
+    async def _refresh_viewer(self) -> None:
+        try:
+            self.viewer = await database_sync_to_async(selectors.realtime_viewer)(
+                organization=self.organization, user=self.user
+            )
+        except Exception:
+            logger.exception("refreshing the realtime viewer of user %s failed", self.user.pk)
+
+    async def _send_entries(self, entries: list, superseded: set) -> None:
+        if self.viewer is None:
+            await self.close(code=CLOSE_NO_ORGANIZATION)
+            return
+        texts = [
+            entry.text(self.language, with_item=entry.seq not in superseded)
+            for entry in entries
+            if entry.seq > self.sent_seq and entry.visible_to(self.viewer)
+        ]
+        if entries:
+            self.sent_seq = max(self.sent_seq, entries[-1].seq)
+        if texts:
+            await self.send(text_data=realtime.batch_text(texts))
+
+    async def resync(self, seq: int) -> None:
+        hub.stats["resyncs"] += 1
+        self.sent_seq = seq
+        await self.send(text_data=realtime.resync_text(seq))
+        try:
+            await self.hub.redis.incr(realtime.resyncs_key())
+        except Exception:
+            logger.warning("could not count a resync")
 
     async def disconnect(self, code):
+        if hasattr(self, "hub"):
+            self.hub.leave(self)
         if not hasattr(self, "groups_joined"):
             return
         metrics.websocket_closed("inbox")
@@ -300,14 +411,6 @@ class InboxConsumer(AsyncWebsocketConsumer):
     }
 
     # --- group messages ------------------------------------------------------------------------
-
-    async def inbox_event(self, message):
-        frame = {
-            key: message[key]
-            for key in ("event", "conversation_id", "message_id", "author_id", "agent_id")
-            if key in message
-        }
-        await self.send_json(frame | {"type": "event"})
 
     async def inbox_presence(self, message):
         await self.send_json({"type": "presence", "user_id": message["user_id"], "status": message["status"]})

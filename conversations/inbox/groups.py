@@ -2,7 +2,7 @@
 
 
 def inbox_group(organization_id: int) -> str:
-    """List changes, messages and presence of one organization (every inbox tab there)."""
+    """Presence of one organization (every inbox tab there); events go through ``realtime``'s stream."""
     return f"org-{organization_id}.inbox"
 
 

@@ -8,13 +8,19 @@ organization, or that the member may not act on.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, replace
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.contrib.postgres.search import SearchQuery
+from django.db import connection
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Reverse
 
 from accounts.models import Department, Membership, Organization, Queue
-from accounts.roles import ACTING_ROLES
-from conversations.models import ACTIVE_STATUSES, CannedResponse, Conversation, Message, Priority, Status
+from accounts.roles import ACTING_ROLES, Role
+from conversations.inbox.realtime import Viewer
+from conversations.models import ACTIVE_STATUSES, CannedResponse, Contact, Conversation, Message, Priority, Status
 
 PAGE_SIZE = 25
 HISTORY_PAGE_SIZE = 30
@@ -104,13 +110,46 @@ def inbox_conversations(
     if filters.priority:
         conversations = conversations.filter(priority=filters.priority)
     if filters.q:
-        text = Message.objects.filter(organization=organization, conversation=OuterRef("pk"), body__icontains=filters.q)
-        match = Q(contact__name__icontains=filters.q) | Exists(text)
-        digits = "".join(ch for ch in filters.q if ch.isdigit())
-        if len(digits) >= 3:
-            match |= Q(contact__phone__contains=digits)
-        conversations = conversations.filter(match)
+        conversations = conversations.filter(_search(organization, filters.q))
     return conversations.order_by("-last_message_at", "-id")
+
+
+SEARCH_MATCHES = 1000
+
+
+def _search(organization: Organization, q: str) -> Q:
+    """Conversations whose messages match ``q`` (full-text, Portuguese or English stems), or whose
+    contact's name has words starting with its words, or whose phone starts or ends with its digits.
+
+    One query finds the matches, each part from its own index (``conv_message_search``,
+    ``conv_contact_search``, the phone prefix and suffix indexes), the newest ``SEARCH_MATCHES`` of
+    each; the list then reads those rows by primary key. Cost grows with the matches, not the
+    organization. (In one statement PostgreSQL misjudges how few rows a text search matches and
+    scans every conversation of the organization instead.)
+    """
+    text = SearchQuery(q, config="portuguese") | SearchQuery(q, config="english")
+    arms = [
+        # Newest first by a column no index is ordered by: a sort of the matches, not a walk of the table.
+        Message.objects.filter(organization=organization, search_vector=text)
+        .order_by("-created_at")
+        .annotate(found=Value("conversation"))
+        .values_list("conversation_id", "found")[:SEARCH_MATCHES]
+    ]
+    contacts = Contact.objects.filter(organization=organization).order_by("-last_message_at")
+    words = re.findall(r"\w+", q.lower())
+    if any(not word.isdigit() for word in words):  # digits alone are a phone, not a name
+        # Words by prefix (as typed); numbers whole (a prefix of digits matches too many names).
+        prefixes = " & ".join(word if word.isdigit() else f"{word}:*" for word in words)
+        arms.append(contacts.filter(search_vector=SearchQuery(prefixes, config="simple", search_type="raw")))
+    digits = "".join(ch for ch in q if ch.isdigit())
+    if len(digits) >= 3:
+        arms.append(contacts.filter(phone__startswith=f"+{digits}"))
+        arms.append(contacts.annotate(reversed_phone=Reverse("phone")).filter(reversed_phone__startswith=digits[::-1]))
+    arms[1:] = [arm.annotate(found=Value("contact")).values_list("pk", "found")[:SEARCH_MATCHES] for arm in arms[1:]]
+    rows = list(arms[0].union(*arms[1:], all=True)) if len(arms) > 1 else list(arms[0])
+    conversation_ids = {pk for pk, kind in rows if kind == "conversation"}
+    contact_ids = {pk for pk, kind in rows if kind == "contact"}
+    return Q(pk__in=sorted(conversation_ids)) | Q(contact_id__in=sorted(contact_ids))
 
 
 @dataclass
@@ -140,31 +179,56 @@ def inbox_page(*, organization: Organization, membership: Membership | None, fil
     )
 
 
+COUNT_CAP = 1000
+
+COUNTS_SQL = """
+SELECT
+  (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE organization_id = %(org)s
+     AND status = ANY(%(active)s) LIMIT %(cap)s) c) AS all_,
+  (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE assignee_id = %(membership)s
+     AND organization_id = %(org)s AND status = ANY(%(active)s) LIMIT %(cap)s) c) AS mine,
+  (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE organization_id = %(org)s AND assignee_id IS NULL
+     AND status = ANY(%(active)s) LIMIT %(cap)s) c) AS unassigned,
+  (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE organization_id = %(org)s
+     AND status = %(open)s LIMIT %(cap)s) c) AS open,
+  (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE organization_id = %(org)s
+     AND status = %(pending)s LIMIT %(cap)s) c) AS pending,
+  (SELECT coalesce(json_object_agg(queue.id, (
+      SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE queue_id = queue.id
+        AND status = ANY(%(active)s) LIMIT %(cap)s) c)), '{{}}')
+   FROM {queue} queue WHERE queue.organization_id = %(org)s AND queue.is_active) AS queues
+"""
+
+
 def inbox_counts(*, organization: Organization, membership: Membership | None) -> dict:
-    """Counts for the filter tabs and the queue menu, in one grouped scan of the active conversations.
+    """Counts for the filter tabs and the queue menu, in one query that reads at most ``COUNT_CAP + 1``
+    index entries per count, whatever the organization's size (like a mail client's "1000+").
 
     Returns ``all``, ``mine``, ``unassigned``, ``open``, ``pending`` and ``queues`` (queue id →
-    active count).
+    active count); a count above ``COUNT_CAP`` is ``COUNT_CAP + 1`` (shown as "1000+").
     """
-    mine = Q(assignee=membership) if membership is not None else Q(pk__in=[])
-    rows = (
-        Conversation.objects.for_organization(organization)
-        .filter(status__in=ACTIVE_STATUSES)
-        .values("queue_id", "status")
-        .annotate(
-            total=Count("pk"), mine=Count("pk", filter=mine), unassigned=Count("pk", filter=Q(assignee__isnull=True))
-        )
-        .order_by()
-    )
-    counts = {"all": 0, "mine": 0, "unassigned": 0, Status.OPEN.value: 0, Status.PENDING.value: 0, "queues": {}}
-    for row in rows:
-        counts["all"] += row["total"]
-        counts["mine"] += row["mine"]
-        counts["unassigned"] += row["unassigned"]
-        counts[row["status"]] += row["total"]
-        if row["queue_id"] is not None:
-            counts["queues"][row["queue_id"]] = counts["queues"].get(row["queue_id"], 0) + row["total"]
-    return counts
+    sql = COUNTS_SQL.format(conversation=Conversation._meta.db_table, queue=Queue._meta.db_table)
+    params = {
+        "org": organization.pk,
+        "membership": membership.pk if membership is not None else None,
+        "active": [status.value for status in ACTIVE_STATUSES],
+        "open": Status.OPEN.value,
+        "pending": Status.PENDING.value,
+        "cap": COUNT_CAP + 1,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        all_, mine, unassigned, open_, pending, queues = cursor.fetchone()
+    if isinstance(queues, str):
+        queues = json.loads(queues)
+    return {
+        "all": all_,
+        "mine": mine,
+        "unassigned": unassigned,
+        Status.OPEN.value: open_,
+        Status.PENDING.value: pending,
+        "queues": {int(queue_id): count for queue_id, count in queues.items()},
+    }
 
 
 def queue_choices(*, organization: Organization) -> list[Queue]:
@@ -265,3 +329,21 @@ def membership_get_fresh(*, membership_id: int) -> Membership | None:
         .filter(pk=membership_id, organization__is_active=True)
         .first()
     )
+
+
+def realtime_viewer(*, organization: Organization, user):
+    """What the realtime fan-out needs to know about a tab's person (``realtime.may_see``), read fresh.
+
+    ``None`` when they are no longer a member (and not a super admin): their tab is closed.
+    """
+    membership = (
+        Membership.objects.filter(organization=organization, user=user, organization__is_active=True)
+        .only("pk", "role")
+        .first()
+    )
+    if membership is None:
+        return Viewer(user_id=user.pk, role=None, superuser=True) if user.is_superuser else None
+    queue_ids = (
+        frozenset(membership.queues.values_list("pk", flat=True)) if membership.role == Role.AGENT else frozenset()
+    )
+    return Viewer(user_id=user.pk, role=membership.role, queue_ids=queue_ids, superuser=user.is_superuser)

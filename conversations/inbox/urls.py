@@ -10,6 +10,7 @@ urlpatterns: list = [
     path("start/", outreach.start, name="start"),
     path("<int:conversation_id>/template/", outreach.template_picker, name="template-picker"),
     path("<int:conversation_id>/template/send/", outreach.template_send, name="template-send"),
+    path("events/", views.events, name="events"),
     path("<int:conversation_id>/act/", views.act, name="act"),
     path("<int:conversation_id>/reply/", views.reply, name="reply"),
 ]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponseRedirect, QueryDict
+from django.http import Http404, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -25,7 +26,7 @@ from accounts.roles import ACTING_ROLES, ALL_ROLES
 from accounts.tenancy import role_required
 from conversations import selectors as conversation_selectors
 from conversations import services
-from conversations.inbox import presence, selectors
+from conversations.inbox import presence, realtime, selectors
 from conversations.models import Priority
 from scheduling import selectors as scheduling_selectors
 
@@ -48,10 +49,18 @@ def inbox_url(filters: selectors.InboxFilters, conversation_id: int | None = Non
     return reverse("inbox:index") + (f"?{query}" if query else "")
 
 
+def _count_label(count: int) -> int | str:
+    """Counts stop at ``COUNT_CAP`` (their cost must not grow with the organization): "1000+"."""
+    return f"{selectors.COUNT_CAP}+" if count > selectors.COUNT_CAP else count
+
+
 def _list_context(request, filters: selectors.InboxFilters) -> dict:
     organization, membership = request.organization, request.membership
     page = selectors.inbox_page(organization=organization, membership=membership, filters=filters)
-    counts = selectors.inbox_counts(organization=organization, membership=membership)
+    counts = {
+        key: _count_label(value) if key != "queues" else {pk: _count_label(n) for pk, n in value.items()}
+        for key, value in selectors.inbox_counts(organization=organization, membership=membership).items()
+    }
     return {
         "filters": filters,
         "page": page,
@@ -155,7 +164,10 @@ def inbox(request):
         return render(
             request, f"{TEMPLATE}#pane", _pane_context(request, conversation, filters, error=error), status=status
         )
+    # Read before the page's queries: whatever commits after is replayed to the tab, nothing falls between.
+    seq = realtime.current_sequence(organization.pk)
     context = _list_context(request, filters) | _pane_context(request, conversation, filters, error=error)
+    context["realtime_seq"] = seq
     context["team"] = selectors.agent_choices(organization=organization)
     return render(request, TEMPLATE, context, status=status)
 
@@ -304,3 +316,30 @@ def pull_next(request):
         )
         return trigger_client_event(push_url(response, inbox_url(filters, conversation.pk)), "inbox:list-changed")
     return HttpResponseRedirect(inbox_url(filters, conversation.pk))
+
+
+@require_GET
+@role_required(*ALL_ROLES)
+def events(request):
+    """The polling fallback of a tab whose websocket cannot connect: the events after ``since``.
+
+    Answers ``{"seq": N, "events": [...]}`` with the frames the websocket would have sent, or
+    ``{"seq": N, "resync": true}`` when the stream no longer holds them (reload the partials).
+    """
+    since = _int(request.GET.get("since")) or 0
+    if not 0 <= since < 2**63:  # a Redis stream id is a 64-bit number
+        return JsonResponse({"error": _("“since” must be a sequence number the inbox gave.")}, status=400)
+    languages = [code for code, _name in settings.LANGUAGES]
+    language = request.GET.get("lang", "").lower()
+    language = language if language in languages else (request.LANGUAGE_CODE or settings.LANGUAGE_CODE).lower()
+    viewer = selectors.realtime_viewer(organization=request.organization, user=request.user)
+    if viewer is None:
+        raise Http404
+    entries, current = realtime.replay_sync(request.organization.pk, since)
+    if entries is None:
+        return JsonResponse({"seq": current, "resync": True})
+    superseded = realtime.superseded_items(entries)
+    frames = [
+        entry.frame(language, with_item=entry.seq not in superseded) for entry in entries if entry.visible_to(viewer)
+    ]
+    return JsonResponse({"seq": max(current, since), "events": frames})

@@ -1,6 +1,7 @@
-"""Every write of the conversations app: contacts, conversations, routing, messages, SLA, templates.
+"""Every write of the conversations app: contacts, conversations, routing, messages, SLA, templates,
+webhook deliveries.
 
-One module per noun (``contacts``, ``conversations``, ``messages``, ``sla``, ``templates``); everything public is
+One module per noun (``contacts``, ``conversations``, ``messages``, ``sla``, ``templates``, ``webhooks``); everything public is
 re-exported here, so callers write ``from conversations import services`` and
 ``services.message_send(...)``. Each function is atomic, checks tenancy and input, and dispatches
 its domain events (see ``pytake/events.py`` for names and payloads).
@@ -56,6 +57,11 @@ from conversations.services.templates import (
     template_submit,
     template_sync,
 )
+from conversations.services.webhooks import (
+    webhook_deliveries_relay,
+    webhook_delivery_process,
+    webhook_delivery_store,
+)
 
 __all__ = [
     "conversation_start",
@@ -101,4 +107,7 @@ __all__ = [
     "template_status_update",
     "template_submit",
     "template_sync",
+    "webhook_deliveries_relay",
+    "webhook_delivery_process",
+    "webhook_delivery_store",
 ]

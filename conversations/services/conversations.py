@@ -140,42 +140,76 @@ def conversation_auto_assign(*, conversation: Conversation) -> Membership | None
     return membership
 
 
+PULL_SQL = """
+UPDATE {conversation} SET assignee_id = %(membership)s, assigned_at = %(now)s
+WHERE id = (
+    SELECT waiting.id
+    FROM (
+        SELECT queue.id, queue.priority
+        FROM {queue} queue JOIN {queue_agents} member ON member.queue_id = queue.id
+        WHERE member.membership_id = %(membership)s AND queue.organization_id = %(organization)s AND queue.is_active
+        ORDER BY queue.priority DESC, queue.id
+    ) queues
+    CROSS JOIN LATERAL (
+        SELECT conversation.id FROM {conversation} conversation
+        WHERE conversation.queue_id = queues.id AND conversation.status = %(open)s
+          AND conversation.assignee_id IS NULL
+        ORDER BY conversation.priority_rank DESC, conversation.created_at, conversation.id
+        LIMIT 1 FOR UPDATE SKIP LOCKED
+    ) waiting
+    ORDER BY queues.priority DESC, queues.id
+    LIMIT 1
+)
+RETURNING *
+"""
+
+
 @transaction.atomic
 def conversation_pull_next(*, membership: Membership) -> Conversation | None:
-    """Claim the next unassigned open conversation of the agent's queues.
+    """Claim the next unassigned open conversation of the agent's queues, in one statement.
 
     Queues are tried from the highest queue priority down; within a queue the most urgent,
-    then oldest conversation wins. Each probe is one ordered scan of the partial index
-    ``conv_pull_unassigned`` with ``FOR UPDATE SKIP LOCKED``: concurrent pulls each lock a
+    then oldest conversation wins. The statement walks the agent's queues in that order and,
+    per queue, takes the first row of the partial index ``conv_pull_unassigned`` it can lock
+    (``FOR UPDATE SKIP LOCKED``), stopping at the first queue that has one — so one row is
+    locked — and assigns it in the same ``UPDATE … RETURNING``: concurrent pulls each lock a
     different row and never wait on one another, so no conversation goes to two agents and
     none is skipped for good.
     """
     _acting(membership, membership.organization_id)
-    queue_ids = (
-        Queue.objects.filter(agents=membership, organization_id=membership.organization_id, is_active=True)
-        .order_by("-priority", "pk")
-        .values_list("pk", flat=True)
+    sql = PULL_SQL.format(
+        conversation=Conversation._meta.db_table,
+        queue=Queue._meta.db_table,
+        queue_agents=Queue.agents.through._meta.db_table,
     )
-    for queue_id in queue_ids:
-        conversation = (
-            Conversation.objects.filter(queue_id=queue_id, status=Status.OPEN, assignee__isnull=True)
-            .order_by("-priority_rank", "created_at", "id")
-            .select_related("contact")  # the audit entry's label; only the conversation row is locked
-            .select_for_update(skip_locked=True, of=("self",))
-            .first()
-        )
-        if conversation is not None:
-            _assign(conversation, membership, by=membership.user, now=timezone.now())
-            audit.record(
-                organization=conversation.organization_id,
-                actor=membership,
-                action="conversation.assigned",
-                obj=conversation,
-                changes={"assignee": [None, membership.pk]},
-                metadata={"via": "pull_next"},
-            )
-            return conversation
-    return None
+    params = {
+        "membership": membership.pk,
+        "organization": membership.organization_id,
+        "now": timezone.now(),
+        "open": Status.OPEN,
+    }
+    conversation = next(iter(Conversation.objects.raw(sql, params)), None)
+    if conversation is None:
+        return None
+    conversation.assignee = membership
+    _emit(
+        "conversation.assigned",
+        conversation.organization_id,
+        conversation_id=conversation.pk,
+        agent_id=membership.user_id,
+        previous_agent_id=None,
+        queue_id=conversation.queue_id,
+        assigned_by_id=membership.user_id,
+    )
+    audit.record(
+        organization=conversation.organization_id,
+        actor=membership,
+        action="conversation.assigned",
+        obj=conversation,
+        changes={"assignee": [None, membership.pk]},
+        metadata={"via": "pull_next"},
+    )
+    return conversation
 
 
 def _system_message(conversation: Conversation, text: str) -> Message:

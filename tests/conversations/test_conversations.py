@@ -410,9 +410,9 @@ def test_hot_paths_run_a_fixed_number_of_queries(setup, django_assert_num_querie
         cf.conversation(org, queue=queue)
     agent = type(agent).objects.select_related("user").get(pk=agent.pk)
     ContentType.objects.get_for_model(Conversation)  # cached per process after its first use
-    # savepoint, queues, lock next, assign, the notifications outbox listener in its own savepoint (2),
-    # the audit entry, release
-    with django_assert_num_queries(8):
+    # savepoint, one claiming UPDATE (queues, lock next, assign), the notifications outbox listener in its
+    # own savepoint (2), the audit entry (with the contact for its label), release
+    with django_assert_num_queries(7):
         assert services.conversation_pull_next(membership=agent) is not None
     services.inbound_message_receive(channel=channel, phone="+5511987650077", body="first")
     # savepoint, dedupe, contact, conversation lock, message in a savepoint, usage upsert, 2 updates, release

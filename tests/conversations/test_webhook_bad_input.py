@@ -19,7 +19,8 @@ from conversations.models import Contact, Message
 from tests import factories
 from tests.conversations import factories as cf
 
-pytestmark = pytest.mark.django_db
+# The webhook applies a delivery on a connection of its own (a worker thread): committed rows only.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 GOOD_WAMID = "wamid.good-one"
 

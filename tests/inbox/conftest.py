@@ -61,12 +61,12 @@ def fresh_channel_layer():
 
 @pytest.fixture(autouse=True)
 def clean_presence():
-    """Presence and read markers of earlier tests (same Redis db and key prefix) are forgotten."""
+    """Presence, read markers and realtime streams of earlier tests (same Redis db and key prefix) are forgotten."""
     from django.conf import settings
 
     from conversations.inbox import presence
 
-    for pattern in ("presence:*", "read:*"):
+    for pattern in ("presence:*", "read:*", "inbox:*"):
         keys = list(presence.client().scan_iter(f"{settings.REDIS_KEY_PREFIX}:{pattern}"))
         if keys:
             presence.client().delete(*keys)

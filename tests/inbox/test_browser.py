@@ -282,4 +282,81 @@ def test_the_reply_box_counts_characters_and_an_over_long_reply_is_refused_and_k
     assert page.locator("#reply-counter").inner_text() == "0 / 4096"
     assert Message.objects.get(conversation=conversation, direction="outbound").body == "x" * 4096
     assert page.console_errors == [], page.console_errors
+
+
+def test_messages_during_a_server_restart_show_once_in_order_without_a_request(desk, browser, daphne):  # noqa: F811
+    """The socket is cut while messages keep arriving; the tab replays them from the stream."""
+    phone = "+5511987650077"
+    daphne.post_webhook(desk.whatsapp, phone=phone, name="Carla", body="m01 antes", message_id="wamid.cut-01")
+    conversation = Conversation.objects.get(contact__name="Carla")
+    page = new_page(browser)
+    open_inbox(page, daphne, desk.tenant.agent.email, f"/inbox/?c={conversation.pk}")
+    fetches = []
+    page.on("request", lambda request: fetches.append(request.url) if "/inbox/" in request.url else None)
+    assert page.locator("#connection-banner").is_hidden()
+    for n in (2, 3):
+        daphne.post_webhook(
+            desk.whatsapp, phone=phone, name="Carla", body=f"m{n:02} antes", message_id=f"wamid.cut-{n:02}"
+        )
+    page.wait_for_selector("#history-messages .msg-inbound:has-text('m03 antes')")
+
+    daphne.stop()
+    banner = page.locator("#connection-banner")
+    banner.wait_for(state="visible")
+    assert "Connection lost" in banner.inner_text()
+    for n in range(4, 9):  # the server is down: these arrive through the service, straight into the stream
+        off_loop(
+            services.inbound_message_receive,
+            channel=desk.whatsapp,
+            phone=phone,
+            body=f"m{n:02} durante",
+            provider_message_id=f"wamid.cut-{n:02}",
+        )
+    screenshot(page, "inbox-connection-lost-en")
+    assert page.locator("#history-messages .msg-inbound:has-text('durante')").count() == 0
+
+    daphne.start()
+    page.wait_for_selector("#ws-status[data-state=live]", timeout=30000)
+    banner.wait_for(state="hidden")
+    for n in (9, 10):
+        daphne.post_webhook(
+            desk.whatsapp, phone=phone, name="Carla", body=f"m{n:02} depois", message_id=f"wamid.cut-{n:02}"
+        )
+    page.wait_for_selector("#history-messages .msg-inbound:has-text('m10 depois')")
+    screenshot(page, "inbox-after-restart-en")
+
+    shown = page.locator("#history-messages .msg-inbound .msg-body").all_inner_texts()
+    expected = [f"m{n:02} {'antes' if n < 4 else 'durante' if n < 9 else 'depois'}" for n in range(1, 11)]
+    assert shown == expected  # every message, once, in order
+    ids = [
+        int(i)
+        for i in page.locator("#history-messages [data-message-id]").evaluate_all(
+            "items => items.map(item => item.dataset.messageId)"
+        )
+    ]
+    assert ids == list(Message.objects.filter(conversation=conversation).order_by("id").values_list("pk", flat=True))
+    assert still_same_document(page)
+    # Shown from the events' own HTML: the pane and the list asked the server for nothing.
+    assert [url for url in fetches if "after=" in url or "c=" in url] == [], fetches
+    # Chromium logs the refused connections of the outage; nothing else may have gone wrong.
+    refused = ("ERR_CONNECTION_REFUSED", "Error in connection establishment")
+    assert [error for error in page.console_errors if not any(text in error for text in refused)] == []
+    page.context.close()
+
+
+def test_blocked_websockets_fall_back_to_polling(desk, browser, daphne):  # noqa: F811
+    conversation = inbound(desk, phone=cf.phone(), body="Primeira", name="Davi").conversation
+    page = new_page(browser)
+    # A proxy that accepts the upgrade and then drops it: the socket never says hello.
+    page.route_web_socket("**/ws/inbox/**", lambda socket: socket.close())
+    User.objects.filter(email=desk.tenant.agent.email).update(language="en")
+    log_in(page, daphne.url, desk.tenant.agent.email, factories.PASSWORD)
+    page.goto(f"{daphne.url}/inbox/?c={conversation.pk}")
+    page.wait_for_selector("#ws-status[data-state=polling]", timeout=30000)
+    banner = page.locator("#connection-banner")
+    assert banner.is_visible() and "blocked" in banner.inner_text()
+    inbound(desk, phone=conversation.contact.phone, body="Chegou pela consulta")
+    page.wait_for_selector("#history-messages .msg-inbound:has-text('Chegou pela consulta')", timeout=15000)
+    assert page.locator("#history-messages [data-message-id]").count() == 2
+    screenshot(page, "inbox-polling-en")
     page.context.close()

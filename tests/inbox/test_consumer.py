@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -41,12 +42,28 @@ def communicator(user=None, origin: bytes | None = ORIGIN) -> WebsocketCommunica
     return WebsocketCommunicator(application(), "/ws/inbox/", headers=headers)
 
 
+_pending: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 async def until(ws: WebsocketCommunicator, kind: str, timeout: float = 5) -> dict:
-    """The next frame of type ``kind`` (skipping others, e.g. presence broadcasts)."""
+    """The first frame of type ``kind`` not yet taken, in arrival order; other frames stay for later calls.
+
+    An ``events`` frame (stream entries sent at once) is taken apart into its ``event`` frames.
+    """
+    pending = _pending.setdefault(ws, [])
     while True:
+        for index, frame in enumerate(pending):
+            if frame["type"] == kind:
+                return pending.pop(index)
         frame = await ws.receive_json_from(timeout=timeout)
-        if frame["type"] == kind:
-            return frame
+        pending.extend(frame["events"] if frame["type"] == "events" else [frame])
+
+
+def content(event: dict) -> tuple[dict, str, str]:
+    """An event frame without its sequence and renderings, and the message / list item HTML."""
+    event = dict(event)
+    assert isinstance(event.pop("seq"), int)
+    return event, event.pop("html", ""), event.pop("item", "")
 
 
 async def connected(user) -> WebsocketCommunicator:
@@ -91,6 +108,7 @@ def test_hello_says_who_may_act_and_presence_goes_online(desk):
         await viewer.connect()
         hello = await until(viewer, "hello")
         assert hello["can_act"] is False and hello["organization_id"] == desk.tenant.org.pk
+        assert isinstance(hello["seq"], int)
         await agent.disconnect()
         assert await until(viewer, "presence") == {
             "type": "presence",
@@ -195,8 +213,11 @@ def test_reply_over_the_websocket_reaches_the_other_agents(desk):
         await agent.send_json_to({"type": "send", "conversation_id": conversation.pk, "body": "On it!", "ref": "r1"})
         ack = await until(agent, "sent")
         assert ack["ref"] == "r1" and ack["conversation_id"] == conversation.pk
+        seqs = set()
         for ws in (admin, viewer, agent):
-            event = await until(ws, "event")
+            frame = await until(ws, "event")
+            seqs.add(frame["seq"])
+            event, html, item = content(frame)
             assert event == {
                 "type": "event",
                 "event": "message.sent",
@@ -204,6 +225,9 @@ def test_reply_over_the_websocket_reaches_the_other_agents(desk):
                 "message_id": ack["message_id"],
                 "author_id": desk.tenant.agent.pk,
             }
+            assert f'id="message-{ack["message_id"]}"' in html and "On it!" in html
+            assert f'data-conversation-id="{conversation.pk}"' in item and "On it!" in item
+        assert len(seqs) == 1  # one sequence per event, the same for every tab
         await agent.send_json_to(
             {"type": "send", "conversation_id": conversation.pk, "body": "note to self", "note": True}
         )
@@ -256,7 +280,9 @@ def test_inbound_messages_reach_the_organization_and_no_one_else(desk, tenant_b)
             "message.received",
         ]
         assert {event["conversation_id"] for event in events} == {message.conversation_id}
-        received = events[-1]
+        assert [event["seq"] for event in events] == list(range(events[0]["seq"], events[0]["seq"] + 3))
+        received, html, _item = content(events[-1])
+        assert "new customer" in html
         assert received == {
             "type": "event",
             "event": "message.received",
@@ -352,3 +378,92 @@ def test_a_demoted_agent_can_no_longer_act(desk):
 
     run(scenario)
     assert not Message.objects.filter(body="still here?").exists()
+
+
+def communicator_at(user, query: str) -> WebsocketCommunicator:
+    headers = [(b"host", b"testserver"), (b"origin", ORIGIN), (b"cookie", f"sessionid={session_cookie(user)}".encode())]
+    return WebsocketCommunicator(application(), f"/ws/inbox/?{query}", headers=headers)
+
+
+def test_a_reconnecting_tab_gets_what_it_missed_in_order_then_live(desk):
+    from conversations.inbox import realtime
+
+    first = inbound(desk, "one")
+    since = realtime.current_sequence(desk.tenant.org.pk)
+    missed = [inbound(desk, "two", phone=first.conversation.contact.phone)]
+    missed.append(inbound(desk, "three", phone=first.conversation.contact.phone))
+
+    async def scenario():
+        ws = await sync_to_async(communicator_at)(desk.tenant.agent, f"since={since}&lang=pt-br")
+        assert (await ws.connect(timeout=5))[0]
+        replayed = [await until(ws, "event"), await until(ws, "event")]
+        assert [frame["message_id"] for frame in replayed] == [message.pk for message in missed]
+        assert [frame["seq"] for frame in replayed] == [since + 1, since + 2]
+        assert "two" in replayed[0]["html"]
+        assert "item" not in replayed[0]  # the list item of one conversation is sent once per burst, the latest
+        assert "three" in replayed[1]["item"] and "Sem responsável" in replayed[1]["item"]  # the tab's language
+        live = await sync_to_async(inbound)(desk, "four", phone=first.conversation.contact.phone)
+        frame = await until(ws, "event")
+        assert frame["message_id"] == live.pk and frame["seq"] == since + 3
+        await ws.disconnect()
+
+    run(scenario)
+
+
+def test_a_gap_older_than_the_stream_asks_the_tab_to_resync(desk):
+    from conversations.inbox import realtime
+
+    inbound(desk, "one")
+    current = realtime.current_sequence(desk.tenant.org.pk)
+    realtime.client().xtrim(realtime.stream_key(desk.tenant.org.pk), maxlen=0)
+
+    async def scenario():
+        ws = await sync_to_async(communicator_at)(desk.tenant.agent, "since=0")
+        assert (await ws.connect(timeout=5))[0]
+        assert await until(ws, "resync") == {"type": "resync", "seq": current}
+        await ws.disconnect()
+
+    before = int(realtime.client().get(realtime.resyncs_key()) or 0)
+
+    run(scenario)
+    assert int(realtime.client().get(realtime.resyncs_key()) or 0) == before + 1  # counted, not silent
+
+
+def test_agents_outside_the_queue_get_no_events_of_it(desk):
+    from tests import factories
+
+    other_queue = factories.queue(desk.tenant.org, name="Sales")
+    other = factories.member(desk.tenant.org, role="agent")
+    other.queues.add(other_queue)
+    other_agent = other.user
+
+    async def scenario():
+        outsider = await connected(other_agent)
+        admin = await connected(desk.tenant.admin)
+        message = await sync_to_async(inbound)(desk, "for support only")
+        while (await until(admin, "event"))["event"] != "message.received":
+            pass
+        frames = []
+        while not await outsider.receive_nothing(timeout=0.3):
+            frames.append(json.loads((await outsider.receive_output())["text"]))
+        assert all(frame["type"] not in ("event", "events") for frame in frames), frames
+        assert message.conversation.queue_id == desk.queue.pk
+        for ws in (outsider, admin):
+            await ws.disconnect()
+
+    run(scenario)
+
+
+def test_the_polling_fallback_answers_the_same_events(desk, client):
+    from conversations.inbox import realtime
+
+    since = realtime.current_sequence(desk.tenant.org.pk)
+    message = inbound(desk, "polled")
+    client.force_login(desk.tenant.viewer, backend="django.contrib.auth.backends.ModelBackend")
+    answer = client.get("/inbox/events/", {"since": since}).json()
+    received = [frame for frame in answer["events"] if frame["event"] == "message.received"]
+    assert [frame["message_id"] for frame in received] == [message.pk] and "polled" in received[0]["html"]
+    assert answer["seq"] == realtime.current_sequence(desk.tenant.org.pk) == answer["events"][-1]["seq"]
+    assert client.get("/inbox/events/", {"since": answer["seq"]}).json() == {"seq": answer["seq"], "events": []}
+    realtime.client().xtrim(realtime.stream_key(desk.tenant.org.pk), maxlen=0)
+    assert client.get("/inbox/events/", {"since": since}).json() == {"seq": answer["seq"], "resync": True}

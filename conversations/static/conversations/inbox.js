@@ -1,6 +1,8 @@
 // The agent inbox: one websocket per tab, keyboard shortcuts, live list and conversation.
-// Frames carry ids only; content always comes from the server's HTML partials (escaped there),
-// so nothing a customer writes is ever turned into markup here.
+// Event frames carry the server's rendered partials (the message, the list item; escaped there
+// by the templates), so nothing a customer writes is ever turned into markup here, and a new
+// message shows without a request. Each event has the organization's sequence: the tab keeps
+// the last one and the server replays what it missed when it reconnects (or says "resync").
 (function () {
   "use strict";
 
@@ -14,10 +16,17 @@
   const TYPING_SEND_MS = 3000;
   const TYPING_SHOW_MS = 6000;
   const IDLE_AWAY_MS = 5 * 60 * 1000;
+  const POLL_MS = 4000;
+  const POLL_AFTER_FAILURES = 3;
 
   let socket = null;
   let connectedOnce = false;
   let attempt = 0;
+  let failuresWithoutOpen = 0;
+  let pollTimer = null;
+  let lastSeq = Number(T.seq || 0);
+  let listMoves = new Map();
+  let listMoveFrame = null;
   let heartbeatTimer = null;
   let lastActivity = Date.now();
   let listTimer = null;
@@ -47,9 +56,17 @@
 
   function setStatus(state) {
     const el = document.getElementById("ws-status");
-    if (!el) return;
-    el.dataset.state = state;
-    el.textContent = { live: T.i18nLive, connecting: T.i18nConnecting, reconnecting: T.i18nReconnecting }[state] || state;
+    if (el) {
+      el.dataset.state = state;
+      el.textContent =
+        { live: T.i18nLive, connecting: T.i18nConnecting, reconnecting: T.i18nReconnecting, polling: T.i18nPolling }[state] ||
+        state;
+    }
+    const banner = document.getElementById("connection-banner");
+    if (banner) {
+      banner.hidden = state === "live" || state === "connecting";
+      banner.textContent = state === "polling" ? T.i18nBannerPolling : T.i18nBannerOffline;
+    }
   }
 
   function send(frame) {
@@ -127,21 +144,27 @@
   // --- websocket --------------------------------------------------------------------------------
   function connect() {
     const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${window.location.host}${T.wsPath}`);
-    setStatus(connectedOnce ? "reconnecting" : "connecting");
-    socket.addEventListener("open", () => {
+    const lang = encodeURIComponent(document.documentElement.lang || "");
+    let opened = false;
+    try {
+      socket = new WebSocket(`${scheme}://${window.location.host}${T.wsPath}?since=${lastSeq}&lang=${lang}`);
+    } catch (error) {
+      startPolling();
+      return;
+    }
+    if (!pollTimer) setStatus(connectedOnce ? "reconnecting" : "connecting");
+    // Live once the server's hello arrives (a proxy may accept the upgrade and pass nothing).
+    function live() {
+      opened = true;
       attempt = 0;
+      failuresWithoutOpen = 0;
+      stopPolling();
       setStatus("live");
-      if (connectedOnce) {
-        // Resynchronize: anything sent while we were away is in the partials.
-        refreshList();
-        fetchNewer();
-      }
-      connectedOnce = true;
+      connectedOnce = true; // what was missed meanwhile comes as replayed events (or a resync)
       subscribeOpen();
       clearInterval(heartbeatTimer);
       if (canAct) heartbeatTimer = setInterval(heartbeat, HEARTBEAT_MS);
-    });
+    }
     socket.addEventListener("message", (event) => {
       let frame;
       try {
@@ -149,15 +172,122 @@
       } catch (error) {
         return;
       }
-      handle(frame);
+      if (frame.type === "hello") live();
+      else handle(frame);
     });
     socket.addEventListener("close", () => {
       clearInterval(heartbeatTimer);
-      setStatus("reconnecting");
+      if (!opened) failuresWithoutOpen += 1;
+      // Websockets blocked (a proxy, a firewall): poll the same events over HTTP meanwhile.
+      if (failuresWithoutOpen >= POLL_AFTER_FAILURES) startPolling();
+      else if (!pollTimer) setStatus("reconnecting");
+      // Exponential backoff with jitter, so a restarted server is not hit by every tab at once.
       const delay = Math.min(15000, 500 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
       attempt += 1;
       setTimeout(connect, delay);
     });
+  }
+
+  // --- events: apply in sequence order, each at most once -----------------------------------------
+  function fragment(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html;
+    return template.content;
+  }
+
+  function defaultListView() {
+    // The list shows every active conversation, newest first: a list item can move to the top
+    // by itself. Under any filter, search or page the server decides (one coalesced refresh).
+    const params = new URLSearchParams(window.location.search);
+    params.delete("c");
+    return Array.from(params.keys()).length === 0;
+  }
+
+  function showMessage(html) {
+    const list = document.getElementById("history-messages");
+    if (!list) return;
+    Array.from(fragment(html).children).forEach((item) => {
+      if (!item.id || document.getElementById(item.id)) return; // already shown (a replay overlap)
+      const id = Number(item.dataset.messageId);
+      const later = Array.from(list.querySelectorAll("[data-message-id]")).find((el) => Number(el.dataset.messageId) > id);
+      list.insertBefore(item, later || null);
+      if (window.htmx) htmx.process(item);
+    });
+    const empty = list.querySelector(":scope > .empty");
+    if (empty && list.querySelector("[data-message-id]")) empty.remove();
+    scrollHistory();
+    markRead();
+  }
+
+  function moveListItems() {
+    listMoveFrame = null;
+    const list = document.getElementById("conv-list");
+    const moves = listMoves;
+    listMoves = new Map();
+    if (!list) return;
+    moves.forEach((html, conversationId) => {
+      const item = fragment(html).firstElementChild;
+      if (!item) return;
+      const old = list.querySelector(`.conv-item[data-conversation-id="${conversationId}"]`);
+      if (old) old.remove();
+      const empty = list.querySelector(":scope > .empty");
+      if (empty) empty.remove();
+      list.insertBefore(item, list.firstElementChild);
+      if (window.htmx) htmx.process(item);
+    });
+    markOpenInList();
+  }
+
+  function applyEvent(frame, open) {
+    if (typeof frame.seq === "number") {
+      if (frame.seq <= lastSeq) return;
+      lastSeq = frame.seq;
+    }
+    if (frame.conversation_id === open) {
+      if (frame.html) showMessage(frame.html);
+      else if (!frame.message_id) refreshPane();
+    }
+    if (frame.message_id && frame.item && defaultListView()) {
+      listMoves.delete(frame.conversation_id);
+      listMoves.set(frame.conversation_id, frame.item); // Map order: the latest moves last, to the top
+      if (!listMoveFrame) listMoveFrame = window.requestAnimationFrame(moveListItems);
+    } else if (!frame.message_id || frame.item) {
+      refreshList(); // counts or membership of the list changed: one refresh for a burst
+    }
+  }
+
+  function resync(seq) {
+    if (typeof seq === "number") lastSeq = seq;
+    refreshList();
+    if (openConversationId()) fetchNewer();
+  }
+
+  // --- polling fallback ----------------------------------------------------------------------------
+  function poll() {
+    const url = `${root.dataset.eventsUrl}?since=${lastSeq}&lang=${encodeURIComponent(document.documentElement.lang || "")}`;
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
+      .then((answer) => {
+        if (!pollTimer) return;
+        setStatus("polling"); // the server answers but the websocket does not get through
+        if (answer.resync) resync(answer.seq);
+        else (answer.events || []).forEach((frame) => applyEvent(frame, openConversationId()));
+      })
+      .catch(() => {
+        if (pollTimer) setStatus("reconnecting"); // the server itself is unreachable
+      });
+  }
+
+  function startPolling() {
+    if (pollTimer) return;
+    setStatus("reconnecting");
+    pollTimer = setInterval(poll, POLL_MS);
+    poll();
+  }
+
+  function stopPolling() {
+    clearInterval(pollTimer);
+    pollTimer = null;
   }
 
   function heartbeat() {
@@ -176,11 +306,13 @@
     const open = openConversationId();
     switch (frame.type) {
       case "event":
-        refreshList();
-        if (frame.conversation_id === open) {
-          if (frame.message_id) fetchNewer();
-          else refreshPane();
-        }
+        applyEvent(frame, open);
+        break;
+      case "events":
+        (frame.events || []).forEach((item) => applyEvent(item, open));
+        break;
+      case "resync":
+        resync(frame.seq);
         break;
       case "presence":
         showPresence(frame.user_id, frame.status);
