@@ -469,7 +469,8 @@ def _dispatch(campaign: Campaign, now: datetime.datetime, result: DispatchResult
         _wake(campaign, opens, now, result)
         return
     interval = campaign.interval
-    next_at = max(campaign.next_send_at or now, now - interval)
+    # Slots missed by a late wake-up are caught up for one second at most: no burst after a stall.
+    next_at = max(campaign.next_send_at or now, now - max(interval, datetime.timedelta(seconds=1)))
     if next_at > now:
         result.waiting_for = "throttle"
         _wake(campaign, next_at, now, result)
