@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
 from conversations.campaigns.models import (
@@ -386,6 +387,18 @@ def recipient_list(*, campaign: Campaign, status: str = "") -> QuerySet[Campaign
     return rows
 
 
+STATE_LABELS = {
+    RecipientStatus.QUEUED: _("Queued"),
+    RecipientStatus.EXCLUDED: _("Excluded"),
+    RecipientStatus.ENQUEUED: _("Sending"),
+    RecipientStatus.SENT: _("Sent"),
+    RecipientStatus.FAILED: _("Failed"),
+    RecipientStatus.SKIPPED: _("Not sent"),
+    Status.DELIVERED: _("Delivered"),
+    Status.READ: _("Read"),
+}
+
+
 def recipient_state(recipient: CampaignRecipient) -> str:
     """One word for the list: the outbox row's later state (delivered/read/failed) wins over ``sent``."""
     if recipient.status == RecipientStatus.SENT and recipient.log is not None:
@@ -404,3 +417,22 @@ def campaign_for_conversation(*, organization: Organization, conversation_id: in
         .first()
     )
     return found.campaign if found else None
+
+
+def campaign_progress_many(*, campaigns: list[Campaign]) -> dict[int, dict]:
+    """For the list: per campaign, how many will be sent and how many are done, in one query."""
+    rows = (
+        CampaignRecipient.objects.filter(campaign__in=campaigns)
+        .values("campaign_id")
+        .annotate(
+            to_send=Count("id", filter=~Q(status=RecipientStatus.EXCLUDED)),
+            done=Count(
+                "id", filter=Q(status__in=[RecipientStatus.SENT, RecipientStatus.FAILED, RecipientStatus.SKIPPED])
+            ),
+        )
+    )
+    result = {}
+    for row in rows:
+        row["percent"] = int(100 * row["done"] / row["to_send"]) if row["to_send"] else 100
+        result[row["campaign_id"]] = row
+    return result
