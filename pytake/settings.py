@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "anymail",
     "accounts",
     "conversations",
+    "conversations.campaigns",
     "notifications",
     "scheduling",
 ]
@@ -206,6 +207,12 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ANYMAIL = env.json("ANYMAIL", default={})
 if env("ANYMAIL_WEBHOOK_SECRET", default=""):
     ANYMAIL.setdefault("WEBHOOK_SECRET", env("ANYMAIL_WEBHOOK_SECRET"))
+
+# --- Campaigns (conversations/campaigns/services.py documents each) ------------------------------
+CAMPAIGNS_BATCH_SIZE = env.int("CAMPAIGNS_BATCH_SIZE", default=200)  # recipients handed to the outbox per dispatch
+CAMPAIGNS_MAX_IN_FLIGHT = env.int("CAMPAIGNS_MAX_IN_FLIGHT", default=400)  # per campaign: bounds how long a pause takes
+CAMPAIGNS_TICK_EVERY_SECONDS = env.int("CAMPAIGNS_TICK_EVERY_SECONDS", default=5)
+CAMPAIGNS_WAKE_GRACE_SECONDS = env.int("CAMPAIGNS_WAKE_GRACE_SECONDS", default=5)
 
 # --- Notifications (notifications/services.py documents each) ------------------------------
 NOTIFICATIONS_MAX_RETRIES = env.int("NOTIFICATIONS_MAX_RETRIES", default=3)

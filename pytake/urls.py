@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("conversations.urls")),
     path("inbox/", include("conversations.inbox.urls")),
+    path("campaigns/", include("conversations.campaigns.urls")),
     path("", include("notifications.urls")),
     path("", include("scheduling.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
