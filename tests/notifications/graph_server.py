@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 MARKER_RE = re.compile(r"\[m:(\d+)\]")
 RESPONSE_PREFIX = "wamid.HBgLNTUxMTk4NzY1NDMyMRUCABEYEj"
@@ -34,6 +35,7 @@ class GraphRequest:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the Graph API: a client's Session reuses its connection
+    wbufsize = -1  # headers and body leave in one segment (else Nagle + delayed ACK add 40 ms per answer)
     server: _Server
 
     def log_message(self, format, *args):  # noqa: A002 (the base class's signature)
@@ -60,8 +62,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(answer)
 
     def do_GET(self):  # noqa: N802
-        """``GET /_count``: how many messages arrived (for a process that does not share this one's memory)."""
-        answer = json.dumps({"count": self.server.graph.count}).encode()
+        """``GET /_stats?since=<n>``: how many messages arrived, and when the ``n+1``-th and the last did
+        (``time.monotonic()``, the same clock in every process of the machine), for a process that does not
+        share this one's memory (the bench)."""
+        since = int(parse_qs(urlsplit(self.path).query).get("since", ["0"])[0])
+        answer = json.dumps(self.server.graph.stats(since=since)).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))
@@ -86,7 +91,7 @@ class _Server(ThreadingHTTPServer):
 class GraphServer:
     """``with GraphServer() as graph:`` — ``graph.base_url`` is the ``WHATSAPP_GRAPH_BASE_URL`` to use.
 
-    ``record_bodies=False`` keeps only the count (the bench: no memory growth, least work per request).
+    ``record_bodies=False`` keeps only the count and arrival times (the bench: least work per request).
     """
 
     def __init__(self, *, record_bodies: bool = True, port: int = 0):
@@ -94,6 +99,7 @@ class GraphServer:
         self.lock = threading.Lock()
         self.requests: list[GraphRequest] = []
         self.count = 0
+        self.arrived: list[float] = []
         self._hold_after: int | None = None
         self._hold_limit: int | None = None
         self.held = 0
@@ -112,6 +118,7 @@ class GraphServer:
         """Count one arrived message; ``True`` if it is to be held unanswered."""
         with self.lock:
             self.count += 1
+            self.arrived.append(request.received_at)
             if self.record_bodies:
                 self.requests.append(request)
             hold = (
@@ -135,6 +142,15 @@ class GraphServer:
         with self.lock:
             self._hold_after = None
         self.release_event.set()
+
+    def stats(self, *, since: int = 0) -> dict:
+        with self.lock:
+            later = self.arrived[since:]
+            return {
+                "count": self.count,
+                "first_at": later[0] if later else None,
+                "last_at": later[-1] if later else None,
+            }
 
     def markers(self) -> Counter:
         """How many times each ``[m:<n>]`` marker arrived (a message carries one)."""
