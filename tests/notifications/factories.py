@@ -34,6 +34,20 @@ def log(org, user=None, **fields) -> NotificationLog:
     return rows[0]
 
 
+def staff_organization(count: int, **org_fields):
+    """An enterprise organization with ``count`` agents whose emails no rate limit holds back."""
+    from accounts.roles import Role
+
+    org = factories.organization(plan="enterprise", **org_fields)
+    org_settings(org, email_rate_limit_per_hour=100_000, email_batch_size=1000)
+    users = []
+    for _ in range(count):
+        user = factories.member(org, Role.AGENT).user
+        preference(org, user, max_emails_per_hour=100)
+        users.append(user)
+    return org, users
+
+
 TENANT_ROW_BUILDERS = {
     NotificationPreference: lambda org: preference(org),
     OrganizationNotificationSettings: lambda org: org_settings(org),

@@ -14,57 +14,12 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
-from accounts.roles import Role
 from notifications import services
 from notifications.models import NotificationLog, Status
-from tests import factories
-from tests.browser import database_url_for_tests
 from tests.notifications import factories as nf
-from tests.notifications.smtp import SmtpServer
-from tests.notifications.worker import Worker, wait_until, worker_env
+from tests.notifications.worker import settled, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def smtp():
-    with SmtpServer() as server:
-        yield server
-
-
-@pytest.fixture
-def env(smtp):
-    return worker_env(
-        database_url=database_url_for_tests(),
-        redis_url=settings.REDIS_URL,
-        key_prefix=settings.REDIS_KEY_PREFIX,
-        smtp_port=smtp.port,
-    )
-
-
-@pytest.fixture
-def workers(env):
-    started: list[Worker] = []
-
-    def start() -> Worker:
-        worker = Worker(env).start()
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
-
-
-def _organization_with_members(count: int):
-    org = factories.organization(plan="enterprise")
-    nf.org_settings(org, email_rate_limit_per_hour=100_000, email_batch_size=1000)
-    users = []
-    for _ in range(count):
-        user = factories.member(org, Role.AGENT).user
-        nf.preference(org, user, max_emails_per_hour=100)
-        users.append(user)
-    return org, users
 
 
 def _enqueue(org, users, rounds: int) -> list[int]:
@@ -92,30 +47,8 @@ def _assert_exactly_once(smtp, ids):
     assert NotificationLog.objects.filter(pk__in=ids, status=Status.SENT).count() == len(ids)
 
 
-def _status_counts(ids):
-    rows = NotificationLog.objects.filter(pk__in=ids)
-    return {s: rows.filter(status=s).count() for s in (Status.PENDING, Status.SENDING, Status.SENT, Status.FAILED)}
-
-
-def _settled(ids):
-    """The worker has nothing left it can do: no row changes for a moment."""
-    previous = None
-
-    def check():
-        nonlocal previous
-        now = _status_counts(ids)
-        stable = now == previous
-        previous = now
-        if stable:
-            return now
-        time.sleep(0.5)
-        return None
-
-    return check
-
-
 def test_worker_killed_mid_batch_each_email_exactly_once(smtp, workers):
-    org, users = _organization_with_members(20)
+    org, users = nf.staff_organization(20)
     ids = _enqueue(org, users, rounds=50)  # 1,000 emails, tasks published on commit
     assert len(ids) == 1000
 
@@ -132,7 +65,7 @@ def test_worker_killed_mid_batch_each_email_exactly_once(smtp, workers):
     assert len(smtp.handler.messages) == 400
 
     workers()  # restarted: takes the remaining queued tasks
-    counts = wait_until(_settled(ids), timeout=60, what="the restarted worker to drain the queue")
+    counts = wait_until(settled(ids), timeout=60, what="the restarted worker to drain the queue")
     assert counts[Status.SENDING] == sending  # claimed by the dead worker: nobody else sends them
     # The relay (Beat) finds the stale claims after the lease and queued tasks that were lost
     # with the dead worker's prefetch, and queues them again.
@@ -148,13 +81,13 @@ def test_worker_killed_mid_batch_each_email_exactly_once(smtp, workers):
 
 
 def test_redis_flushed_mid_run_the_relay_resends_what_was_lost(smtp, workers):
-    org, users = _organization_with_members(10)
+    org, users = nf.staff_organization(10)
     ids = _enqueue(org, users, rounds=40)  # 400 emails
     workers()
     wait_until(lambda: len(smtp.handler.messages) >= 100, timeout=60, what="100 emails delivered")
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.flushdb()  # the broker loses every queued task (our own Redis database only)
-    counts = wait_until(_settled(ids), timeout=60, what="the worker to run out of tasks")
+    counts = wait_until(settled(ids), timeout=60, what="the worker to run out of tasks")
     assert counts[Status.PENDING] > 0, "the flush should have lost queued tasks"
     time.sleep(1.1)
     result = services.notification_relay(relay_after=1, lease=60)
@@ -168,7 +101,7 @@ def test_redis_flushed_mid_run_the_relay_resends_what_was_lost(smtp, workers):
 
 
 def test_rolled_back_transaction_sends_nothing_and_committed_one_is_sent(smtp, workers):
-    org, users = _organization_with_members(3)
+    org, users = nf.staff_organization(3)
     with pytest.raises(RuntimeError):
         with transaction.atomic():
             services.notify(
@@ -194,7 +127,7 @@ def test_rolled_back_transaction_sends_nothing_and_committed_one_is_sent(smtp, w
 
 
 def test_smtp_outage_then_recovery_delivers_each_once_with_retries(smtp, workers):
-    org, users = _organization_with_members(5)
+    org, users = nf.staff_organization(5)
     smtp.handler.refuse_next = 12  # the server refuses the first 12 attempts (an outage)
     ids = _enqueue(org, users, rounds=4)  # 20 emails
     workers()

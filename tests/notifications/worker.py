@@ -1,4 +1,5 @@
-"""A real Celery worker process on the test database and this run's Redis prefix (reliability tests, bench)."""
+"""A real Celery worker process on the test database and this run's Redis prefix (reliability tests, bench),
+and the waits that go with it."""
 
 from __future__ import annotations
 
@@ -96,3 +97,27 @@ def wait_until(condition, *, timeout: float, what: str, interval: float = 0.1):
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up waiting for: {what}")
         time.sleep(interval)
+
+
+def status_counts(ids) -> dict[str, int]:
+    from notifications.models import NotificationLog, Status
+
+    rows = NotificationLog.objects.filter(pk__in=ids)
+    return {s: rows.filter(status=s).count() for s in (Status.PENDING, Status.SENDING, Status.SENT, Status.FAILED)}
+
+
+def settled(ids, *, pause: float = 0.5):
+    """A ``wait_until`` condition: the rows ``ids`` stopped changing (the worker has nothing left it can do)."""
+    previous = None
+
+    def check():
+        nonlocal previous
+        now = status_counts(ids)
+        stable = now == previous
+        previous = now
+        if stable:
+            return now
+        time.sleep(pause)
+        return None
+
+    return check
