@@ -415,9 +415,10 @@ def test_hot_paths_run_a_fixed_number_of_queries(setup, django_assert_num_querie
     with django_assert_num_queries(7):
         assert services.conversation_pull_next(membership=agent) is not None
     services.inbound_message_receive(channel=channel, phone="+5511987650077", body="first")
-    # savepoint, dedupe, contact, conversation lock, message in a savepoint, usage upsert, 2 updates, release
-    # (the organization's consent keywords were read with the first message: none here)
-    with django_assert_num_queries(11):
+    # savepoint, dedupe, contact, conversation lock, message in a savepoint, usage upsert, 2 updates, the
+    # campaigns' reply check in its own savepoint (3), release (the organization's consent keywords were
+    # read with the first message: none here)
+    with django_assert_num_queries(14):
         services.inbound_message_receive(
             channel=channel, phone="+5511987650077", body="second", provider_message_id="wamid.q"
         )
