@@ -53,3 +53,15 @@ def client_for():
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the default language: a test that activated another (a pt-BR page, a
+    message rendered in the organization's language) never leaks it into the next one."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
