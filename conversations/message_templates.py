@@ -628,14 +628,15 @@ def resolve_values(*, template, mapping: dict, sources: dict[str, dict]) -> dict
     formatted in the active time zone and language: activate the organization's before calling.
     """
     validate_mapping(template, mapping)
-    values: dict[str, str] = {}
-    for ref, spec in mapping.items():
-        if spec["source"] == "value":
-            values[ref] = spec["value"]
-            continue
-        source = sources.get(spec["source"]) or {}
-        values[ref] = _as_text(source.get(spec["field"]))
-    return values
+    return {ref: mapped_value(spec, sources) for ref, spec in mapping.items()}
+
+
+def mapped_value(spec: dict, sources: dict[str, dict]) -> str:
+    """The text one mapping entry resolves to (``resolve_values`` without the mapping's validation)."""
+    if spec["source"] == "value":
+        return spec["value"]
+    source = sources.get(spec["source"]) or {}
+    return _as_text(source.get(spec["field"]))
 
 
 def contact_sources(contact) -> dict[str, dict]:

@@ -61,7 +61,15 @@ class CampaignAdmin(TenantScopedAdmin):
     search_fields = ["name"]
     list_select_related = ["channel", "template"]
     actions = [start, pause, resume, cancel]
-    readonly_fields = ["status", "status_reason", "started_at", "finished_at", "created_by", "waiting_for"]
+    readonly_fields = [
+        "status",
+        "status_reason",
+        "started_at",
+        "audience_frozen_at",
+        "finished_at",
+        "created_by",
+        "waiting_for",
+    ]
     filter_horizontal = ["audience_tags"]
     raw_id_fields = ["audience_contacts"]
 

@@ -223,6 +223,7 @@ class Campaign(models.Model):
         verbose_name=_("owner"),
     )
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    audience_frozen_at = models.DateTimeField(_("audience frozen at"), null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     # Pacing: the next moment the throttle lets a message go, and the wake-up already scheduled.
     next_send_at = models.DateTimeField(null=True, blank=True, editable=False)

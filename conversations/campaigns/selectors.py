@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Organization
 from conversations.campaigns.models import (
@@ -26,7 +26,13 @@ from conversations.campaigns.models import (
     RecipientStatus,
     TagMatch,
 )
-from conversations.message_templates import contact_sources, resolve_values, template_render
+from conversations.message_templates import (
+    contact_sources,
+    mapped_value,
+    resolve_values,
+    template_render,
+    template_variables,
+)
 from conversations.models import ConsentChange, ConsentKind, Contact, OptIn, TemplateCategory, normalize_phone
 from notifications.models import Status
 
@@ -186,6 +192,24 @@ class Preview:
         return [(ExclusionReason(reason).label, count) for reason, count in self.excluded.items()]
 
 
+def blank_variables_check(campaign: Campaign):
+    """A ``contact -> bool``: whether ``render_for(campaign, contact)`` would refuse the send because a
+    variable is left blank, without rendering (the template's variables are read once, not per contact:
+    an audience of 100,000 is checked in a fraction of the time a render takes)."""
+    refs = [variable.ref for variable in template_variables(campaign.template)]
+    mapping = campaign.variable_mapping or {}
+
+    def blank(contact) -> bool:
+        sources = contact_sources(contact)
+        for ref in refs:
+            spec = mapping.get(ref)
+            if spec is None or not str(mapped_value(spec, sources) or "").strip():
+                return True
+        return False
+
+    return blank
+
+
 def render_for(campaign: Campaign, contact):
     """The rendered template for ``contact`` (raises ``ValidationError`` naming missing variables)."""
     values = resolve_values(
@@ -213,17 +237,23 @@ def campaign_preview(*, campaign: Campaign, now: datetime.datetime | None = None
     preview = Preview()
     prices = _prices(campaign)
     excluded: Counter = Counter()
+    blank = blank_variables_check(campaign) if campaign.template is not None else None
     for contact, reason in audience_iter(campaign=campaign, now=now):
         preview.audience += 1
-        if not reason and campaign.template is not None:
-            try:
-                rendered = render_for(campaign, contact)
-            except ValidationError as error:
+        if not reason and blank is not None:
+            is_blank = blank(contact)
+            if is_blank:
                 reason = ExclusionReason.MISSING_VARIABLES
-                if len(preview.sample_errors) < samples:
-                    preview.sample_errors.append(f"{contact}: {'; '.join(error.messages)}")
-            else:
-                if len(preview.samples) < samples:
+            # Only the samples are rendered: what the preview shows, and the words of the first errors.
+            if (len(preview.sample_errors) if is_blank else len(preview.samples)) < samples:
+                try:
+                    rendered = render_for(campaign, contact)
+                except ValidationError as error:
+                    reason = ExclusionReason.MISSING_VARIABLES
+                    if len(preview.sample_errors) < samples:
+                        preview.sample_errors.append(f"{contact}: {'; '.join(error.messages)}")
+                else:
+                    reason = ""
                     preview.samples.append({"contact": str(contact), "phone": contact.phone, "text": rendered.text})
         if reason:
             excluded[reason] += 1
@@ -388,14 +418,14 @@ def recipient_list(*, campaign: Campaign, status: str = "") -> QuerySet[Campaign
 
 
 STATE_LABELS = {
-    RecipientStatus.QUEUED: _("Queued"),
-    RecipientStatus.EXCLUDED: _("Excluded"),
-    RecipientStatus.ENQUEUED: _("Sending"),
-    RecipientStatus.SENT: _("Sent"),
-    RecipientStatus.FAILED: _("Failed"),
-    RecipientStatus.SKIPPED: _("Not sent"),
-    Status.DELIVERED: _("Delivered"),
-    Status.READ: _("Read"),
+    RecipientStatus.QUEUED: pgettext_lazy("recipient state", "Queued"),
+    RecipientStatus.EXCLUDED: pgettext_lazy("recipient state", "Excluded"),
+    RecipientStatus.ENQUEUED: pgettext_lazy("recipient state", "Sending"),
+    RecipientStatus.SENT: pgettext_lazy("recipient state", "Sent"),
+    RecipientStatus.FAILED: pgettext_lazy("recipient state", "Failed"),
+    RecipientStatus.SKIPPED: pgettext_lazy("recipient state", "Not sent"),
+    Status.DELIVERED: pgettext_lazy("recipient state", "Delivered"),
+    Status.READ: pgettext_lazy("recipient state", "Read"),
 }
 
 

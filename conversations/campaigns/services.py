@@ -50,6 +50,7 @@ from notifications.registry import Channel as NotificationChannel
 logger = logging.getLogger(__name__)
 
 TRANSPORT = "campaigns.whatsapp"
+FREEZE_CHUNK = 2000
 
 
 def _setting(name: str, default):
@@ -300,14 +301,46 @@ def campaign_start(*, campaign: Campaign, by, now: datetime.datetime | None = No
 
 
 def _begin(campaign: Campaign, now: datetime.datetime) -> None:
-    """Freeze the audience into recipient rows (with every exclusion) and start running."""
-    if campaign.recipients.exists():
-        raise ValidationError(_("This campaign's audience is already frozen."), code="frozen")
+    """Start running: the dispatch task (published on commit) freezes the audience, then sends.
+
+    The person pressing "Start" waits for neither: the worker lists the audience in the first
+    dispatch, moments later (exclusions such as the frequency cap are counted at ``started_at``).
+    """
+    campaign.status = CampaignStatus.RUNNING
+    campaign.started_at = now
+    campaign.next_send_at = now
+    campaign.status_reason = ""
+    campaign.waiting_for = "audience"
+    campaign.save(update_fields=["status", "started_at", "next_send_at", "status_reason", "waiting_for", "updated_at"])
+    _kick(campaign.pk)
+
+
+def campaign_freeze(*, campaign_id: int) -> int:
+    """Freeze a started campaign's audience now if it is not yet (the first dispatch does it too);
+    returns the recipient rows written (0 when already frozen or not started)."""
+    with transaction.atomic():
+        campaign = _locked(Campaign(pk=campaign_id))
+        if campaign.audience_frozen_at is not None or campaign.started_at is None:
+            return 0
+        written = _freeze(campaign)
+        campaign.waiting_for = ""
+        campaign.save(update_fields=["audience_frozen_at", "waiting_for", "updated_at"])
+    return written
+
+
+def _freeze(campaign: Campaign) -> int:
+    """Write the audience into recipient rows, each exclusion with its reason; from then on it is fixed.
+
+    Runs once per campaign, in the caller's transaction holding the campaign's row lock; memory stays
+    flat in the audience size (contacts read and rows written in chunks).
+    """
+    at = campaign.started_at
+    blank = selectors.blank_variables_check(campaign)
     chunk: list[CampaignRecipient] = []
     position = 0
-    for contact, reason in selectors.audience_iter(campaign=campaign, now=now):
-        if not reason:
-            reason = _render_problem(campaign, contact)
+    for contact, reason in selectors.audience_iter(campaign=campaign, now=at):
+        if not reason and blank(contact):
+            reason = ExclusionReason.MISSING_VARIABLES
         position += 1
         chunk.append(
             CampaignRecipient(
@@ -320,25 +353,13 @@ def _begin(campaign: Campaign, now: datetime.datetime) -> None:
                 reason=reason,
             )
         )
-        if len(chunk) >= 2000:
+        if len(chunk) >= FREEZE_CHUNK:
             CampaignRecipient.objects.bulk_create(chunk)
             chunk = []
     CampaignRecipient.objects.bulk_create(chunk)
-    campaign.status = CampaignStatus.RUNNING
-    campaign.started_at = now
-    campaign.next_send_at = now
-    campaign.status_reason = ""
-    campaign.waiting_for = ""
-    campaign.save(update_fields=["status", "started_at", "next_send_at", "status_reason", "waiting_for", "updated_at"])
-    _kick(campaign.pk)
-
-
-def _render_problem(campaign: Campaign, contact) -> str:
-    try:
-        selectors.render_for(campaign, contact)
-    except ValidationError:
-        return ExclusionReason.MISSING_VARIABLES
-    return ""
+    campaign.audience_frozen_at = timezone.now()
+    logger.info("campaign %s: audience of %d frozen", campaign.pk, position)
+    return position
 
 
 @transaction.atomic
@@ -444,11 +465,23 @@ def campaign_dispatch(*, campaign_id: int, now: datetime.datetime | None = None)
             return result
         _dispatch(campaign, now, result)
         campaign.waiting_for = result.waiting_for
-        campaign.save(update_fields=["next_send_at", "wake_at", "waiting_for", "status", "finished_at", "updated_at"])
+        campaign.save(
+            update_fields=[
+                "next_send_at",
+                "wake_at",
+                "waiting_for",
+                "status",
+                "finished_at",
+                "audience_frozen_at",
+                "updated_at",
+            ]
+        )
     return result
 
 
 def _dispatch(campaign: Campaign, now: datetime.datetime, result: DispatchResult) -> None:
+    if campaign.audience_frozen_at is None:
+        _freeze(campaign)
     recipients = campaign.recipients
     in_flight = recipients.filter(status=RecipientStatus.ENQUEUED).count()
     if not recipients.filter(status=RecipientStatus.QUEUED).exists():

@@ -12,6 +12,7 @@ from django.utils import timezone
 from conversations.campaigns import selectors, services
 from conversations.campaigns.models import (
     AudienceType,
+    Campaign,
     CampaignRecipient,
     CampaignStatus,
     ExclusionReason,
@@ -72,7 +73,9 @@ def test_every_exclusion_is_counted_by_reason_in_the_preview_and_frozen_at_start
 
     services.campaign_start(campaign=campaign, by=tenant_a.admin)
     campaign.refresh_from_db()
-    assert campaign.status == CampaignStatus.RUNNING
+    assert (campaign.status, campaign.waiting_for) == (CampaignStatus.RUNNING, "audience")
+    assert services.campaign_freeze(campaign_id=campaign.pk) == 8  # what the first dispatch does first
+    assert services.campaign_freeze(campaign_id=campaign.pk) == 0  # once
     frozen = b.statuses(campaign)
     assert {frozen[c.pk] for c in people["ok"]} == {(RecipientStatus.QUEUED, "")}
     for reason in (ExclusionReason.OPTED_OUT, ExclusionReason.NO_MARKETING_CONSENT, ExclusionReason.BLOCKED):
@@ -102,6 +105,7 @@ def test_a_contact_who_opts_out_after_the_freeze_is_not_sent_to(tenant_a, graph)
     stays, leaves = b.consenting_contact(org, name="Stays"), b.consenting_contact(org, name="Leaves")
     campaign = b.campaign(org, tenant_a.admin)
     services.campaign_start(campaign=campaign, by=tenant_a.admin)
+    services.campaign_freeze(campaign_id=campaign.pk)
     consent.contact_set_opt_in(contact=leaves, opt_in=OptIn.OPTED_OUT)
     b.run_to_end(campaign)
     assert b.statuses(campaign)[leaves.pk] == (RecipientStatus.SKIPPED, ExclusionReason.OPTED_OUT)
@@ -157,6 +161,7 @@ def test_frequency_cap_across_campaigns(tenant_a, graph):
     third = b.campaign(org, tenant_a.admin, channel=channel)
     assert selectors.campaign_preview(campaign=third).excluded == {ExclusionReason.FREQUENCY_CAP: 1}
     services.campaign_start(campaign=third, by=tenant_a.admin)
+    services.campaign_freeze(campaign_id=third.pk)
     assert b.statuses(third)[capped.pk] == (RecipientStatus.EXCLUDED, ExclusionReason.FREQUENCY_CAP)
     assert b.statuses(third)[fresh.pk] == (RecipientStatus.QUEUED, "")
     # Eight days later the window has passed.
@@ -211,3 +216,33 @@ def test_another_organizations_template_is_refused(tenant_a, tenant_b):
     with pytest.raises(ValidationError) as refused:
         b.campaign(tenant_a.org, tenant_a.admin, template=other)
     assert "template" in refused.value.message_dict
+
+
+def test_start_returns_at_once_and_the_first_dispatch_freezes_the_audience(tenant_a, graph):
+    """Pressing "Start" costs the same few queries for 3 contacts or 40: the worker lists the audience."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    org = tenant_a.org
+    small, large = b.campaign(org, tenant_a.admin), b.campaign(org, tenant_a.admin)
+    people = [b.consenting_contact(org, name=f"Pessoa {n}") for n in range(40)]
+    small.audience_type = large.audience_type = AudienceType.LIST
+    small.save(update_fields=["audience_type"])
+    large.save(update_fields=["audience_type"])
+    small.audience_contacts.set(people[:3])
+    large.audience_contacts.set(people)
+    counts = []
+    for campaign in (small, large):
+        with CaptureQueriesContext(connection) as queries:
+            services.campaign_start(campaign=campaign, by=tenant_a.admin)
+        counts.append(len(queries))
+        assert not CampaignRecipient.objects.filter(campaign=campaign).exists()
+    assert counts[0] == counts[1]
+
+    started_at = Campaign.objects.get(pk=large.pk).started_at
+    late = b.consenting_contact(org, name="Late")
+    large.audience_contacts.add(late)  # before the worker lists the audience: it is in it
+    result = services.campaign_dispatch(campaign_id=large.pk)
+    large.refresh_from_db()
+    assert result.handed_over == 41 and large.audience_frozen_at >= started_at and large.waiting_for == ""
+    assert set(b.statuses(large)) == {p.pk for p in people} | {late.pk}

@@ -285,7 +285,8 @@ def test_scheduled_campaign_starts_on_the_beat_tick_when_due(tenant_a, graph):
     assert not CampaignRecipient.objects.filter(campaign=campaign).exists()
     assert services.campaigns_tick(now=at).started == 1
     campaign.refresh_from_db()
-    assert campaign.status == CampaignStatus.RUNNING
+    assert (campaign.status, campaign.started_at, campaign.waiting_for) == (CampaignStatus.RUNNING, at, "audience")
+    assert services.campaign_freeze(campaign_id=campaign.pk) == 2
     assert CampaignRecipient.objects.filter(campaign=campaign).count() == 2
 
 
