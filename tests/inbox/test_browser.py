@@ -99,7 +99,9 @@ def test_webhook_reply_typing_presence_and_inert_script(desk, browser, daphne): 
         desk.whatsapp, phone="+5511987650001", name="Maria Souza", body=XSS, message_id="wamid.e2e-1"
     )
     assert result["messages_stored"] == 1
-    item = agent.wait_for_selector("#conv-list .conv-item:has-text('Maria Souza')")
+    # A locator, not an element handle: a live list update may replace the item before the click.
+    item = agent.locator("#conv-list .conv-item:has-text('Maria Souza')")
+    item.wait_for()
     assert still_same_document(agent)
     # One websocket per tab: the inbox's own carries the notification badge too.
     assert [url.rsplit("/", 2)[-2] for url in agent.websockets] == ["inbox"]
