@@ -417,6 +417,7 @@ def message_status_update(
         return None
     at = at or timezone.now()
     fields = []
+    previous_status = message.delivery_status
     stamp = _STATUS_TIMESTAMP[status]
     if getattr(message, stamp) is None:
         setattr(message, stamp, at)
@@ -433,4 +434,13 @@ def message_status_update(
         fields.append("delivery_status")
     if fields:
         message.save(update_fields=fields)
+    if message.delivery_status != previous_status:
+        _emit(
+            "message.status_changed",
+            organization.pk,
+            conversation_id=message.conversation_id,
+            message_id=message.pk,
+            previous_status=previous_status,
+            status=message.delivery_status,
+        )
     return message
