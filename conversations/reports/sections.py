@@ -153,7 +153,11 @@ def overview(query: ReportQuery) -> Report:
         [day, count_of(opened, facts.OPENED, day), count_of(closed, facts.CLOSED, day)]
         for day in query.period.each_day()
     ]
-    columns = [Column("day", _("Day"), DAY), Column("opened", _("Opened")), Column("closed", _("Closed"))]
+    columns = [
+        Column("day", _("Day"), DAY),
+        Column("opened", _("Opened")),
+        Column("closed", pgettext_lazy("conversations", "Closed")),
+    ]
     table = Table("daily", _("Conversations per day"), columns, rows, Chart("line", ("opened", "closed")))
     return Report(kpis=kpis, tables=[table])
 
@@ -194,7 +198,7 @@ def conversations(query: ReportQuery) -> Report:
     previous = conversations_totals(query.for_period(query.period.previous()))
     kpis = [
         Kpi(_("Opened"), opened_total, previous[0]),
-        Kpi(_("Closed"), closed_total, previous[1]),
+        Kpi(pgettext_lazy("conversations", "Closed"), closed_total, previous[1]),
         Kpi(_("Reopened"), sum(r[3] for r in rows), previous[2], lower_is_better=True),
         Kpi(_("Resolution rate"), ratio(closed_total, opened_total), ratio(previous[1], previous[0]), PERCENT),
     ]
@@ -207,7 +211,7 @@ def conversations(query: ReportQuery) -> Report:
                 [
                     Column("day", _("Day"), DAY),
                     Column("opened", _("Opened")),
-                    Column("closed", _("Closed")),
+                    Column("closed", pgettext_lazy("conversations", "Closed")),
                     Column("reopened", _("Reopened")),
                     Column("first_response", _("Median first response"), DURATION),
                     Column("first_response_business", _("Median first response (business)"), DURATION),

@@ -68,6 +68,8 @@ def section_page(request, slug: str):
         report=report,
         charts=[_chart_data(table) for table in report.tables],
         export_query=request.GET.urlencode(),
+        # The overview of a period that includes today refreshes itself (one partial a minute).
+        live=section.slug == "overview" and query.period.day_to >= form.today,
     )
     template = (
         "reports/section.html#report" if request.htmx and request.htmx.target == "report" else "reports/section.html"

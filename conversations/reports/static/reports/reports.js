@@ -42,7 +42,7 @@
     var datasets = spec.series.map(function (s, i) {
       var color = doughnut ? spec.labels.map(function (_l, j) { return PALETTE[j % PALETTE.length]; }) : PALETTE[i % PALETTE.length];
       return { label: s.label, data: s.values, backgroundColor: color, borderColor: doughnut ? "#fff" : color,
-               tension: 0.25, pointRadius: spec.labels.length > 40 ? 0 : 2, spanGaps: true };
+               cubicInterpolationMode: "monotone", pointRadius: spec.labels.length > 40 ? 0 : 2, spanGaps: true };
     });
     var options = {
       responsive: true, maintainAspectRatio: false, animation: false, locale: locale(),
@@ -57,7 +57,7 @@
     if (!doughnut) {
       options.scales = {
         x: { stacked: spec.kind === "stacked", ticks: { callback: function (value) { return dayLabel(this.getLabelForValue(value)); }, maxRotation: 0, autoSkip: true } },
-        y: { stacked: spec.kind === "stacked", beginAtZero: true, ticks: { callback: function (v) { return format(v); } } }
+        y: { stacked: spec.kind === "stacked", beginAtZero: true, ticks: { precision: unit === "count" ? 0 : undefined, callback: function (v) { return format(v); } } }
       };
     }
     new window.Chart(canvas, { type: kind, data: { labels: spec.labels, datasets: datasets }, options: options });
