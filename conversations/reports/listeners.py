@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from conversations import sla
-from conversations.models import AuthorType, Contact, Conversation, Direction, Message
+from conversations.models import Contact, Conversation, Direction, Message
 from conversations.reports import facts
 from conversations.reports.services import rollup_add
 from pytake.events import IN_TRANSACTION, Event, listener
@@ -45,8 +45,9 @@ def _dims(event: Event, row: dict, prefix: str = "") -> facts.Dims:
     )
 
 
-def _schedule(organization_id: int):
-    return sla.schedule_for(Organization.objects.get(pk=organization_id))
+def _schedule(organization_id: int, time_zone: str):
+    """The business hours for business-time durations (two queries: windows, holidays)."""
+    return sla.schedule_for(Organization(pk=organization_id, time_zone=time_zone))
 
 
 @listener("conversation.created", phase=IN_TRANSACTION)
@@ -69,7 +70,7 @@ def on_conversation_closed(event: Event) -> None:
             agent_id=event.payload.get("agent_id"),
             has_target=row["resolution_due_at"] is not None,
             breached_at=row["resolution_breached_at"],
-            schedule=_schedule(event.organization_id),
+            schedule=_schedule(event.organization_id, row["organization__time_zone"]),
         )
     )
 
@@ -157,26 +158,14 @@ def on_message_sent(event: Event) -> None:
     if row is None or row["is_internal_note"]:
         return
     added = _message_facts(event, row)
-    if (
-        row["author_type"] == AuthorType.AGENT
-        and row["conversation__first_response_at"] is not None
-        and not Message.objects.filter(
-            conversation_id=row["conversation_id"],
-            direction=Direction.OUTBOUND,
-            author_type=AuthorType.AGENT,
-            is_internal_note=False,
-            created_at__lte=row["created_at"],
-        )
-        .exclude(pk=event.payload.get("message_id"))
-        .exists()
-    ):
+    if event.payload.get("first_response") and row["conversation__first_response_at"] is not None:
         added += facts.first_response(
             _dims(event, row, "conversation__"),
             created_at=row["conversation__created_at"],
             responded_at=row["conversation__first_response_at"],
             responder_id=row["author_id"],
             due_at=row["conversation__first_response_due_at"],
-            schedule=_schedule(event.organization_id),
+            schedule=_schedule(event.organization_id, row["conversation__organization__time_zone"]),
         )
     rollup_add(added)
 
