@@ -44,8 +44,14 @@ def _visible_sections(request):
     return [s for s in registry.sections() if s.for_agents or not agent]
 
 
-def _form(request):
-    return ReportFilterForm(request.GET, organization=request.organization, own_agent_id=_own_agent_id(request))
+def _form(request, section):
+    """The overview opens on today (against yesterday); the other reports on the last 30 days."""
+    return ReportFilterForm(
+        request.GET,
+        organization=request.organization,
+        own_agent_id=_own_agent_id(request),
+        default_preset="today" if section.slug == "overview" else "30d",
+    )
 
 
 @role_required(*ALL_ROLES)
@@ -56,7 +62,7 @@ def index(request):
 @role_required(*ALL_ROLES)
 def section_page(request, slug: str):
     section = _section_or_404(request, slug)
-    form = _form(request)
+    form = _form(request, section)
     context = {"section": section, "sections": _visible_sections(request), "form": form, "own": _own_agent_id(request)}
     if not form.is_valid():
         return render(request, "reports/section.html", context, status=400)
@@ -110,7 +116,7 @@ def _plain(value, unit):
 
 def _report_or_400(request, slug: str) -> tuple[object, Report | None, HttpResponse | None]:
     section = _section_or_404(request, slug)
-    form = _form(request)
+    form = _form(request, section)
     if not form.is_valid():
         errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
         return section, None, HttpResponse(json.dumps({"errors": errors}), status=400, content_type="application/json")
@@ -184,13 +190,9 @@ def section_json(request, slug: str):
                 "slug": t.slug,
                 "title": str(t.title),
                 "columns": [{"key": c.key, "label": str(c.label), "unit": c.unit} for c in t.columns],
-                "rows": [[_json_value(v) for v in row] for row in t.rows],
+                "rows": t.rows,
             }
             for t in report.tables
         ],
     }
     return HttpResponse(json.dumps(body, cls=DjangoJSONEncoder), content_type="application/json")
-
-
-def _json_value(value):
-    return str(value) if hasattr(value, "_proxy____cast") else value

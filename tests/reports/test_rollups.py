@@ -164,3 +164,27 @@ def test_percentiles_from_buckets():
     assert 30 <= median <= 60  # the median lies in the 30–60 s bucket
     assert buckets.percentile({}, 0.5) is None
     assert buckets.percentile({len(buckets.BOUNDS) - 1: (2, 2_000_000)}, 0.5) == 1_000_000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_increments_of_one_cell_are_all_counted():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django import db
+    from django.db import transaction
+
+    world = builders.setup_org("concurrent")
+    fact = facts.Fact(world.org.pk, dt.date(2026, 10, 1), facts.MESSAGES_IN, "text", total=2)
+
+    def worker(_n):
+        try:
+            for _ in range(25):
+                with transaction.atomic():
+                    rollup_add([fact])
+        finally:
+            db.connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(worker, range(8)))
+    row = DailyRollup.objects.get(organization=world.org)
+    assert (row.count, row.total) == (200, 400)

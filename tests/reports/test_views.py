@@ -209,3 +209,14 @@ def test_json_export_holds_the_tables(world, client_for):
     body = _json(client_for(world.admin), "messages")
     assert [t["slug"] for t in body["tables"]] == ["daily", "kinds", "delivery"]
     assert json.dumps(body)
+
+
+def test_overview_opens_on_today_and_the_others_on_30_days(world, client_for):
+    client = client_for(world.admin)
+    page = client.get("/reports/overview/")
+    assert page.context["query"].period.days == 1
+    assert page.context["previous"].days == 1
+    assert 'hx-trigger="every 60s"' in page.content.decode()  # today's overview refreshes itself
+    page = client.get("/reports/agents/")
+    assert page.context["query"].period.days == 30
+    assert 'hx-trigger="every 60s"' not in page.content.decode()
