@@ -183,7 +183,12 @@ def conversations(query: ReportQuery) -> Report:
                 durations(hist.get((facts.RESOLUTION_BUSINESS, day), {})).median,
             ]
         )
-    all_hist = histograms(query, _DURATIONS)
+    all_hist: dict[tuple, dict[int, tuple[int, int]]] = {}
+    for (metric, _day), by_bucket in hist.items():  # the period's histograms: the days' added up
+        into = all_hist.setdefault((metric,), {})
+        for bucket, (count, total) in by_bucket.items():
+            seen = into.get(bucket, (0, 0))
+            into[bucket] = (seen[0] + count, seen[1] + total)
     summary = []
     for metric, label in (
         (facts.FIRST_RESPONSE, _("First response (calendar time)")),
