@@ -21,7 +21,8 @@ from accounts.roles import ALL_ROLES, Role
 from accounts.tenancy import current_role, role_required
 from conversations.reports import registry
 from conversations.reports.forms import ReportFilterForm
-from conversations.reports.sections import DAY, DURATION, PERCENT, Report
+from conversations.reports.sections import DAY, DURATION, PERCENT, TEXT, Report
+from pytake.spreadsheet import formula_safe
 
 BOM = "\ufeff"
 
@@ -126,6 +127,8 @@ def _report_or_400(request, slug: str) -> tuple[object, Report | None, HttpRespo
 def _cell(value, unit):
     if value is None:
         return ""
+    if unit == TEXT:
+        return formula_safe(str(value))
     if unit == DAY and isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, float):

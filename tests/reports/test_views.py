@@ -220,3 +220,14 @@ def test_overview_opens_on_today_and_the_others_on_30_days(world, client_for):
     page = client.get("/reports/agents/")
     assert page.context["query"].period.days == 30
     assert 'hx-trigger="every 60s"' not in page.content.decode()
+
+
+def test_csv_cells_never_run_as_spreadsheet_formulas(world, client_for):
+    from tests.conversations import factories as cf
+
+    tag = cf.tag(world.org, name="=HYPERLINK(1)")
+    contact = cf.contact(world.org)
+    contact.tags.add(tag)
+    raw = b"".join(client_for(world.admin).get(f"/reports/contacts.csv?{PERIOD}&table=tags").streaming_content)
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert ["'=HYPERLINK(1)", "1"] in rows
