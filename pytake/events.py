@@ -21,7 +21,8 @@ Event names follow Chatwoot's. The payload carries ids only (listeners load fres
     conversation.closed       conversation_id, agent_id, closed_by_id
     conversation.reopened     conversation_id, by_id
     message.received          conversation_id, message_id, contact_id
-    message.sent              conversation_id, message_id, author_id
+    message.sent              conversation_id, message_id, author_id, first_response (true on the reply that set it)
+    message.status_changed    conversation_id, message_id, previous_status, status (a provider's delivery status moved it)
     contact.created           contact_id
     sla.warning / sla.breached  conversation_id, kind ("first_response" | "resolution"), agent_id, queue_id, due_at (ISO)
     agent.offline             user_id, membership_id

@@ -118,3 +118,25 @@ def on_button_reply(event: Event) -> None:
         contact_id=event.payload.get("contact_id"),
         conversation_id=event.payload.get("conversation_id"),
     )
+
+
+@listener(
+    "appointment.created",
+    "appointment.confirmed",
+    "appointment.cancelled",
+    "appointment.rescheduled",
+    "appointment.completed",
+    "appointment.no_show",
+    phase=IN_TRANSACTION,
+)
+def on_appointment_changed_reports(event: Event) -> None:
+    """Keep the appointment rollups of the reports current (``scheduling/reports.py``)."""
+    from conversations.reports.services import rollup_add
+    from scheduling import reports
+
+    appointment = _appointment(event)
+    if appointment is None:
+        return
+    reports.appointment_cell_refresh(appointment=appointment)
+    if event.name == "appointment.created":
+        rollup_add(reports.booked_facts(appointment))

@@ -30,6 +30,7 @@ from conversations.campaigns.forms import (
     VariablesStepForm,
 )
 from conversations.campaigns.models import EDITABLE_STATUSES, AudienceType, CampaignStatus
+from pytake.spreadsheet import formula_safe
 
 
 def _may_manage(request) -> bool:
@@ -112,7 +113,7 @@ def campaign_recipients_csv(request, campaign_id: int):
             yield writer.writerow(
                 [
                     r.position,
-                    _safe(str(r.contact)),
+                    formula_safe(str(r.contact)),
                     r.phone,
                     selectors.recipient_state(r),
                     r.reason,
@@ -120,7 +121,7 @@ def campaign_recipients_csv(request, campaign_id: int):
                     _iso(log.delivered_at if log else None),
                     _iso(log.read_at if log else None),
                     _iso(r.replied_at),
-                    _safe((r.error or (log.error if log and log.status == "failed" else ""))[:500]),
+                    formula_safe((r.error or (log.error if log and log.status == "failed" else ""))[:500]),
                 ]
             )
 
@@ -131,11 +132,6 @@ def campaign_recipients_csv(request, campaign_id: int):
 
 def _iso(value) -> str:
     return value.isoformat() if value else ""
-
-
-def _safe(value: str) -> str:
-    """No spreadsheet formulas from contact data (CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 @role_required(*ALL_ROLES)

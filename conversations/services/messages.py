@@ -276,7 +276,8 @@ def _agent_message_out(conversation: Conversation, message: Message, *, author: 
     message stops the first-response clock), its outbox row is written, ``message.sent`` is dispatched."""
     updates = ["last_message_at"]
     conversation.last_message_at = now
-    if conversation.first_response_at is None:
+    first_response = conversation.first_response_at is None
+    if first_response:
         conversation.first_response_at = now
         updates.append("first_response_at")
     conversation.save(update_fields=updates)
@@ -287,6 +288,7 @@ def _agent_message_out(conversation: Conversation, message: Message, *, author: 
         conversation_id=conversation.pk,
         message_id=message.pk,
         author_id=author.user_id,
+        **({"first_response": True} if first_response else {}),
     )
 
 
@@ -417,6 +419,7 @@ def message_status_update(
         return None
     at = at or timezone.now()
     fields = []
+    previous_status = message.delivery_status
     stamp = _STATUS_TIMESTAMP[status]
     if getattr(message, stamp) is None:
         setattr(message, stamp, at)
@@ -433,4 +436,13 @@ def message_status_update(
         fields.append("delivery_status")
     if fields:
         message.save(update_fields=fields)
+    if message.delivery_status != previous_status:
+        _emit(
+            "message.status_changed",
+            organization.pk,
+            conversation_id=message.conversation_id,
+            message_id=message.pk,
+            previous_status=previous_status,
+            status=message.delivery_status,
+        )
     return message

@@ -416,17 +416,22 @@ def test_hot_paths_run_a_fixed_number_of_queries(setup, django_assert_num_querie
         assert services.conversation_pull_next(membership=agent) is not None
     services.inbound_message_receive(channel=channel, phone="+5511987650077", body="first")
     # savepoint, dedupe, contact, conversation lock, message in a savepoint, usage upsert, 2 updates, the
-    # campaigns' reply check in its own savepoint (3), release (the organization's consent keywords were
-    # read with the first message: none here)
-    with django_assert_num_queries(14):
+    # campaigns' reply check in its own savepoint (3), the reports' rollup (savepoint, the message with its
+    # conversation, one upsert, release), release (the organization's consent keywords were read with the
+    # first message: none here)
+    with django_assert_num_queries(18):
         services.inbound_message_receive(
             channel=channel, phone="+5511987650077", body="second", provider_message_id="wamid.q"
         )
     conversation = Conversation.objects.get(contact__phone="+5511987650077")
     # savepoint, lock conversation (contact and channel joined), usage upsert, insert, update, its outbox row,
-    # release
-    with django_assert_num_queries(7):
+    # the reports' rollup (savepoint, the message with its conversation, business hours and holidays for the
+    # first response's business time, one upsert, release), release
+    with django_assert_num_queries(13):
         services.message_send(conversation=conversation, author=agent, body="reply")
+    # A later reply: no first response, so no business hours.
+    with django_assert_num_queries(11):
+        services.message_send(conversation=conversation, author=agent, body="another reply")
 
 
 def test_replies_and_notes_over_the_channels_limit_are_refused_not_cut(setup):
