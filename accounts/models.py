@@ -373,6 +373,13 @@ class Queue(models.Model):
     required_skills = models.ManyToManyField(
         Skill, blank=True, related_name="queues", verbose_name=_("required skills")
     )
+    csat_enabled = models.BooleanField(
+        _("satisfaction survey"),
+        default=False,
+        help_text=_(
+            "Send the customer a WhatsApp survey (rating 1–5 and an optional comment) when a conversation closes."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
