@@ -483,6 +483,8 @@ class AuditLogEntry(models.Model):
             models.Index(fields=["organization", "-created_at"], name="accounts_audit_org_created"),
             models.Index(fields=["organization", "actor"], name="accounts_audit_org_actor"),
             models.Index(fields=["organization", "action"], name="accounts_audit_org_action"),
+            # One object's history (a conversation's SLA timeline).
+            models.Index(fields=["content_type", "object_id", "-created_at"], name="accounts_audit_object"),
         ]
 
     def __str__(self):

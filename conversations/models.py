@@ -586,6 +586,15 @@ class Conversation(models.Model):
     def is_snoozed(self) -> bool:
         return self.snoozed_at is not None
 
+    @property
+    def sla_next(self):
+        """The SLA target it races now (``conversations.sla.next_due``), or ``None``."""
+        from django.utils import timezone
+
+        from conversations.sla import next_due
+
+        return next_due(self, timezone.now())
+
 
 class Direction(models.TextChoices):
     INBOUND = "inbound", _("Inbound")

@@ -336,3 +336,20 @@ def statistics(request):
         "scheduling/staff/statistics.html",
         {"stats": stats, "first": first, "last": last, "date_errors": date_errors},
     )
+
+
+@role_required(*ACTING_ROLES)
+@require_http_methods(["GET"])
+def today(request):
+    """The dashboard's piece: the member's own appointments today (in the organization's time zone)."""
+    organization = request.organization
+    tz = organization.tzinfo
+    day = timezone.now().astimezone(tz).date()
+    start = datetime.datetime.combine(day, datetime.time.min, tzinfo=tz)
+    appointments = selectors.appointment_list_for_calendar(
+        organization=organization,
+        start=start,
+        end=start + datetime.timedelta(days=1),
+        provider_user_ids=[request.user.pk],
+    )
+    return render(request, "scheduling/staff/_today.html", {"appointments": appointments, "day": day})
