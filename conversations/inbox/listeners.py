@@ -38,6 +38,7 @@ CONVERSATION_EVENTS = (
     "conversation.reopened",
     "conversation.snoozed",
     "conversation.woken",
+    "csat.rated",
 )
 AUDIENCE_QUEUE_KEYS = ("queue_id", "from_queue_id", "to_queue_id")
 AUDIENCE_USER_KEYS = ("agent_id", "previous_agent_id", "from_agent_id", "to_agent_id")

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from accounts import audit
 from conversations.models import ChannelKind, Conversation, CsatStatus, CsatSurvey, Message, MessageKind
 from conversations.selectors import service_window
+from conversations.services.common import _emit
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +193,14 @@ def csat_answer_record(*, survey: CsatSurvey, message: Message, reply_payload: s
             obj=conversation,
             changes={"csat_score": [None, score]},
         )
+        _emit(
+            "csat.rated",
+            survey.organization_id,
+            conversation_id=conversation.pk,
+            agent_id=conversation.agent_user_id,
+            queue_id=conversation.queue_id,
+            score=score,
+        )
         with translation.override(organization.locale):
             answer = _("Thank you for your rating! If you want to tell us more, reply with a comment in the next hour.")
         message_send_automatic(conversation=conversation, body=answer, reason="csat")
@@ -199,6 +208,14 @@ def csat_answer_record(*, survey: CsatSurvey, message: Message, reply_payload: s
     survey.comment = (message.body or "").strip()[:COMMENT_MAX_LENGTH]
     survey.status = CsatStatus.COMPLETED
     survey.save(update_fields=["comment", "status"])
+    _emit(
+        "csat.rated",
+        survey.organization_id,
+        conversation_id=conversation.pk,
+        agent_id=conversation.agent_user_id,
+        queue_id=conversation.queue_id,
+        score=survey.score,
+    )
     with translation.override(organization.locale):
         answer = _("Thank you! Your comment reached our team.")
     message_send_automatic(conversation=conversation, body=answer, reason="csat")
