@@ -117,7 +117,7 @@ def test_the_wake_job_reads_due_rows_through_its_partial_index(desk):
     with CaptureQueriesContext(connection) as captured:
         assert services.snooze_wake_due() == 0
     statements = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
-    assert len(statements) == 1 and "FOR UPDATE SKIP LOCKED" in statements[0]
+    assert len(statements) == 1 and "SKIP LOCKED" in statements[0]
 
 
 # --- mentions -------------------------------------------------------------------------------------------
