@@ -68,7 +68,11 @@ def webhook(channel, message: dict) -> dict:
 def list_reply(channel, row_id: str, title: str, wamid: str) -> dict:
     return webhook(
         channel,
-        {"id": wamid, "type": "interactive", "interactive": {"type": "list_reply", "list_reply": {"id": row_id, "title": title}}},
+        {
+            "id": wamid,
+            "type": "interactive",
+            "interactive": {"type": "list_reply", "list_reply": {"id": row_id, "title": title}},
+        },
     )
 
 
