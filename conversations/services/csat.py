@@ -25,6 +25,7 @@ from accounts import audit
 from conversations.models import ChannelKind, Conversation, CsatStatus, CsatSurvey, Message, MessageKind
 from conversations.selectors import service_window
 from conversations.services.common import _emit
+from conversations.services.conversations import _system_message
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ def csat_survey_send(*, conversation: Conversation) -> CsatSurvey | None:
         return None  # this conversation had its survey already
     survey.organization = conversation.organization
     text, body = survey_message(survey)
+    with translation.override(conversation.organization.locale):
+        _system_message(conversation, _("Satisfaction survey sent to the customer."))
     outbox_enqueue(
         organization=conversation.organization,
         event_type="csat_survey",

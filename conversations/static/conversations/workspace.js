@@ -291,7 +291,7 @@
       beep();
       if (prefs.desktopMessage === "1") {
         const name = contactName(frame.item);
-        desktop((prefs.i18nNewMessage || "").replace("%(name)s", name), "", frame.conversation_id);
+        desktop((prefs.i18nNewMessage || "").replace("{name}", name), "", frame.conversation_id);
       }
     } else if (frame.event === "conversation.assigned" && frame.agent_id === myUserId && frame.by_id !== myUserId) {
       countUnseen();
