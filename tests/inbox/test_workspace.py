@@ -253,3 +253,30 @@ def test_my_work_and_the_queues_on_the_dashboard(desk, client_for):
     assert waiting.assignee_id is None
     admin_body = client_for(desk.tenant.admin).get("/inbox/my-work/").content.decode()
     assert "queue-overview" in admin_body and f'data-queue="{desk.queue.pk}"' in admin_body
+
+
+# --- signals for new work ---------------------------------------------------------------------------------
+
+
+def test_the_signals_are_personal_preferences_the_inbox_reads(desk, client_for):
+    client = client_for(desk.tenant.agent)
+    page = client.get("/inbox/").content.decode()
+    # Defaults: desktop notifications wanted (the browser still asks), no sound; never asked on load.
+    assert 'data-desktop-message="1"' in page and 'data-sound="0"' in page
+    assert 'id="enable-desktop-notifications"' in page
+    form = client.get("/settings/notifications/").content.decode()
+    assert 'name="sound"' in form and 'name="desktop_assignment"' in form
+    data = {
+        "email_enabled": "on",
+        "websocket_enabled": "on",
+        "in_app_enabled": "on",
+        "quiet_hours_start": "22:00",
+        "quiet_hours_end": "08:00",
+        "max_emails_per_hour": "10",
+        "max_sms_per_hour": "5",
+        "sound": "on",
+        "title_counter": "on",
+    }
+    assert client.post("/settings/notifications/", data).status_code == 302
+    page = client.get("/inbox/").content.decode()
+    assert 'data-sound="1"' in page and 'data-desktop-message="0"' in page and 'data-title-counter="1"' in page
