@@ -280,3 +280,18 @@ def test_the_signals_are_personal_preferences_the_inbox_reads(desk, client_for):
     assert client.post("/settings/notifications/", data).status_code == 302
     page = client.get("/inbox/").content.decode()
     assert 'data-sound="1"' in page and 'data-desktop-message="0"' in page and 'data-title-counter="1"' in page
+
+
+def test_the_notification_center_shows_compact_items_with_a_link(desk, client_for):
+    from notifications.services import outbox
+
+    bruno = factories.member(desk.tenant.org, Role.AGENT, email="bruno@alpha.test", full_name="Bruno Costa")
+    conversation = _conversation(desk)
+    services.note_add(conversation=conversation, author=desk.agent, body="@bruno the refund is approved.")
+    outbox.notification_deliver(log_id=NotificationLog.objects.get(user=bruno.user, channel="in_app").pk)
+    page = client_for(bruno.user).get("/notifications/").content.decode()
+    item = page[page.index('data-event-type="mention"') :]
+    item = item[: item.index("</li>")]
+    assert f'href="/inbox/?c={conversation.pk}"' in item and "Open the conversation" in item
+    assert "http://" not in item and "https://" not in item  # no raw URL from the email body
+    assert "the refund is approved." in item, item
