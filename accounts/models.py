@@ -102,6 +102,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name.split(" ")[0] if self.full_name else self.email.split("@")[0]
 
 
+def validate_currency(value: str) -> None:
+    from babel.numbers import list_currencies
+
+    if value not in list_currencies():
+        raise ValidationError(
+            _("“%(value)s” is not an ISO 4217 currency code (e.g. BRL, EUR, USD)."), params={"value": value}
+        )
+
+
 def default_trial_end():
     return timezone.now() + timedelta(days=TRIAL_DAYS)
 
@@ -116,6 +125,13 @@ class Organization(models.Model):
     )
     locale = models.CharField(
         _("locale"), max_length=10, choices=[("en", "English"), ("pt-br", "Português (Brasil)")], default="pt-br"
+    )
+    currency = models.CharField(
+        _("currency"),
+        max_length=3,
+        default="BRL",
+        validators=[validate_currency],
+        help_text=_("ISO 4217 code of the prices shown to staff and customers, e.g. BRL, EUR, USD."),
     )
     plan = models.CharField(_("plan"), max_length=20, choices=Plan.choices, default=Plan.FREE)
     trial_ends_at = models.DateTimeField(_("trial ends at"), default=default_trial_end, null=True, blank=True)

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_queue_csat_toggle_and_audit_object_index'),
+        ('accounts', '0004_queue_csat_org_currency_audit_object_index'),
         ('conversations', '0011_inbox_search_and_list_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -100,3 +100,27 @@ def test_the_daily_job_keeps_time_dependent_metrics_current(tenant_a):
     assert metrics.upcoming_appointments == 0
     # Fresh ones are left alone: the next run refreshes nothing.
     assert services.client_metrics_refresh_stale(now=timezone.now()) == 0
+
+
+@pytest.mark.parametrize(
+    "currency,language,shown",
+    [("BRL", "pt-br", "R$\xa0100,00"), ("EUR", "en", "€100.00"), ("EUR", "pt-br", "€\xa0100,00")],
+)
+def test_prices_carry_the_organizations_currency_per_locale(setup, client_for, tenant_a, currency, language, shown):  # noqa: F811
+    org = setup["org"]
+    org.currency = currency
+    org.save(update_fields=["currency"])
+    tenant_a.agent.language = language
+    tenant_a.agent.save(update_fields=["language"])
+    client = client_for(tenant_a.agent)
+    client.cookies["django_language"] = language
+    page = client.get(f"/calendar/appointments/{setup['mine'].pk}/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert shown in page
+
+
+def test_an_unknown_currency_is_refused(tenant_a):
+    from django.core.exceptions import ValidationError
+
+    tenant_a.org.currency = "XYZ"
+    with pytest.raises(ValidationError, match="ISO 4217"):
+        tenant_a.org.full_clean()
