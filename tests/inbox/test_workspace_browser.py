@@ -219,3 +219,28 @@ def daphne_list_reply(desk, phone: str, row_id: str, title: str) -> dict:
     message.pop("text")
     message.update(type="interactive", interactive={"type": "list_reply", "list_reply": {"id": row_id, "title": title}})
     return payload
+
+
+def test_the_dashboard_shows_my_work_and_the_queues(desk, browser, daphne):  # noqa: F811
+    desk.queue.routing_strategy = "manual"
+    desk.queue.save()
+    mine = _waiting(desk, "Paula Nunes")
+    off_loop(services.conversation_assign, conversation=mine, membership=desk.agent)
+    _waiting(desk, "Quim Barros")  # waits in the queue
+    agent = new_page(browser, locale="pt-BR")
+    open_inbox(agent, daphne, desk.tenant.agent.email, language="pt-br")  # online: a live inbox tab
+    inbox_tab, agent = agent, agent.context.new_page()
+    agent.console_errors = []
+    agent.goto(f"{daphne.url}/")
+    agent.wait_for_selector("#my-work [data-work=open]:text('1')")
+    agent.wait_for_selector("#today-appointments")
+    screenshot(agent, "workspace-dashboard-agent-pt-br")
+    admin = new_page(browser)
+    open_inbox(admin, daphne, desk.tenant.admin.email)
+    admin.goto(f"{daphne.url}/")
+    admin.wait_for_selector(f"#queue-overview tr[data-queue='{desk.queue.pk}'] [data-waiting]:text('1')")
+    admin.wait_for_selector(f"#online-agents:has-text('{desk.tenant.agent.get_full_name()}')")
+    screenshot(admin, "workspace-dashboard-admin-en")
+    assert inbox_tab.console_errors == [] and admin.console_errors == []
+    agent.context.close()
+    admin.context.close()
