@@ -110,6 +110,7 @@ class QueueAdmin(TenantScopedAdmin):
             _("SLA (business hours)"),
             {"fields": ["sla_first_response_minutes", "sla_resolution_minutes", "sla_warning_percent"]},
         ),
+        (_("Satisfaction survey"), {"fields": ["csat_enabled"]}),
     ]
 
     def get_fieldsets(self, request, obj=None):

@@ -41,6 +41,7 @@ def seed_accounts(stdout=None) -> None:
                 "time_zone": spec["time_zone"],
                 "locale": spec["locale"],
                 "plan": spec["plan"],
+                "currency": spec.get("currency", "BRL"),
                 "trial_ends_at": None,  # on their plan: never read-only however old the demo data is
             },
         )

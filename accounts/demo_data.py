@@ -10,6 +10,7 @@ ORGANIZATIONS = [
         "name": "Acme Clínica",
         "time_zone": "America/Sao_Paulo",
         "locale": "pt-br",
+        "currency": "BRL",
         "plan": "professional",
         "members": [
             ("admin@acme.test", "Ana Admin", "org_admin"),
@@ -55,6 +56,7 @@ ORGANIZATIONS = [
         "name": "Globex Support",
         "time_zone": "Europe/Lisbon",
         "locale": "en",
+        "currency": "EUR",
         "plan": "starter",
         "members": [
             ("admin@globex.test", "Grace Admin", "org_admin"),

@@ -102,6 +102,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name.split(" ")[0] if self.full_name else self.email.split("@")[0]
 
 
+def validate_currency(value: str) -> None:
+    from babel.numbers import list_currencies
+
+    if value not in list_currencies():
+        raise ValidationError(
+            _("“%(value)s” is not an ISO 4217 currency code (e.g. BRL, EUR, USD)."), params={"value": value}
+        )
+
+
 def default_trial_end():
     return timezone.now() + timedelta(days=TRIAL_DAYS)
 
@@ -116,6 +125,13 @@ class Organization(models.Model):
     )
     locale = models.CharField(
         _("locale"), max_length=10, choices=[("en", "English"), ("pt-br", "Português (Brasil)")], default="pt-br"
+    )
+    currency = models.CharField(
+        _("currency"),
+        max_length=3,
+        default="BRL",
+        validators=[validate_currency],
+        help_text=_("ISO 4217 code of the prices shown to staff and customers, e.g. BRL, EUR, USD."),
     )
     plan = models.CharField(_("plan"), max_length=20, choices=Plan.choices, default=Plan.FREE)
     trial_ends_at = models.DateTimeField(_("trial ends at"), default=default_trial_end, null=True, blank=True)
@@ -373,6 +389,13 @@ class Queue(models.Model):
     required_skills = models.ManyToManyField(
         Skill, blank=True, related_name="queues", verbose_name=_("required skills")
     )
+    csat_enabled = models.BooleanField(
+        _("satisfaction survey"),
+        default=False,
+        help_text=_(
+            "Send the customer a WhatsApp survey (rating 1–5 and an optional comment) when a conversation closes."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -476,6 +499,8 @@ class AuditLogEntry(models.Model):
             models.Index(fields=["organization", "-created_at"], name="accounts_audit_org_created"),
             models.Index(fields=["organization", "actor"], name="accounts_audit_org_actor"),
             models.Index(fields=["organization", "action"], name="accounts_audit_org_action"),
+            # One object's history (a conversation's SLA timeline).
+            models.Index(fields=["content_type", "object_id", "-created_at"], name="accounts_audit_object"),
         ]
 
     def __str__(self):

@@ -76,9 +76,6 @@ CUSTOMER_LINES = [
     "Preciso remarcar meu horário de amanhã.",
     "Obrigado pelo retorno!",
     "Pode me enviar o endereço?",
-    "Hi, I have a question about my invoice.",
-    "Is there any slot available next week?",
-    "Thanks, that solved it.",
 ]
 AGENT_LINES = [
     "Olá! Claro, posso ajudar. Qual o melhor dia para você?",
@@ -86,10 +83,31 @@ AGENT_LINES = [
     "Sim, atendemos os principais convênios.",
     "Remarcado! Você receberá a confirmação em instantes.",
     "Disponha!",
+]
+# Globex works in English, in Lisbon: English names and lines, Portuguese (+351) numbers.
+FIRST_NAMES_EN = ["Olivia", "Noah", "Emma", "Liam", "Ava", "Ethan", "Mia", "Lucas", "Chloe", "James", "Grace", "Leo"]
+LAST_NAMES_EN = ["Brown", "Silva", "Costa", "Ferreira", "Smith", "Martins", "Walker", "Pereira"]
+CUSTOMER_LINES_EN = [
+    "Hi, I have a question about my invoice.",
+    "Is there any slot available next week?",
+    "My order arrived damaged, what can I do?",
+    "Can I change the delivery address?",
+    "Thanks, that solved it.",
+    "Could you send me the receipt again?",
+]
+AGENT_LINES_EN = [
     "Hello! Let me check that for you.",
     "I have Tuesday at 10:00 or Thursday at 15:00.",
+    "The consultation is €60.",
+    "Done! You will get the confirmation in a moment.",
     "Glad to help — anything else?",
 ]
+
+
+def _english(org: Organization) -> bool:
+    return org.locale == "en"
+
+
 # (status, priority, assigned?) cycled over the contacts: every status and priority appears.
 PLAN = [
     (Status.OPEN, "medium", False),
@@ -103,7 +121,9 @@ PLAN = [
 ]
 
 
-def _phone(org_index: int, n: int) -> str:
+def _phone(org_index: int, n: int, org: Organization | None = None) -> str:
+    if org is not None and _english(org):
+        return f"+35193{org_index:01d}{n:06d}"  # Portuguese mobiles (93x)
     return f"+55119{org_index:02d}{n:06d}"
 
 
@@ -118,7 +138,7 @@ def _channels(org: Organization, org_index: int, queue: Queue | None) -> tuple[C
         defaults={
             "kind": ChannelKind.WHATSAPP,
             "default_queue": queue,
-            "display_phone": f"+5511955{org_index:02d}0000",
+            "display_phone": f"+35121{org_index:03d}0000" if _english(org) else f"+5511955{org_index:02d}0000",
             "phone_number_id": f"1099{org_index:02d}{int(digest[:8], 16) % 10**9:09d}",
             "access_token": f"demo-access-token-{org.slug}",
             "app_secret": f"demo-app-secret-{org.slug}",
@@ -412,11 +432,17 @@ def _templates(org: Organization, channel: Channel) -> int:
     return len(specs)
 
 
-def _history(conversation: Conversation, agent: Membership | None, start: dt.datetime, length: int, seed: int) -> None:
+def _history(
+    conversation: Conversation, agent: Membership | None, start: dt.datetime, length: int, seed: int, english: bool
+) -> None:
     messages = []
     for k in range(length):
         inbound = k % 2 == 0 or agent is None
-        lines = CUSTOMER_LINES if inbound else AGENT_LINES
+        lines = (
+            (CUSTOMER_LINES_EN if inbound else AGENT_LINES_EN)
+            if english
+            else (CUSTOMER_LINES if inbound else AGENT_LINES)
+        )
         messages.append(
             Message(
                 organization_id=conversation.organization_id,
@@ -442,7 +468,9 @@ def _history(conversation: Conversation, agent: Membership | None, start: dt.dat
                 author=agent.user,
                 kind=MessageKind.TEXT,
                 is_internal_note=True,
-                body="Nota interna: cliente recorrente, priorizar.",
+                body="Internal note: returning customer, prioritise."
+                if english
+                else "Nota interna: cliente recorrente, priorizar.",
                 delivery_status=DeliveryStatus.SENT,
             )
         )
@@ -480,16 +508,21 @@ def seed_demo(stdout=None) -> None:
             continue
         tags = [
             Tag.objects.get_or_create(organization=org, name=name, defaults={"color": color})[0]
-            for name, color in (("VIP", "#d97706"), ("Novo", "#2563eb"), ("Retorno", "#059669"))
+            for name, color in (
+                (("VIP", "#d97706"), ("New", "#2563eb"), ("Returning", "#059669"))
+                if _english(org)
+                else (("VIP", "#d97706"), ("Novo", "#2563eb"), ("Retorno", "#059669"))
+            )
         ]
         agents = list(
             Membership.objects.for_organization(org).filter(role=Role.AGENT).select_related("user").order_by("pk")
         )
         message_count = 0
         for n in range(CONTACTS_PER_ORG):
-            name = f"{FIRST_NAMES[n % len(FIRST_NAMES)]} {LAST_NAMES[(n * 3 + org_index) % len(LAST_NAMES)]}"
+            first, last = (FIRST_NAMES_EN, LAST_NAMES_EN) if _english(org) else (FIRST_NAMES, LAST_NAMES)
+            name = f"{first[n % len(first)]} {last[(n * 3 + org_index) % len(last)]}"
             contact, _created = services.contact_get_or_create_by_phone(
-                organization=org, phone=_phone(org_index, n), name=name
+                organization=org, phone=_phone(org_index, n, org), name=name
             )
             contact.tags.set([tags[n % len(tags)]] if n % 4 else [])
             status, priority, assigned = PLAN[n % len(PLAN)]
@@ -503,7 +536,7 @@ def seed_demo(stdout=None) -> None:
                 services.conversation_assign(conversation=conversation, membership=agent)
             start = now - dt.timedelta(hours=CONTACTS_PER_ORG - n, minutes=7 * n)
             length = 6 + (n * 5) % 14
-            _history(conversation, agent, start, length, seed=n)
+            _history(conversation, agent, start, length, seed=n, english=_english(org))
             message_count += length
             if status == Status.PENDING:
                 services.conversation_set_pending(conversation=conversation)

@@ -474,6 +474,15 @@ class Conversation(models.Model):
     resolution_warned_at = models.DateTimeField(_("resolution warning raised at"), null=True, blank=True)
     resolution_breached_at = models.DateTimeField(_("resolution breach raised at"), null=True, blank=True)
 
+    # Snoozed: out of the active list (and its SLA clock paused) until ``snoozed_until``, or until the
+    # customer writes when ``snoozed_until`` is empty. ``snoozed_at`` is set while it sleeps.
+    snoozed_at = models.DateTimeField(_("snoozed at"), null=True, blank=True)
+    snoozed_until = models.DateTimeField(_("snoozed until"), null=True, blank=True)
+    snoozed_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("snoozed by")
+    )
+    labels = models.ManyToManyField(Tag, blank=True, related_name="conversations", verbose_name=_("labels"))
+
     objects = TenantManager()
     tenant_path = "organization"
 
@@ -518,6 +527,12 @@ class Conversation(models.Model):
                 "id",
                 condition=Q(assignee__isnull=True, status=Status.OPEN),
                 name="conv_pull_unassigned",
+            ),
+            # The snooze wake-up job: only sleeping rows with a wake time, read in wake order.
+            models.Index(
+                fields=["snoozed_until"],
+                name="conv_snooze_wake_due",
+                condition=Q(snoozed_at__isnull=False, snoozed_until__isnull=False),
             ),
             # SLA sweep: only rows whose warning/breach is still to be raised.
             models.Index(
@@ -566,6 +581,19 @@ class Conversation(models.Model):
     @property
     def agent_user_id(self) -> int | None:
         return self.assignee.user_id if self.assignee_id else None
+
+    @property
+    def is_snoozed(self) -> bool:
+        return self.snoozed_at is not None
+
+    @property
+    def sla_next(self):
+        """The SLA target it races now (``conversations.sla.next_due``), or ``None``."""
+        from django.utils import timezone
+
+        from conversations.sla import next_due
+
+        return next_due(self, timezone.now())
 
 
 class Direction(models.TextChoices):
@@ -666,6 +694,97 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.get_direction_display()} {self.get_kind_display()} #{self.pk}"
+
+
+class Mention(models.Model):
+    """A teammate named with ``@`` in an internal note (``mention_notes_record``): they are notified once."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="mentions", verbose_name=_("internal note")
+    )
+    membership = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, related_name="mentions", verbose_name=_("mentioned member")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("mention")
+        verbose_name_plural = _("mentions")
+        constraints = [models.UniqueConstraint(fields=["message", "membership"], name="conversations_mention_once")]
+        indexes = [models.Index(fields=["membership", "-created_at"], name="conv_mention_member")]
+
+
+class CsatStatus(models.TextChoices):
+    SENT = "sent", _("Sent, waiting for a rating")
+    RATED = "rated", _("Rated, a comment may follow")
+    COMPLETED = "completed", _("Completed")
+    EXPIRED = "expired", _("Expired without an answer")
+
+
+CSAT_SCORES = (1, 2, 3, 4, 5)
+
+
+class CsatSurvey(models.Model):
+    """The satisfaction survey a customer gets on WhatsApp when their conversation closes.
+
+    One per conversation (answered once): a list of ratings 1–5, then an optional comment. The
+    agent is the one who held the conversation when it closed.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="csat_surveys", verbose_name=_("organization")
+    )
+    conversation = models.OneToOneField(
+        Conversation, on_delete=models.CASCADE, related_name="csat", verbose_name=_("conversation")
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="csat_surveys")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="csat_surveys")
+    agent = models.ForeignKey(
+        Membership,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="csat_surveys",
+        verbose_name=_("agent"),
+    )
+    status = models.CharField(_("status"), max_length=10, choices=CsatStatus.choices, default=CsatStatus.SENT)
+    score = models.PositiveSmallIntegerField(_("rating"), null=True, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+    sent_at = models.DateTimeField(_("sent at"), auto_now_add=True)
+    rated_at = models.DateTimeField(_("rated at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("answers accepted until"))
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("satisfaction survey")
+        verbose_name_plural = _("satisfaction surveys")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__gte=1, score__lte=5), name="conversations_csat_score_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=[CsatStatus.SENT, CsatStatus.EXPIRED]) | Q(score__isnull=False),
+                name="conversations_csat_rated_has_score",
+            ),
+        ]
+        indexes = [
+            # A customer's open survey on a channel, found when they write after the close.
+            models.Index(
+                fields=["contact", "channel", "-sent_at"],
+                name="conv_csat_open",
+                condition=Q(status__in=[CsatStatus.SENT, CsatStatus.RATED]),
+            ),
+            models.Index(fields=["agent", "-rated_at"], name="conv_csat_agent", condition=Q(score__isnull=False)),
+        ]
+
+    def __str__(self):
+        return f"CSAT #{self.conversation_id}: {self.score or '—'}"
 
 
 class CannedResponse(models.Model):

@@ -53,3 +53,41 @@ def resolution_target(queue: Queue | None, start: dt.datetime, schedule: Schedul
     if queue is None:
         return NO_TARGET
     return target(start, queue.sla_resolution_minutes, queue.sla_warning_percent, schedule)
+
+
+OK, WARNING, BREACHED, PAUSED = "ok", "warning", "breached", "paused"
+
+
+@dataclass(frozen=True)
+class NextDue:
+    """The SLA target a conversation is racing now: its first response until answered, then its resolution."""
+
+    kind: str  # "first_response" | "resolution"
+    warning_at: dt.datetime | None
+    due_at: dt.datetime
+    state: str  # ok / warning / breached / paused (snoozed: the clock is stopped)
+
+
+def next_due(conversation, now: dt.datetime) -> NextDue | None:
+    """``None`` for a conversation without a running target (closed, answered and no resolution target)."""
+    if not conversation.is_active:
+        return None
+    if conversation.first_response_at is None and conversation.first_response_due_at is not None:
+        kind, warning_at, due_at = (
+            "first_response",
+            conversation.first_response_warning_at,
+            conversation.first_response_due_at,
+        )
+    elif conversation.resolution_due_at is not None:
+        kind, warning_at, due_at = "resolution", conversation.resolution_warning_at, conversation.resolution_due_at
+    else:
+        return None
+    if conversation.snoozed_at is not None:
+        state = PAUSED
+    elif now >= due_at:
+        state = BREACHED
+    elif warning_at is not None and now >= warning_at:
+        state = WARNING
+    else:
+        state = OK
+    return NextDue(kind=kind, warning_at=warning_at, due_at=due_at, state=state)

@@ -27,6 +27,15 @@ def sla_sweep() -> dict:
     return services.sla_sweep()
 
 
+PERIODIC_TASKS["conversations: snooze wake-up"] = {"task": "conversations.tasks.snooze_wake_due", "every": 60}
+
+
+@shared_task(ignore_result=True)
+def snooze_wake_due() -> int:
+    """Wake the snoozed conversations whose time has come (Beat, every minute)."""
+    return services.snooze_wake_due()
+
+
 PERIODIC_TASKS["conversations: inbox presence sweep"] = {"task": "conversations.tasks.presence_sweep", "every": 30}
 
 

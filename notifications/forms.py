@@ -10,6 +10,8 @@ from notifications.models import NotificationPreference
 from notifications.registry import configurable_event_types
 
 EVENT_PREFIX = "event_"
+# The inbox tab's signals for new work (personal: not copied from the organization's defaults).
+SIGNAL_FIELDS = ("desktop_new_message", "desktop_assignment", "title_counter", "sound")
 
 
 LIMIT_ERRORS = {
@@ -44,6 +46,7 @@ class PreferenceForm(forms.ModelForm):
             "quiet_hours_end",
             "max_emails_per_hour",
             "max_sms_per_hour",
+            *SIGNAL_FIELDS,
         ]
         widgets = {
             "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
@@ -75,6 +78,9 @@ class PreferenceForm(forms.ModelForm):
             self[name]
             for name in ("email_enabled", "sms_enabled", "whatsapp_enabled", "websocket_enabled", "in_app_enabled")
         ]
+
+    def signal_fields(self):
+        return [self[name] for name in SIGNAL_FIELDS]
 
     def quiet_fields(self):
         return [self["quiet_hours_start"], self["quiet_hours_end"]]

@@ -262,3 +262,36 @@ def on_agent_offline(event: Event) -> None:
         dedupe_key=f"{membership.pk}:{changed}" if changed else None,
         metadata=_metadata(event),
     )
+
+
+@listener("conversation.mentioned", phase=IN_TRANSACTION)
+def on_mentioned(event: Event) -> None:
+    """A teammate named in an internal note hears of it (with the note's first lines and a link)."""
+    mentioned_id = event.payload.get("mentioned_id")
+    if not mentioned_id or mentioned_id == event.payload.get("author_id"):
+        return
+    organization = _organization(event)
+    if organization is None:
+        return
+    conversation_id = event.payload.get("conversation_id")
+    context = _conversation_context(organization, conversation_id)
+    members = {u.pk: u for u in _members(organization, user_ids=[mentioned_id, event.payload.get("author_id")])}
+    if mentioned_id not in members:
+        return
+    author = members.get(event.payload.get("author_id"))
+    context["author_name"] = author.get_full_name() if author else ""
+    Message = _model("Message")
+    note = (
+        Message.objects.for_organization(organization).filter(pk=event.payload.get("message_id")).first()
+        if Message is not None
+        else None
+    )
+    context["note_excerpt"] = (note.body[:280] + ("…" if len(note.body) > 280 else "")) if note else ""
+    services.notify(
+        organization=organization,
+        event_type="mention",
+        recipients=[members[mentioned_id]],
+        context=context,
+        dedupe_key=f"{event.payload.get('message_id')}:{mentioned_id}",
+        metadata=_metadata(event),
+    )

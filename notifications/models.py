@@ -157,6 +157,15 @@ class NotificationPreference(PreferenceFields):
         blank=True,
         help_text=_("International format, e.g. +5511987654321."),
     )
+    # Signals of new work in the inbox tab (the browser asks for permission when the person clicks).
+    desktop_new_message = models.BooleanField(
+        _("desktop notification for a new message in my conversations"), default=True
+    )
+    desktop_assignment = models.BooleanField(
+        _("desktop notification when a conversation is assigned to me"), default=True
+    )
+    title_counter = models.BooleanField(_("unread counter in the tab title"), default=True)
+    sound = models.BooleanField(_("sound for new work"), default=False)
 
     objects = TenantManager()
     tenant_path = "organization"

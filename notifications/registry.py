@@ -66,11 +66,19 @@ EVENT_TYPES: dict[str, EventType] = {
         EventType("appointment_reminder", _("Appointment reminder")),
         EventType("appointment_completed", _("Appointment completed (follow-up)")),
         EventType("appointment_no_show", _("Appointment no-show")),
+        EventType("mention", _("Mentioned in an internal note"), channels=(Channel.EMAIL, *_LIVE)),
         EventType("custom", _("Custom message"), urgent_capable=True),
         # To contacts, not staff: agent replies, templates and automatic replies (no preferences apply).
         EventType(
             "conversation_message",
             _("Message to a contact"),
+            channels=(Channel.WHATSAPP,),
+            user_configurable=False,
+            audience="contact",
+        ),
+        EventType(
+            "csat_survey",
+            _("Satisfaction survey to a contact"),
             channels=(Channel.WHATSAPP,),
             user_configurable=False,
             audience="contact",

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.roles import ALL_ROLES
 from accounts.tenancy import role_required
-from notifications import selectors, services
+from notifications import links, selectors, services
 from notifications.forms import PreferenceForm
 from notifications.models import Status
 
@@ -83,7 +83,10 @@ def send_test(request):
 
 def _center_context(request) -> dict:
     return {
-        "notifications": selectors.notification_center_list(organization=request.organization, user=request.user),
+        "notifications": [
+            links.center_item(log)
+            for log in selectors.notification_center_list(organization=request.organization, user=request.user)
+        ],
         "unread": selectors.unread_count(organization_id=request.organization.pk, user_id=request.user.pk),
     }
 

@@ -20,6 +20,10 @@ Event names follow Chatwoot's. The payload carries ids only (listeners load fres
     conversation.transferred  conversation_id, from_queue_id, to_queue_id, from_agent_id, to_agent_id, by_id
     conversation.closed       conversation_id, agent_id, closed_by_id
     conversation.reopened     conversation_id, by_id
+    conversation.snoozed      conversation_id, agent_id, queue_id, until (ISO or None: until the customer writes), by_id
+    conversation.woken        conversation_id, agent_id, queue_id, reason ("time" | "customer" | "agent")
+    conversation.mentioned    conversation_id, message_id (the note), mentioned_id (user), author_id
+    csat.rated                conversation_id, agent_id, queue_id, score
     message.received          conversation_id, message_id, contact_id
     message.sent              conversation_id, message_id, author_id, first_response (true on the reply that set it)
     message.status_changed    conversation_id, message_id, previous_status, status (a provider's delivery status moved it)

@@ -555,6 +555,39 @@ def appointment_update_notes(*, appointment: Appointment, internal_notes: str, b
 # --- Client metrics -------------------------------------------------------------------------
 
 
+METRICS_STALE_AFTER = datetime.timedelta(hours=20)
+
+
+def client_metrics_stale(*, now: datetime.datetime):
+    """Metrics whose time-dependent fields may have changed since their last refresh: an upcoming
+    appointment may have passed, a month may have turned, visits may have left the 365-day window."""
+    from django.db.models import Q
+
+    return ClientMetrics.objects.filter(
+        Q(upcoming_appointments__gt=0)
+        | Q(appointments_this_month__gt=0)
+        | Q(appointments_last_month__gt=0)
+        | Q(frequency_score__gt=0),
+        updated_at__lt=now - METRICS_STALE_AFTER,
+    ).order_by("pk")
+
+
+def client_metrics_refresh_stale(*, now: datetime.datetime | None = None, batch_size: int = 500) -> int:
+    """Refresh every stale client's metrics (Beat, daily); each client in its own transaction. Returns how many."""
+    now = now or timezone.now()
+    refreshed, after = 0, 0
+    while True:  # walks by primary key: each client once per run, whatever its refresh writes
+        batch = list(
+            client_metrics_stale(now=now).filter(pk__gt=after).select_related("organization", "contact")[:batch_size]
+        )
+        for metrics in batch:
+            client_metrics_refresh(organization=metrics.organization, contact=metrics.contact, now=now)
+        refreshed += len(batch)
+        if len(batch) < batch_size:
+            return refreshed
+        after = batch[-1].pk
+
+
 def _top(counter: Counter, n: int = 3) -> list:
     return [key for key, _count in sorted(counter.items(), key=lambda item: (-item[1], str(item[0])))[:n]]
 

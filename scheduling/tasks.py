@@ -12,7 +12,16 @@ REMINDERS_EVERY_SECONDS = 60
 
 PERIODIC_TASKS = {
     "appointment reminders": {"task": "scheduling.tasks.send_reminders", "every": REMINDERS_EVERY_SECONDS},
+    "client metrics: daily refresh": {"task": "scheduling.tasks.refresh_client_metrics", "cron": "15 3 * * *"},
 }
+
+
+@shared_task(ignore_result=True)
+def refresh_client_metrics() -> int:
+    """Recompute the time-dependent client metrics (upcoming, this/last month, frequency) once a day."""
+    from scheduling import services
+
+    return services.client_metrics_refresh_stale()
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("calendar/", staff.calendar, name="calendar"),
     path("calendar/new/", staff.appointment_new, name="appointment_new"),
     path("calendar/statistics/", staff.statistics, name="statistics"),
+    path("calendar/today/", staff.today, name="today"),
     path("calendar/appointments/<int:pk>/", staff.appointment_detail, name="appointment"),
     path("calendar/appointments/<int:pk>/<slug:action>/", staff.appointment_action, name="appointment_action"),
 ]

@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from conversations.inbox import realtime
+from conversations.inbox.selectors import LABEL_LIST
 from conversations.models import Conversation, Message
 from pytake.events import Event, listener
 
@@ -35,6 +36,9 @@ CONVERSATION_EVENTS = (
     "conversation.transferred",
     "conversation.closed",
     "conversation.reopened",
+    "conversation.snoozed",
+    "conversation.woken",
+    "csat.rated",
 )
 AUDIENCE_QUEUE_KEYS = ("queue_id", "from_queue_id", "to_queue_id")
 AUDIENCE_USER_KEYS = ("agent_id", "previous_agent_id", "from_agent_id", "to_agent_id")
@@ -48,6 +52,7 @@ def _conversation(organization_id: int, conversation_id: int) -> Conversation | 
         Conversation.objects.filter(organization_id=organization_id, pk=conversation_id)
         .select_related("organization", "contact", "queue", "assignee__user")
         .annotate(
+            label_list=LABEL_LIST,
             preview=Subquery(last_message.values("body")[:1]),
             preview_direction=Subquery(last_message.values("direction")[:1]),
         )
@@ -93,6 +98,8 @@ def message_to_inbox(event: Event) -> None:
         "conversation_id": conversation_id,
         "message_id": message_id,
         "author_id": event.payload.get("author_id"),
+        "agent_id": conversation.agent_user_id,
+        "note": message.is_internal_note,
         "html": _per_language(
             "history-newer",
             {
@@ -127,6 +134,27 @@ def conversation_to_inbox(event: Event) -> None:
             "event": event.name,
             "conversation_id": conversation_id,
             "agent_id": event.payload.get("agent_id"),
+            "by_id": event.payload.get("assigned_by_id") or event.payload.get("by_id"),
             **_audience(event, row["queue_id"], row["assignee__user_id"]),
+        },
+    )
+
+
+@listener("sla.warning", "sla.breached")
+def sla_to_inbox(event: Event) -> None:
+    """The badge of a tab whose clock drifted, or that opened before the target changed, follows the sweep.
+
+    From the payload alone (the sweep's events carry queue and agent): no query per raised event.
+    """
+    conversation_id = event.payload.get("conversation_id")
+    if not conversation_id:
+        return
+    realtime.publish(
+        event.organization_id,
+        {
+            "event": event.name,
+            "conversation_id": conversation_id,
+            "agent_id": event.payload.get("agent_id"),
+            **_audience(event, event.payload.get("queue_id"), event.payload.get("agent_id")),
         },
     )

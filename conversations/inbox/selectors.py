@@ -12,15 +12,26 @@ import json
 import re
 from dataclasses import dataclass, replace
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection
-from django.db.models import OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Reverse
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import JSONObject, Reverse
+from django.utils import timezone
 
 from accounts.models import Department, Membership, Organization, Queue
 from accounts.roles import ACTING_ROLES, Role
 from conversations.inbox.realtime import Viewer
-from conversations.models import ACTIVE_STATUSES, CannedResponse, Contact, Conversation, Message, Priority, Status
+from conversations.models import (
+    ACTIVE_STATUSES,
+    CannedResponse,
+    Contact,
+    Conversation,
+    Message,
+    Priority,
+    Status,
+    Tag,
+)
 
 PAGE_SIZE = 25
 HISTORY_PAGE_SIZE = 30
@@ -28,7 +39,15 @@ PAST_CONVERSATIONS = 5
 SEARCH_MAX_LENGTH = 100
 
 VIEWS = ("all", "mine", "unassigned")
-STATUS_FILTERS = ("active", "open", "pending", "closed")
+
+# A list item's labels, in the list's one query (a prefetch would be a second one, skipped on an empty page).
+LABEL_LIST = ArraySubquery(
+    Tag.objects.filter(conversations=OuterRef("pk"))
+    .order_by("name")
+    .values(json=JSONObject(name="name", color="color"))
+)
+STATUS_FILTERS = ("active", "open", "pending", "snoozed", "closed")
+SLA_FILTERS = ("soon",)
 
 
 @dataclass(frozen=True)
@@ -42,6 +61,8 @@ class InboxFilters:
     priority: str = ""
     q: str = ""
     page: int = 1
+    label_id: int | None = None
+    sla: str = ""
 
     @classmethod
     def from_query(cls, data) -> InboxFilters:
@@ -57,6 +78,7 @@ class InboxFilters:
         view = data.get("view", "all")
         status = data.get("status", "active")
         priority = data.get("priority", "")
+        sla_filter = data.get("sla", "")
         return cls(
             view=view if view in VIEWS else "all",
             status=status if status in STATUS_FILTERS else "active",
@@ -65,6 +87,8 @@ class InboxFilters:
             priority=priority if priority in Priority.values else "",
             q=" ".join(str(data.get("q", "")).split())[:SEARCH_MAX_LENGTH],
             page=min(positive_int("page") or 1, 10_000),
+            label_id=positive_int("label"),
+            sla=sla_filter if sla_filter in SLA_FILTERS else "",
         )
 
     def as_query(self, **changes) -> dict[str, str]:
@@ -78,6 +102,8 @@ class InboxFilters:
             "priority": state.priority,
             "q": state.q,
             "page": str(state.page) if state.page > 1 else "",
+            "label": str(state.label_id or ""),
+            "sla": state.sla,
         }
         return {key: value for key, value in params.items() if value}
 
@@ -87,11 +113,27 @@ def can_act(membership: Membership | None) -> bool:
 
 
 def _status_q(status: str) -> Q:
+    """Snoozed conversations leave the active tabs until they wake (they have their own)."""
     if status == "active":
-        return Q(status__in=ACTIVE_STATUSES)
+        return Q(status__in=ACTIVE_STATUSES, snoozed_at__isnull=True)
+    if status == "snoozed":
+        return Q(status__in=ACTIVE_STATUSES, snoozed_at__isnull=False)
     if status == "closed":
         return Q(status__in=(Status.CLOSED, Status.ARCHIVED))
-    return Q(status=status)
+    return Q(status=status, snoozed_at__isnull=True)
+
+
+def breaching_soon_q(now) -> Q:
+    """Awake, active, past the warning share of the target it races now, not yet due."""
+    first_response = Q(
+        first_response_at__isnull=True,
+        first_response_warning_at__lte=now,
+        first_response_due_at__gt=now,
+    )
+    resolution = Q(resolution_warning_at__lte=now, resolution_due_at__gt=now) & (
+        Q(first_response_at__isnull=False) | Q(first_response_due_at__isnull=True)
+    )
+    return Q(status__in=ACTIVE_STATUSES, snoozed_at__isnull=True) & (first_response | resolution)
 
 
 def inbox_conversations(
@@ -109,6 +151,10 @@ def inbox_conversations(
         conversations = conversations.filter(queue__department_id=filters.department_id)
     if filters.priority:
         conversations = conversations.filter(priority=filters.priority)
+    if filters.label_id:
+        conversations = conversations.filter(labels=filters.label_id)
+    if filters.sla == "soon":
+        conversations = conversations.filter(breaching_soon_q(timezone.now()))
     if filters.q:
         conversations = conversations.filter(_search(organization, filters.q))
     return conversations.order_by("-last_message_at", "-id")
@@ -170,6 +216,7 @@ def inbox_page(*, organization: Organization, membership: Membership | None, fil
         inbox_conversations(organization=organization, membership=membership, filters=filters)
         .select_related("contact", "queue", "assignee__user")
         .annotate(
+            label_list=LABEL_LIST,
             preview=Subquery(last_message.values("body")[:1]),
             preview_direction=Subquery(last_message.values("direction")[:1]),
         )[start : start + PAGE_SIZE + 1]
@@ -184,18 +231,20 @@ COUNT_CAP = 1000
 COUNTS_SQL = """
 SELECT
   (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE organization_id = %(org)s
-     AND status = ANY(%(active)s) LIMIT %(cap)s) c) AS all_,
+     AND status = ANY(%(active)s) AND snoozed_at IS NULL LIMIT %(cap)s) c) AS all_,
   (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE assignee_id = %(membership)s
-     AND organization_id = %(org)s AND status = ANY(%(active)s) LIMIT %(cap)s) c) AS mine,
+     AND organization_id = %(org)s AND status = ANY(%(active)s) AND snoozed_at IS NULL LIMIT %(cap)s) c) AS mine,
   (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE organization_id = %(org)s AND assignee_id IS NULL
-     AND status = ANY(%(active)s) LIMIT %(cap)s) c) AS unassigned,
+     AND status = ANY(%(active)s) AND snoozed_at IS NULL LIMIT %(cap)s) c) AS unassigned,
   (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE organization_id = %(org)s
-     AND status = %(open)s LIMIT %(cap)s) c) AS open,
+     AND status = %(open)s AND snoozed_at IS NULL LIMIT %(cap)s) c) AS open,
   (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE organization_id = %(org)s
-     AND status = %(pending)s LIMIT %(cap)s) c) AS pending,
+     AND status = %(pending)s AND snoozed_at IS NULL LIMIT %(cap)s) c) AS pending,
+  (SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE organization_id = %(org)s
+     AND status = ANY(%(active)s) AND snoozed_at IS NOT NULL LIMIT %(cap)s) c) AS snoozed,
   (SELECT coalesce(json_object_agg(queue.id, (
       SELECT count(*) FROM (SELECT 1 FROM {conversation} WHERE queue_id = queue.id
-        AND status = ANY(%(active)s) LIMIT %(cap)s) c)), '{{}}')
+        AND status = ANY(%(active)s) AND snoozed_at IS NULL LIMIT %(cap)s) c)), '{{}}')
    FROM {queue} queue WHERE queue.organization_id = %(org)s AND queue.is_active) AS queues
 """
 
@@ -218,7 +267,7 @@ def inbox_counts(*, organization: Organization, membership: Membership | None) -
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        all_, mine, unassigned, open_, pending, queues = cursor.fetchone()
+        all_, mine, unassigned, open_, pending, snoozed, queues = cursor.fetchone()
     if isinstance(queues, str):
         queues = json.loads(queues)
     return {
@@ -227,6 +276,7 @@ def inbox_counts(*, organization: Organization, membership: Membership | None) -
         "unassigned": unassigned,
         Status.OPEN.value: open_,
         Status.PENDING.value: pending,
+        "snoozed": snoozed,
         "queues": {int(queue_id): count for queue_id, count in queues.items()},
     }
 
@@ -273,7 +323,7 @@ def conversation_get_for_member(
         return None
     return (
         Conversation.objects.for_organization(organization)
-        .select_related("contact", "channel", "queue__department", "assignee__user", "closed_by")
+        .select_related("contact", "channel", "queue__department", "assignee__user", "closed_by", "csat__agent__user")
         .filter(pk=pk)
         .first()
     )
@@ -347,3 +397,14 @@ def realtime_viewer(*, organization: Organization, user):
         frozenset(membership.queues.values_list("pk", flat=True)) if membership.role == Role.AGENT else frozenset()
     )
     return Viewer(user_id=user.pk, role=membership.role, queue_ids=queue_ids, superuser=user.is_superuser)
+
+
+def label_choices(*, organization: Organization) -> list[Tag]:
+    """The organization's tags, offered as conversation labels (filter and pane)."""
+    return list(Tag.objects.for_organization(organization).order_by("name"))
+
+
+def labels_for_conversation(*, organization: Organization, conversation: Conversation) -> list[Tag]:
+    """Every label of the organization, each with ``on``: whether the conversation has it (one query)."""
+    has = Conversation.labels.through.objects.filter(conversation_id=conversation.pk, tag_id=OuterRef("pk"))
+    return list(Tag.objects.for_organization(organization).annotate(on=Exists(has)).order_by("name"))

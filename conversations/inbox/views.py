@@ -8,6 +8,7 @@ JavaScript). The URL carries the state: filters and the open conversation (``?c=
 
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -16,8 +17,10 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
+from django.utils.translation import ngettext, pgettext
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url, trigger_client_event
 
@@ -26,8 +29,11 @@ from accounts.roles import ACTING_ROLES, ALL_ROLES
 from accounts.tenancy import role_required
 from conversations import selectors as conversation_selectors
 from conversations import services
-from conversations.inbox import presence, realtime, selectors
-from conversations.models import Priority
+from conversations.inbox import presence, realtime, selectors, timeline
+from conversations.models import Priority, Tag
+from conversations.services.mentions import handle_for
+from notifications import selectors as notification_selectors
+from notifications.models import NotificationPreference
 from scheduling import selectors as scheduling_selectors
 
 TEMPLATE = "conversations/inbox/inbox.html"
@@ -78,8 +84,12 @@ def _list_context(request, filters: selectors.InboxFilters) -> dict:
             ("active", pgettext("inbox filter", "Active"), counts["all"]),
             ("open", pgettext("inbox filter", "Open"), counts["open"]),
             ("pending", pgettext("inbox filter", "Pending"), counts["pending"]),
+            ("snoozed", pgettext("inbox filter", "Snoozed"), counts["snoozed"]),
             ("closed", pgettext("inbox filter", "Closed"), None),
         ],
+        "labels": selectors.label_choices(organization=organization),
+        "can_act": selectors.can_act(membership),
+        "bulk_agents": selectors.agent_choices(organization=organization) if selectors.can_act(membership) else [],
         "state_query": urlencode(filters.as_query()),
         "previous_url": inbox_url(filters, page=filters.page - 1) if page.has_previous else "",
         "next_url": inbox_url(filters, page=filters.page + 1) if page.has_next else "",
@@ -101,7 +111,10 @@ def _pane_context(
     }
     if conversation is None:
         return context
+    labels = selectors.labels_for_conversation(organization=organization, conversation=conversation)
     context.update(
+        conversation_labels=[label for label in labels if label.on],
+        label_choices=[label for label in labels if not label.on],
         history=selectors.history(organization=organization, conversation=conversation),
         tags=selectors.contact_tags(conversation=conversation),
         past=selectors.past_conversations(organization=organization, conversation=conversation),
@@ -110,6 +123,8 @@ def _pane_context(
             organization=organization, contact=conversation.contact, limit=5
         ),
         priorities=Priority.choices,
+        sla_timeline=timeline.sla_timeline(organization=organization, conversation=conversation, now=timezone.now()),
+        csat=getattr(conversation, "csat", None),
         window=conversation_selectors.service_window(
             organization=organization,
             contact=conversation.contact,
@@ -118,10 +133,17 @@ def _pane_context(
         ),
     )
     if context["can_act"]:
+        agents = selectors.agent_choices(organization=organization)
         context.update(
             canned=selectors.canned_response_list(organization=organization),
-            agents=selectors.agent_choices(organization=organization),
+            agents=agents,
             transfer_queues=selectors.queue_choices(organization=organization),
+            # Teammates a note may mention (the composer's autocomplete).
+            mention_members=[
+                {"handle": handle_for(member.user.email), "name": member.user.get_full_name()}
+                for member in agents
+                if member.pk != getattr(membership, "pk", None)
+            ],
         )
     return context
 
@@ -169,6 +191,10 @@ def inbox(request):
     context = _list_context(request, filters) | _pane_context(request, conversation, filters, error=error)
     context["realtime_seq"] = seq
     context["team"] = selectors.agent_choices(organization=organization)
+    # No preference row yet: the defaults of a new one.
+    context["signals"] = notification_selectors.preference_find(
+        organization=organization, user=request.user
+    ) or NotificationPreference(organization=organization, user=request.user)
     return render(request, TEMPLATE, context, status=status)
 
 
@@ -199,7 +225,27 @@ def _queue_choice(request, value) -> Queue | None:
     return queue
 
 
-ACTIONS = ("assign_me", "assign", "transfer", "close", "reopen", "pending", "priority")
+ACTIONS = (
+    "assign_me",
+    "assign",
+    "transfer",
+    "close",
+    "reopen",
+    "pending",
+    "priority",
+    "snooze",
+    "wake",
+    "label_add",
+    "label_remove",
+)
+
+
+def _label_choice(request, value) -> Tag:
+    pk = _int(value)
+    tag = Tag.objects.for_organization(request.organization).filter(pk=pk).first() if pk else None
+    if tag is None:
+        raise ValidationError(_("Choose a label of this organization."))
+    return tag
 
 
 def _run_action(request, conversation, action: str) -> str:
@@ -231,7 +277,48 @@ def _run_action(request, conversation, action: str) -> str:
     if action == "priority":
         services.conversation_set_priority(conversation=conversation, priority=post.get("priority", ""), by=user)
         return _("Priority changed.")
+    if action == "snooze":
+        until = snooze_until(post, request.organization)
+        services.conversation_snooze(conversation=conversation, by=user, until=until)
+        return _("Snoozed until the customer replies.") if until is None else _("Snoozed.")
+    if action == "wake":
+        services.conversation_wake(conversation=conversation, reason="agent", by=user)
+        return _("Back in the list.")
+    if action == "label_add":
+        services.conversation_label_add(
+            conversation=conversation, tag=_label_choice(request, post.get("label")), by=user
+        )
+        return _("Label added.")
+    if action == "label_remove":
+        services.conversation_label_remove(
+            conversation=conversation, tag=_label_choice(request, post.get("label")), by=user
+        )
+        return _("Label removed.")
     raise ValidationError(_("Unknown action."))
+
+
+SNOOZE_PRESETS = {"1h": dt.timedelta(hours=1), "4h": dt.timedelta(hours=4), "1w": dt.timedelta(days=7)}
+
+
+def snooze_until(post, organization) -> dt.datetime | None:
+    """The wake time a snooze form asks for: a preset, "tomorrow" (9:00 in the organization's time
+    zone), a date and time typed in the organization's time zone, or ``None`` (until the customer replies)."""
+    choice = post.get("until", "")
+    now = timezone.now()
+    if choice == "reply":
+        return None
+    if choice in SNOOZE_PRESETS:
+        return now + SNOOZE_PRESETS[choice]
+    tz = organization.tzinfo
+    if choice == "tomorrow":
+        day = now.astimezone(tz).date() + dt.timedelta(days=1)
+        return dt.datetime.combine(day, dt.time(9, 0), tzinfo=tz)
+    if choice == "custom":
+        value = parse_datetime(post.get("at", "") or "")
+        if value is None:
+            raise ValidationError(_("Enter the date and time to snooze until."))
+        return value.replace(tzinfo=tz) if timezone.is_naive(value) else value
+    raise ValidationError(_("Choose how long to snooze."))
 
 
 def _state(request) -> selectors.InboxFilters:
@@ -343,3 +430,44 @@ def events(request):
         entry.frame(language, with_item=entry.seq not in superseded) for entry in entries if entry.visible_to(viewer)
     ]
     return JsonResponse({"seq": max(current, since), "events": frames})
+
+
+@require_POST
+@role_required(*ACTING_ROLES)
+def bulk(request):
+    """One action over the conversations ticked in the list; answers with the refreshed list and a summary."""
+    filters = _state(request)
+    ids = [pk for pk in (_int(value) for value in request.POST.getlist("ids")) if pk]
+    action = request.POST.get("action", "")
+    try:
+        agent = _membership_choice(request, request.POST.get("agent")) if request.POST.get("agent") else None
+        queue = _queue_choice(request, request.POST.get("queue"))
+        label = _label_choice(request, request.POST.get("label")) if request.POST.get("label") else None
+        result = services.conversation_bulk_apply(
+            organization=request.organization,
+            membership=request.membership,
+            conversation_ids=ids,
+            action=action,
+            agent=agent,
+            queue=queue,
+            priority=request.POST.get("priority", ""),
+            label=label,
+        )
+    except ValidationError as error:
+        notice, error_text, status = "", " ".join(error.messages), 422
+    else:
+        status, error_text = 200, ""
+        notice = ngettext("%(n)d conversation done.", "%(n)d conversations done.", len(result.done)) % {
+            "n": len(result.done)
+        }
+        refused = result.refused + [(pk, _("not found")) for pk in result.not_found]
+        if refused:
+            error_text = _("Not done: %(list)s") % {"list": "; ".join(f"#{pk}: {reason}" for pk, reason in refused)}
+    if request.htmx:
+        context = _list_context(request, filters) | {"bulk_notice": notice, "bulk_error": error_text}
+        return render(request, f"{TEMPLATE}#list", context, status=status)
+    if error_text:
+        messages.error(request, error_text)
+    if notice:
+        messages.success(request, notice)
+    return HttpResponseRedirect(inbox_url(filters))

@@ -7,6 +7,7 @@ re-exported here, so callers write ``from conversations import services`` and
 its domain events (see ``pytake/events.py`` for names and payloads).
 """
 
+from conversations.services.bulk import BULK_ACTIONS, BulkResult, conversation_bulk_apply
 from conversations.services.channels import channel_create
 from conversations.services.common import clean_body
 from conversations.services.consent import (
@@ -37,6 +38,9 @@ from conversations.services.conversations import (
     conversation_set_priority,
     conversation_transfer,
 )
+from conversations.services.csat import csat_answer_record, csat_survey_send
+from conversations.services.labels import conversation_label_add, conversation_label_remove
+from conversations.services.mentions import mention_handles, mentions_record
 from conversations.services.messages import (
     InboundResult,
     inbound_message_receive,
@@ -48,6 +52,7 @@ from conversations.services.messages import (
 )
 from conversations.services.outreach import conversation_start, template_may_reach, template_message_send
 from conversations.services.sla import SLA_CHECKS, sla_sweep
+from conversations.services.snooze import conversation_snooze, conversation_wake, snooze_wake_due
 from conversations.services.templates import (
     TemplateSyncResult,
     template_create,
@@ -64,6 +69,18 @@ from conversations.services.webhooks import (
 )
 
 __all__ = [
+    "BULK_ACTIONS",
+    "BulkResult",
+    "conversation_bulk_apply",
+    "csat_answer_record",
+    "csat_survey_send",
+    "conversation_label_add",
+    "conversation_label_remove",
+    "mention_handles",
+    "mentions_record",
+    "conversation_snooze",
+    "conversation_wake",
+    "snooze_wake_due",
     "conversation_start",
     "template_may_reach",
     "template_message_send",

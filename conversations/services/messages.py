@@ -38,6 +38,9 @@ from conversations.services.common import _acting, _emit, _locked, clean_body, c
 from conversations.services.consent import consent_keyword_apply
 from conversations.services.contacts import contact_get_or_create_by_phone, shorten_contact_name
 from conversations.services.conversations import conversation_open
+from conversations.services.csat import csat_answer_record, csat_survey_for_inbound
+from conversations.services.mentions import mentions_record
+from conversations.services.snooze import conversation_wake
 from notifications import services as notification_services
 from notifications.registry import Channel as NotificationChannel
 
@@ -95,6 +98,14 @@ def inbound_message_receive(
         .filter(contact=contact, channel=channel, status__in=ACTIVE_STATUSES)
         .first()
     )
+    survey = None
+    if conversation is None:
+        # An answer to the satisfaction survey of a closed conversation joins that conversation.
+        survey = csat_survey_for_inbound(
+            contact=contact, channel=channel, kind=kind, body=body, reply_payload=reply_payload, now=timezone.now()
+        )
+        if survey is not None:
+            conversation = Conversation.objects.select_for_update(of=("self",)).get(pk=survey.conversation_id)
     if conversation is None:
         try:
             with transaction.atomic():
@@ -132,10 +143,15 @@ def inbound_message_receive(
         updates["status"] = Status.OPEN
     Conversation.objects.filter(pk=conversation.pk).update(**updates)
     Contact.objects.filter(pk=contact.pk).update(last_message_at=now)
+    if conversation.snoozed_at is not None:  # the customer wrote: it wakes now, whatever it waited for
+        conversation_wake(conversation=conversation, reason="customer")
     if media_id and channel.kind == ChannelKind.WHATSAPP:
         transaction.on_commit(lambda: _enqueue_media_fetch(message.pk))
     conversation.last_inbound_at = now
-    if not reply_payload:
+    if survey is not None:
+        survey.conversation = conversation
+        csat_answer_record(survey=survey, message=message, reply_payload=reply_payload)
+    elif not reply_payload:
         consent_keyword_apply(organization=organization, contact=contact, conversation=conversation, message=message)
     extra = (
         {"reply_payload": reply_payload[:256], "context_message_id": context_message_id[:256]} if reply_payload else {}
@@ -381,6 +397,7 @@ def note_add(*, conversation: Conversation, author: Membership, body: str) -> Me
         delivery_status=DeliveryStatus.SENT,
         sent_at=now,
     )
+    mentions_record(note=message, author=author)
     _emit(
         "message.sent",
         conversation.organization_id,

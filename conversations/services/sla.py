@@ -81,6 +81,8 @@ def _due_rows(check: _SlaCheck, now: dt.datetime, batch_size: int):
                 f"{check.raised_field}__isnull": True,
             },
             status__in=ACTIVE_STATUSES,
+            # A snoozed conversation's clock is paused: waking moves its targets later.
+            snoozed_at__isnull=True,
         )
         .order_by(check.due_field)
         .select_for_update(skip_locked=True, of=("self",))

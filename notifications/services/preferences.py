@@ -64,7 +64,13 @@ def preference_ensure(*, organization: Organization, user) -> NotificationPrefer
     return preference
 
 
-PREFERENCE_EDITABLE = set(NotificationPreference.COPIED_FIELDS) | {"phone_number"}
+PREFERENCE_EDITABLE = set(NotificationPreference.COPIED_FIELDS) | {
+    "phone_number",
+    "desktop_new_message",
+    "desktop_assignment",
+    "title_counter",
+    "sound",
+}
 
 
 @transaction.atomic

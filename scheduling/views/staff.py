@@ -184,6 +184,7 @@ def _detail_context(request, appointment, **extra):
     return {
         "appointment": appointment,
         "can_act": _may_act(request, appointment),
+        "providers": selectors.provider_memberships(organization=request.organization) if _is_admin(request) else [],
         "manage_url": links.manage_url(appointment),
         "metrics": selectors.client_metrics_get(organization=request.organization, contact=appointment.contact),
         **extra,
@@ -206,7 +207,28 @@ ACTIONS = {
     "cancel": (services.appointment_cancel, gettext_lazy("Appointment cancelled.")),
     "complete": (services.appointment_complete, gettext_lazy("Appointment completed.")),
     "no_show": (services.appointment_mark_no_show, gettext_lazy("Marked as a no-show.")),
+    # Staff move an appointment through the same service (rules and exclusion constraint) as the public flow.
+    "reschedule": (services.appointment_reschedule, gettext_lazy("Appointment rescheduled.")),
+    "notes": (services.appointment_update_notes, gettext_lazy("Internal notes saved.")),
 }
+
+
+def _reschedule_input(request, appointment) -> dict:
+    """The new start (in the organization's time zone) and, optionally, another provider."""
+    organization = request.organization
+    start = dates.parse_instant(request.POST.get("start", ""), tz=organization.tzinfo)
+    if start is None:
+        raise ValidationError(_("Enter the new date and time."))
+    values = {"start": start}
+    provider_id = request.POST.get("provider", "")
+    if provider_id:
+        provider = selectors.membership_get(organization=organization, membership_id=provider_id)
+        if provider is None:
+            raise ValidationError(_("Choose a provider of this organization."))
+        if not _is_admin(request) and provider.user_id != request.user.pk:
+            raise ValidationError(_("Only org admins move appointments to another provider."))
+        values["provider"] = provider
+    return values
 
 
 @role_required(*ACTING_ROLES)
@@ -223,10 +245,16 @@ def appointment_action(request, pk: int, action: str):
         kwargs["reason"] = request.POST.get("reason", "")[:255]
     error, notice = "", ""
     try:
+        if action == "reschedule":
+            kwargs.update(_reschedule_input(request, appointment))
+        elif action == "notes":
+            kwargs["internal_notes"] = request.POST.get("internal_notes", "")[:5000].replace("\x00", "")
         appointment = func(**kwargs)
         notice = str(done)
     except services.SchedulingError as failure:
         error = failure.message
+    except ValidationError as failure:
+        error = " ".join(failure.messages)
     with timezone.override(request.organization.tzinfo):
         template = "scheduling/staff/appointment.html"
         if request.htmx:
@@ -336,3 +364,20 @@ def statistics(request):
         "scheduling/staff/statistics.html",
         {"stats": stats, "first": first, "last": last, "date_errors": date_errors},
     )
+
+
+@role_required(*ACTING_ROLES)
+@require_http_methods(["GET"])
+def today(request):
+    """The dashboard's piece: the member's own appointments today (in the organization's time zone)."""
+    organization = request.organization
+    tz = organization.tzinfo
+    day = timezone.now().astimezone(tz).date()
+    start = datetime.datetime.combine(day, datetime.time.min, tzinfo=tz)
+    appointments = selectors.appointment_list_for_calendar(
+        organization=organization,
+        start=start,
+        end=start + datetime.timedelta(days=1),
+        provider_user_ids=[request.user.pk],
+    )
+    return render(request, "scheduling/staff/_today.html", {"appointments": appointments, "day": day})

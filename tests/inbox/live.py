@@ -100,6 +100,10 @@ class Daphne:
             message_id=message_id,
             timestamp=int(time.time()),
         )
+        return self.post_raw(channel, payload)
+
+    def post_raw(self, channel, payload: dict) -> dict:
+        """A webhook notification as Meta posts it, signed with the channel's app secret."""
         raw = json.dumps(payload).encode()
         request = urllib.request.Request(
             f"{self.url}/webhooks/whatsapp/{channel.public_id}/",

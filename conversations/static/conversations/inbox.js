@@ -243,6 +243,8 @@
       if (frame.seq <= lastSeq) return;
       lastSeq = frame.seq;
     }
+    // For the workspace's signals (desktop notifications, title counter): each event once, in order.
+    root.dispatchEvent(new CustomEvent("inbox:event", { detail: { frame: frame, open: open } }));
     if (frame.conversation_id === open) {
       if (frame.html) showMessage(frame.html);
       else if (!frame.message_id) refreshPane();
