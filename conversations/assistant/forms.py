@@ -15,6 +15,13 @@ class SettingsForm(forms.ModelForm):
 
 
 class ProviderForm(forms.ModelForm):
+    base_url = forms.URLField(
+        label=_("base URL"),
+        required=False,
+        assume_scheme="https",
+        max_length=200,
+        help_text=_("Only for a compatible gateway; empty uses the provider's own API."),
+    )
     api_key = forms.CharField(
         label=_("API key"),
         required=False,
