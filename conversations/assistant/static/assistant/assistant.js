@@ -37,8 +37,8 @@
 
   async function streamInto(bar, url, fields, target) {
     const before = target.value;
-    const body = new FormData();
-    Object.entries(fields).forEach(([key, value]) => body.append(key, value));
+    // URL-encoded, not FormData: an empty multipart body is not a valid form.
+    const body = new URLSearchParams(fields);
     setBusy(bar, true, bar.dataset.i18nWorking);
     let text = "";
     let failed = null;
