@@ -10,7 +10,14 @@ from django.utils import timezone
 
 from accounts.limits import month_of
 from accounts.models import Organization
-from conversations.assistant.models import AssistantCall, AssistantProvider, AssistantSettings, Outcome
+from conversations.assistant.models import (
+    AssistantCall,
+    AssistantProvider,
+    AssistantSettings,
+    Feature,
+    Outcome,
+    ProviderKind,
+)
 
 
 def settings_for(organization: Organization) -> AssistantSettings:
@@ -89,7 +96,7 @@ def usage_by_month(*, organization: Organization, months: int = 6) -> list[dict]
 
 def usage_by_feature(*, organization: Organization, at: dt.datetime | None = None) -> list[dict]:
     """This month's calls and tokens per feature and provider/model."""
-    return list(
+    rows = (
         AssistantCall.objects.for_organization(organization)
         .filter(created_at__gte=month_start(organization, at))
         .values("feature", "provider_kind", "model")
@@ -101,6 +108,15 @@ def usage_by_feature(*, organization: Organization, at: dt.datetime | None = Non
         )
         .order_by("feature", "provider_kind", "model")
     )
+    labels, kinds = dict(Feature.choices), dict(ProviderKind.choices)
+    return [
+        row
+        | {
+            "feature_label": labels.get(row["feature"], row["feature"]),
+            "provider_label": kinds.get(row["provider_kind"]),
+        }
+        for row in rows
+    ]
 
 
 def recent_calls(*, organization: Organization, limit: int = 20) -> list[AssistantCall]:
