@@ -167,13 +167,15 @@ REWRITE_LABELS = {
 }
 
 
-def _lines(pieces: Iterator[str]) -> Iterator[bytes]:
+def _lines(pieces) -> Iterator[bytes]:
     try:
         for piece in pieces:
             yield (json.dumps({"text": piece}) + "\n").encode()
     except calls.AssistantUnavailable as error:
         yield (json.dumps({"error": error.words}) + "\n").encode()
         return
+    finally:
+        pieces.close()  # a reader that left: the call is recorded now, in this thread
     yield b'{"done": true}\n'
 
 

@@ -63,7 +63,7 @@ def test_suggest_edit_send_and_a_summary_on_transfer(desk, ai_org, fake_openai, 
     agent.context.close()
 
 
-def test_viewer_sees_no_ai_actions_and_portuguese_labels(desk, ai_org, browser, daphne):  # noqa: F811
+def test_viewer_sees_no_ai_actions_portuguese_labels_and_the_settings_page(desk, ai_org, browser, daphne):  # noqa: F811
     conversation = inbound(desk, phone="+5511987650002", body="Preciso de ajuda", name="João").conversation
     viewer = new_page(browser)
     open_inbox(viewer, daphne, desk.tenant.viewer.email, f"/inbox/?c={conversation.pk}")
@@ -82,3 +82,17 @@ def test_viewer_sees_no_ai_actions_and_portuguese_labels(desk, ai_org, browser, 
     screenshot(agent, "assistant-bar-pt-br")
     assert agent.console_errors == [], agent.console_errors
     agent.context.close()
+
+    admin = new_page(browser)
+    open_inbox(admin, daphne, desk.tenant.admin.email)
+    admin.goto(f"{daphne.url}/settings/ai/")
+    first = ai_org.org.assistant_providers.order_by("position").first()
+    admin.click(f"tr[data-provider-id='{first.pk}'] .provider-test")
+    admin.wait_for_selector(f"#test-result-{first.pk}.test-ok:has-text('Connected: gpt-4o-mini answered in')")
+    assert "SECRET" not in admin.content()
+    screenshot(admin, "assistant-settings-en")
+    admin.goto(f"{daphne.url}/settings/usage/")
+    admin.wait_for_selector("#ai-usage-panel #ai-usage-history")
+    screenshot(admin, "assistant-usage-en")
+    assert admin.console_errors == [], admin.console_errors
+    admin.context.close()
