@@ -55,6 +55,8 @@ class AssistantProviderAdmin(TenantScopedAdmin):
         "timeout_seconds",
         "max_output_tokens",
         "max_input_tokens",
+        "price_in",
+        "price_out",
     ]
 
     @admin.display(description=gettext_lazy("API key"))

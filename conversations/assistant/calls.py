@@ -61,6 +61,7 @@ def record_call(
         tokens_in=usage.tokens_in,
         tokens_out=usage.tokens_out,
         latency_ms=latency_ms,
+        cost=provider.cost_of(usage.tokens_in, usage.tokens_out),
         error=error[:500],
         user=user if getattr(user, "pk", None) else None,
         conversation_id=conversation_id,

@@ -42,6 +42,8 @@ class ProviderForm(forms.ModelForm):
             "timeout_seconds",
             "max_output_tokens",
             "max_input_tokens",
+            "price_in",
+            "price_out",
         ]
 
     def __init__(self, *args, **kwargs):

@@ -6,6 +6,8 @@ ciphertext and the last four characters, which are all a page or the admin ever 
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -80,6 +82,23 @@ class AssistantProvider(models.Model):
         validators=[MinValueValidator(100), MaxValueValidator(1_000_000)],
         help_text=_("Older messages of a conversation are left out beyond this (about 4 characters a token)."),
     )
+    price_in = models.DecimalField(
+        _("price per million input tokens (USD)"),
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("From the provider's price list; empty: calls are counted but not priced."),
+    )
+    price_out = models.DecimalField(
+        _("price per million output tokens (USD)"),
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -93,6 +112,12 @@ class AssistantProvider(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} · {self.model}"
+
+    def cost_of(self, tokens_in: int, tokens_out: int):
+        if self.price_in is None and self.price_out is None:
+            return None
+        million = Decimal(1_000_000)
+        return (Decimal(tokens_in) * (self.price_in or 0) + Decimal(tokens_out) * (self.price_out or 0)) / million
 
     @property
     def masked_key(self) -> str:
@@ -133,6 +158,14 @@ class AssistantCall(models.Model):
     tokens_in = models.PositiveIntegerField(_("tokens in"), default=0)
     tokens_out = models.PositiveIntegerField(_("tokens out"), default=0)
     latency_ms = models.PositiveIntegerField(_("latency (ms)"), default=0)
+    cost = models.DecimalField(
+        _("cost (USD)"),
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text=_("At the provider's prices when the call was made; empty when no price was set."),
+    )
     outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
     error = models.CharField(_("error"), max_length=500, blank=True)
     user = models.ForeignKey(

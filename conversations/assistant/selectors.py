@@ -81,6 +81,7 @@ def usage_by_month(*, organization: Organization, months: int = 6) -> list[dict]
             failed=Count("id", filter=~Q(outcome=Outcome.OK)),
             tokens_in=Coalesce(Sum("tokens_in"), 0),
             tokens_out=Coalesce(Sum("tokens_out"), 0),
+            cost=Sum("cost"),
         )
         .order_by("-month")
     )
@@ -105,6 +106,7 @@ def usage_by_feature(*, organization: Organization, at: dt.datetime | None = Non
             failed=Count("id", filter=~Q(outcome=Outcome.OK)),
             tokens_in=Coalesce(Sum("tokens_in"), 0),
             tokens_out=Coalesce(Sum("tokens_out"), 0),
+            cost=Sum("cost"),
         )
         .order_by("feature", "provider_kind", "model")
     )

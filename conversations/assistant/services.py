@@ -29,6 +29,8 @@ PROVIDER_FIELDS = (
     "timeout_seconds",
     "max_output_tokens",
     "max_input_tokens",
+    "price_in",
+    "price_out",
 )
 
 

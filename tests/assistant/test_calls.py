@@ -184,3 +184,17 @@ def test_anthropic_streaming_and_fallback_before_the_first_piece(ai_org, fake_op
     ok = AssistantCall.objects.get(outcome=Outcome.OK)
     assert (ok.provider_kind, ok.tokens_in, ok.tokens_out) == ("anthropic", 20, 5)
     assert AssistantCall.objects.get(outcome=Outcome.ERROR).provider_kind == "openai"
+
+
+def test_calls_are_priced_at_the_providers_prices(ai_org, fake_openai, client_for):
+    from decimal import Decimal
+
+    from django.urls import reverse
+
+    provider = ai_org.org.assistant_providers.get(kind="openai")
+    services.provider_update(provider=provider, by=None, price_in=Decimal("0.15"), price_out=Decimal("0.60"))
+    fake_openai.queue(Ok("priced", tokens_in=1000, tokens_out=500))
+    ask(ai_org.org)
+    assert AssistantCall.objects.get().cost == Decimal("0.000450")
+    page = client_for(ai_org.admin).get(reverse("assistant:usage")).content.decode()
+    assert "0.000450" in page

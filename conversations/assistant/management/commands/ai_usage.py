@@ -24,12 +24,13 @@ class Command(BaseCommand):
             organizations = organizations.filter(**lookup)
             if not organizations.exists():
                 raise CommandError(f"No organization {organization!r}.")
-        header = f"{'organization':30} {'month':8} {'calls':>7} {'failed':>7} {'tokens in':>11} {'tokens out':>11} {'budget':>11}"
+        header = f"{'organization':30} {'month':8} {'calls':>7} {'failed':>7} {'tokens in':>11} {'tokens out':>11} {'budget':>11} {'cost USD':>12}"
         self.stdout.write(header)
         for org in organizations:
             budget = selectors.settings_for(org).monthly_token_budget
             for row in selectors.usage_by_month(organization=org, months=months):
                 self.stdout.write(
                     f"{org.name[:30]:30} {row['month']:%Y-%m}  {row['calls']:>7} {row['failed']:>7} "
-                    f"{row['tokens_in']:>11} {row['tokens_out']:>11} {budget if budget is not None else '-':>11}"
+                    f"{row['tokens_in']:>11} {row['tokens_out']:>11} {budget if budget is not None else '-':>11} "
+                    f"{format(row['cost'], '.6f') if row['cost'] is not None else '-':>12}"
                 )
