@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "conversations",
     "conversations.campaigns",
     "conversations.reports",
+    "conversations.assistant",
     "notifications",
     "scheduling",
 ]
@@ -214,6 +215,11 @@ CAMPAIGNS_BATCH_SIZE = env.int("CAMPAIGNS_BATCH_SIZE", default=200)  # recipient
 CAMPAIGNS_MAX_IN_FLIGHT = env.int("CAMPAIGNS_MAX_IN_FLIGHT", default=400)  # per campaign: bounds how long a pause takes
 CAMPAIGNS_TICK_EVERY_SECONDS = env.int("CAMPAIGNS_TICK_EVERY_SECONDS", default=5)
 CAMPAIGNS_WAKE_GRACE_SECONDS = env.int("CAMPAIGNS_WAKE_GRACE_SECONDS", default=5)
+
+# --- AI assistant (conversations/assistant/crypto.py and client.py document each) ----------------
+# Fernet keys, newest first: the first encrypts, all decrypt (rotate with `manage.py ai_rotate_keys`).
+ASSISTANT_ENCRYPTION_KEYS = env.list("ASSISTANT_ENCRYPTION_KEYS", default=[])
+ASSISTANT_MAX_RETRIES = env.int("ASSISTANT_MAX_RETRIES", default=2)  # the SDKs' retries on 429/5xx per provider
 
 # --- Notifications (notifications/services.py documents each) ------------------------------
 NOTIFICATIONS_MAX_RETRIES = env.int("NOTIFICATIONS_MAX_RETRIES", default=3)

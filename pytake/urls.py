@@ -14,6 +14,7 @@ urlpatterns = [
     path("inbox/", include("conversations.inbox.urls")),
     path("campaigns/", include("conversations.campaigns.urls")),
     path("reports/", include("conversations.reports.urls")),
+    path("", include("conversations.assistant.urls")),
     path("", include("notifications.urls")),
     path("", include("scheduling.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -8,6 +8,8 @@ if not os.environ.get("REDIS_URL"):
     from pytake import embedded
 
     os.environ["REDIS_URL"] = f"{embedded.ensure_redis_url()}?db=15"
+# The AI providers' SDK retries (each waits at least what Retry-After asks): one is enough to see them.
+os.environ.setdefault("ASSISTANT_MAX_RETRIES", "1")
 os.environ.setdefault("REDIS_KEY_PREFIX", f"pytake-test-{os.getpid()}")
 
 from pytake.settings import *  # noqa: E402,F403

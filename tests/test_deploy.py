@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.urls import reverse
 
@@ -23,6 +24,7 @@ def test_check_deploy_is_clean_with_production_settings():
         "DATABASE_URL": settings.DATABASE_URL,
         "REDIS_URL": settings.REDIS_URL,
         "DJANGO_SETTINGS_MODULE": "pytake.settings",
+        "ASSISTANT_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     }
     for test_only in ("HTTPS", "DJANGO_ALLOW_ASYNC_UNSAFE", "REDIS_KEY_PREFIX"):
         env.pop(test_only, None)

@@ -262,7 +262,12 @@ def _run_action(request, conversation, action: str) -> str:
         to_queue = _queue_choice(request, post.get("queue"))
         to_agent = _membership_choice(request, post.get("agent")) if post.get("agent") else None
         services.conversation_transfer(
-            conversation=conversation, by=user, to_queue=to_queue, to_membership=to_agent, reason=post.get("reason", "")
+            conversation=conversation,
+            by=user,
+            to_queue=to_queue,
+            to_membership=to_agent,
+            reason=post.get("reason", ""),
+            summary=post.get("summary", ""),
         )
         return _("Transferred.")
     if action == "close":

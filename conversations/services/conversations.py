@@ -234,13 +234,19 @@ def conversation_transfer(
     to_queue: Queue | None = None,
     to_membership: Membership | None = None,
     reason: str = "",
+    summary: str = "",
 ) -> Conversation:
     """Move the conversation to another queue and/or agent, leaving a system message.
+
+    ``summary`` (the handoff summary an agent wrote or had the AI assistant draft) goes into
+    that system message, for the next agent.
 
     A move to a queue alone unassigns it and routes it by the new queue's strategy; SLA
     targets not yet breached are recomputed from the original start with the new queue's
     targets (a warning already raised is not raised again).
     """
+    if len(summary) > 2000:
+        raise ValidationError(_("The summary is too long (at most 2000 characters)."), code="summary_too_long")
     conversation = _locked(conversation)
     if to_queue is None and to_membership is None:
         raise ValidationError(_("Choose a queue or an agent to transfer to."), code="transfer_target")
@@ -272,6 +278,8 @@ def conversation_transfer(
     text = _("Transferred from %(from)s to %(to)s by %(by)s.") % names
     if reason.strip():
         text += " " + _("Reason: %(reason)s") % {"reason": clean_body(reason)}
+    if summary.strip():
+        text += "\n" + _("Summary: %(summary)s") % {"summary": clean_body(summary)}
     _system_message(conversation, text)
     _emit(
         "conversation.transferred",
