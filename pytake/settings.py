@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "accounts",
     "conversations",
     "conversations.campaigns",
+    "conversations.contacts",
     "notifications",
     "scheduling",
 ]

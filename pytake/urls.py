@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("conversations.urls")),
     path("inbox/", include("conversations.inbox.urls")),
     path("campaigns/", include("conversations.campaigns.urls")),
+    path("contacts/", include("conversations.contacts.urls")),
     path("", include("notifications.urls")),
     path("", include("scheduling.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -16,5 +16,6 @@ urlpatterns = [
     path("calendar/new/", staff.appointment_new, name="appointment_new"),
     path("calendar/statistics/", staff.statistics, name="statistics"),
     path("calendar/appointments/<int:pk>/", staff.appointment_detail, name="appointment"),
+    path("calendar/contacts/<int:contact_id>/appointments/", staff.contact_appointments, name="contact_appointments"),
     path("calendar/appointments/<int:pk>/<slug:action>/", staff.appointment_action, name="appointment_action"),
 ]

@@ -127,7 +127,11 @@ class Entry:
             "type": "event",
             "seq": self.seq,
             "event": data["event"],
-            **{key: data[key] for key in ("conversation_id", "message_id", "author_id", "agent_id") if key in data},
+            **{
+                key: data[key]
+                for key in ("conversation_id", "message_id", "author_id", "agent_id", "contact_id")
+                if key in data
+            },
         }
         html = data.get("html") or {}
         if html:

@@ -24,8 +24,9 @@ from django_htmx.http import push_url, trigger_client_event
 from accounts.models import Membership, Queue
 from accounts.roles import ACTING_ROLES, ALL_ROLES
 from accounts.tenancy import role_required
+from conversations import attachments, services
 from conversations import selectors as conversation_selectors
-from conversations import services
+from conversations.contacts import panel as contact_panel
 from conversations.inbox import presence, realtime, selectors
 from conversations.models import Priority
 from scheduling import selectors as scheduling_selectors
@@ -102,8 +103,10 @@ def _pane_context(
     if conversation is None:
         return context
     context.update(
+        contact_panel.panel_context(
+            organization=organization, contact=conversation.contact, can_edit=context["can_act"]
+        ),
         history=selectors.history(organization=organization, conversation=conversation),
-        tags=selectors.contact_tags(conversation=conversation),
         past=selectors.past_conversations(organization=organization, conversation=conversation),
         read_by=_read_by(organization.pk, conversation.pk, request.user.pk),
         appointments=scheduling_selectors.appointment_list_for_contact(
@@ -119,6 +122,7 @@ def _pane_context(
     )
     if context["can_act"]:
         context.update(
+            attachment_accept=attachments.accept_attribute(),
             canned=selectors.canned_response_list(organization=organization),
             agents=selectors.agent_choices(organization=organization),
             transfer_queues=selectors.queue_choices(organization=organization),
