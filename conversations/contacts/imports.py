@@ -328,7 +328,7 @@ def import_run(*, import_id: int) -> ContactImport | None:
     or running import is left alone)."""
     with transaction.atomic():
         contact_import = (
-            ContactImport.objects.select_for_update(skip_locked=True)
+            ContactImport.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("organization", "created_by")
             .filter(pk=import_id, status=ImportStatus.QUEUED)
             .first()
