@@ -9,6 +9,8 @@ from pytake import health, metrics
 urlpatterns = [
     path("", account_views.dashboard, name="dashboard"),
     path("settings/usage/", account_views.usage, name="usage"),
+    path("settings/profile/", account_views.profile, name="profile"),
+    path("settings/profile/avatar/", account_views.my_avatar, name="my-avatar"),
     path("accounts/", include("accounts.urls")),
     path("", include("conversations.urls")),
     path("inbox/", include("conversations.inbox.urls")),

@@ -248,7 +248,7 @@ def message_send(*, conversation: Conversation, author: Membership, body: str = 
     if contact.opt_in == OptIn.OPTED_OUT:
         raise ValidationError(_("This contact opted out of messages."), code="contact_opted_out")
     _require_open_window(conversation, contact)
-    text = clean_text(body)
+    text = with_signature(clean_text(body), author.user)
     channel = conversation.channel
     if channel is not None:
         refuse_over_limit(text, limit=channel.text_limit, channel_name=channel.get_kind_display())
@@ -281,6 +281,14 @@ def message_send(*, conversation: Conversation, author: Membership, body: str = 
     message.save()
     _agent_message_out(conversation, message, author=author, now=now)
     return message
+
+
+def with_signature(text: str, user) -> str:
+    """``text`` with the agent's signature (their profile's) on its own lines; nothing is added to an empty text."""
+    signature = clean_text(getattr(user, "signature", ""))
+    if not text or not signature:
+        return text
+    return f"{text}\n\n{signature}"
 
 
 def _agent_message_out(conversation: Conversation, message: Message, *, author: Membership, now) -> None:
