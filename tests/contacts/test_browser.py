@@ -186,7 +186,7 @@ def test_a_contact_edited_in_one_tab_changes_in_the_other(desk, browser, daphne)
     agent.fill(".tag-add-input", "Cliente VIP")
     agent.click("#tag-add")
     other.wait_for_selector("#contact-tags .badge:has-text('Cliente VIP')")
-    agent.select_option("#consent-value-%d" % conversation.contact_id, "opted_out")
+    agent.select_option(f"#consent-value-{conversation.contact_id}", "opted_out")
     agent.click("#consent-save")
     other.wait_for_selector("#consent-now:has-text('Opted out')")
     # The list's names follow too.
