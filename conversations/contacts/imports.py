@@ -49,6 +49,39 @@ BATCH = 2_000
 PROGRESS_EVERY = 1_000
 BASE_TARGETS = ("name", "phone", "email", "tags", "lifecycle_stage", "opt_in")
 REGIONS = ("", "BR", "PT", "US", "ES", "AR", "MX", "GB")
+_REGION_BY_TIME_ZONE_PREFIX = {
+    "America/Sao_Paulo": "BR",
+    "America/Bahia": "BR",
+    "America/Fortaleza": "BR",
+    "America/Recife": "BR",
+    "America/Manaus": "BR",
+    "America/Belem": "BR",
+    "America/Cuiaba": "BR",
+    "America/Campo_Grande": "BR",
+    "America/Porto_Velho": "BR",
+    "America/Rio_Branco": "BR",
+    "America/Maceio": "BR",
+    "America/Araguaina": "BR",
+    "America/Noronha": "BR",
+    "Europe/Lisbon": "PT",
+    "Atlantic/Madeira": "PT",
+    "Atlantic/Azores": "PT",
+    "Europe/Madrid": "ES",
+    "Europe/London": "GB",
+    "America/Argentina": "AR",
+    "America/Mexico_City": "MX",
+    "America/New_York": "US",
+    "America/Chicago": "US",
+    "America/Denver": "US",
+    "America/Los_Angeles": "US",
+}
+
+
+def default_region_for(organization: Organization) -> str:
+    """The country a number without ``+`` most likely belongs to: the organization's time zone's."""
+    zone = organization.time_zone or ""
+    return next((region for prefix, region in _REGION_BY_TIME_ZONE_PREFIX.items() if zone.startswith(prefix)), "")
+
 
 _GUESSES = {
     "name": ("name", "nome", "full name", "nome completo", "contact", "contato", "cliente"),
@@ -155,6 +188,7 @@ def import_upload(*, organization: Organization, by: User, file) -> ContactImpor
         original_name=name[:255],
         header=header,
         mapping=guess_mapping(header, fields),
+        default_region=default_region_for(organization),
         total_rows=total,
     )
     file.seek(0)

@@ -37,9 +37,7 @@ def panel_context(
         "score": selectors.lead_score(contact),
         "stages": LifecycleStage.choices,
         "opt_ins": OptIn.choices,
-        "consent_sources": [
-            (value, label) for value, label in ConsentSource.choices if value in services.CONSENT_SOURCES_BY_PEOPLE
-        ],
+        "consent_sources": [(value, ConsentSource(value).label) for value in services.CONSENT_SOURCES_BY_PEOPLE],
         "panel_notice": notice,
         "panel_error": error,
         "panel_errors": errors,

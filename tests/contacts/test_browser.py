@@ -181,6 +181,7 @@ def test_a_contact_edited_in_one_tab_changes_in_the_other(desk, browser, daphne)
     # The admin's tab, which did nothing, shows the change: the panel reloads on the realtime event.
     other.wait_for_selector("#contact-panel-title:has-text('Joana Prado')")
     assert other.locator("#contact-name").input_value() == "Joana Prado"
+    other.wait_for_selector("#pane-title:has-text('Joana Prado')")
     assert other.locator("#cf-plano").input_value() == "Ouro"
     viewer.wait_for_selector("#contact-panel dd:has-text('joana@example.com')")
     agent.fill(".tag-add-input", "Cliente VIP")
@@ -247,7 +248,8 @@ def test_csv_import_with_a_bad_row_reported(desk, browser, shared_media, daphne,
     page.click("#upload-submit")
     page.wait_for_selector("#mapping-table")
     assert page.locator("#col-1").input_value() == "phone"  # guessed from the header
-    page.select_option("#import-region", "BR")
+    assert page.locator("#import-region").input_value() == "BR"  # from the organization's time zone
+    page.wait_for_selector("#import-preview tr:not(.rejected) td:has-text('+5511987650001')")
     page.wait_for_selector("#import-preview tr.rejected td.bad:has-text('phone')")
     screenshot(page, "contacts-import-mapping-en")
     page.click("#import-start")

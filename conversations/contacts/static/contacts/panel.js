@@ -17,6 +17,13 @@
     if (panel && Number(panel.dataset.contactId) === Number(event.detail.contactId)) reload(panel);
   });
 
+  // The pane's title names the contact too: it follows the panel (in this tab and after a reload).
+  document.addEventListener("htmx:afterSwap", () => {
+    const panel = document.getElementById("contact-panel");
+    const title = document.getElementById("pane-title");
+    if (panel && title && panel.dataset.displayName) title.textContent = panel.dataset.displayName;
+  });
+
   document.addEventListener("focusout", (event) => {
     const panel = document.getElementById("contact-panel");
     if (!panel || panel.dataset.stale !== "1" || !panel.contains(event.target)) return;
