@@ -226,8 +226,9 @@ class RowResult:
 class _Cleaner:
     """Turns one CSV row into contact values (or the reason it is rejected), with the organization's fields."""
 
-    def __init__(self, *, organization: Organization, mapping: dict, default_region: str = ""):
+    def __init__(self, *, organization: Organization, mapping: dict, header: list[str], default_region: str = ""):
         self.mapping = {int(k): v for k, v in mapping.items()}
+        self.header = header
         self.region = default_region or None
         self.fields = {f.key: f for f in selectors.custom_field_list(organization=organization)}
         labels = {}
@@ -272,7 +273,8 @@ class _Cleaner:
                     if definition is not None:
                         values["custom"][definition.key] = custom_value_clean(definition, cell)
             except ValidationError as error:
-                column = target if not target.startswith("cf:") else target[3:]
+                # Named as the file names the column: what the person sees in their spreadsheet.
+                column = self.header[index] if index < len(self.header) and self.header[index] else target
                 problems.append(f"{column}: {' '.join(error.messages)}")
         if problems:
             result.error = "; ".join(problems)
@@ -283,7 +285,12 @@ class _Cleaner:
 def import_preview(
     *, contact_import: ContactImport, mapping: dict, default_region: str = "", limit: int = 10
 ) -> list[RowResult]:
-    cleaner = _Cleaner(organization=contact_import.organization, mapping=mapping, default_region=default_region)
+    cleaner = _Cleaner(
+        organization=contact_import.organization,
+        mapping=mapping,
+        header=contact_import.header,
+        default_region=default_region,
+    )
     results = []
     for number, row in _rows(contact_import):
         results.append(cleaner.clean(number, row))
@@ -372,8 +379,11 @@ def import_run(*, import_id: int) -> ContactImport | None:
         contact_import.status = ImportStatus.RUNNING
         contact_import.save(update_fields=["status"])
     _progress_set(import_id, 0)
+    person = contact_import.created_by
     try:
-        valid, rejected = _validate(contact_import)
+        # The report is read by the person who imported: in their language.
+        with translation.override(person.language if person else contact_import.organization.locale):
+            valid, rejected = _validate(contact_import)
         with transaction.atomic():
             created, updated = _write(contact_import, valid)
             contact_import.status = ImportStatus.DONE
@@ -413,6 +423,7 @@ def _validate(contact_import: ContactImport) -> tuple[dict[str, dict], list[dict
     cleaner = _Cleaner(
         organization=contact_import.organization,
         mapping=contact_import.mapping,
+        header=contact_import.header,
         default_region=contact_import.default_region,
     )
     valid: dict[str, dict] = {}
@@ -423,7 +434,8 @@ def _validate(contact_import: ContactImport) -> tuple[dict[str, dict], list[dict
         result = cleaner.clean(number, row)
         phone = result.values.get("phone")
         if not result.error and phone in valid:
-            result.error = _("phone: the same number as row %(n)d") % {"n": first_row[phone]}
+            column = contact_import.header[phone_index] or "phone"
+            result.error = _("%(column)s: the same number as row %(n)d") % {"column": column, "n": first_row[phone]}
         if result.error:
             cell = row[phone_index] if phone_index < len(row) else ""
             rejected.append({"row": number, "phone": cell[:40], "reason": result.error[:300]})

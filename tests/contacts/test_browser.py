@@ -249,7 +249,7 @@ def test_csv_import_with_a_bad_row_reported(desk, browser, shared_media, daphne,
     assert page.locator("#col-1").input_value() == "phone"  # guessed from the header
     assert page.locator("#import-region").input_value() == "BR"  # from the organization's time zone
     page.wait_for_selector("#import-preview tr:not(.rejected) td:has-text('+5511987650001')")
-    page.wait_for_selector("#import-preview tr.rejected td.bad:has-text('phone')")
+    page.wait_for_selector("#import-preview tr.rejected td.bad:has-text('Telefone')")
     screenshot(page, "contacts-import-mapping-en")
     page.click("#import-start")
     page.wait_for_selector("#import-done", timeout=60_000)
