@@ -268,4 +268,9 @@ def test_csv_import_with_a_bad_row_reported(desk, browser, shared_media, daphne,
     page.goto(f"{daphne.url}/contacts/?q=lima")
     page.wait_for_selector("#contacts-table tr[data-contact-id]:has-text('Ana Lima')")
     screenshot(page, "contacts-list-pt-br")
+    # The contact's page: the panel, conversations, consent history, and the appointments scheduling serves.
+    page.click("#contacts-table a:has-text('Ana Lima')")
+    page.wait_for_selector("#contact-appointments .contact-appointments")
+    page.wait_for_selector("#contact-panel #contact-tags .badge:has-text('vip')")
+    screenshot(page, "contacts-detail-pt-br")
     assert page.console_errors == []
