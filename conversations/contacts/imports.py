@@ -533,7 +533,7 @@ INSERT INTO conversations_contact
 VALUES {rows}
 RETURNING id
 """
-_INSERT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, false, false, 0, %s::jsonb, %s, %s)"
+_INSERT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, false, false, %s, %s::jsonb, %s, %s)"
 
 
 def _insert_rows(contacts: list[Contact], now) -> None:
@@ -543,7 +543,8 @@ def _insert_rows(contacts: list[Contact], now) -> None:
     for c in contacts:
         params += [
             c.organization_id, c.name, c.phone, c.email, c.lifecycle_stage, c.opt_in, c.opt_in_source,
-            c.opt_in_changed_at, json.dumps(c.custom_fields), now, now,
+            c.opt_in_changed_at, selectors.lead_score(c, now=now, conversations=0).score,
+            json.dumps(c.custom_fields), now, now,
         ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_SQL.format(rows=", ".join([_INSERT_ROW] * len(contacts))), params)

@@ -257,7 +257,7 @@ class LeadScore:
     factors: list[tuple[str, int]]  # (what, points), in the order they add up
 
 
-def lead_score(contact: Contact, *, now: dt.datetime | None = None) -> LeadScore:
+def lead_score(contact: Contact, *, now: dt.datetime | None = None, conversations: int | None = None) -> LeadScore:
     """The contact's lead score (0–100) and how it adds up: stage, consent, recent contact, conversations, email.
 
     A blocked contact scores 0. ``contact_edit`` and the other panel services store the result.
@@ -283,7 +283,8 @@ def lead_score(contact: Contact, *, now: dt.datetime | None = None) -> LeadScore
             factors.append((str(_("Wrote in the last 7 days")), 20))
         elif age <= dt.timedelta(days=30):
             factors.append((str(_("Wrote in the last 30 days")), 10))
-    conversations = Conversation.objects.filter(organization_id=contact.organization_id, contact=contact).count()
+    if conversations is None:  # a caller that knows (an import: none yet) saves the query
+        conversations = Conversation.objects.filter(organization_id=contact.organization_id, contact=contact).count()
     if conversations:
         points = min(conversations, 3) * 5
         factors.append((str(_("%(n)d conversation(s)") % {"n": conversations}), points))

@@ -123,6 +123,7 @@ def test_valid_rows_are_imported_and_bad_ones_reported(tenant_a, plan_field):
         "import",
     )
     assert sorted(t.name for t in ana.tags.all()) == ["novo", "vip"]
+    assert ana.lead_score == 10 + 10 + 5  # lead, opted in, an email: as the panel explains it
     assert ConsentChange.objects.get(contact=ana).source == "import"
     existing.refresh_from_db()
     assert existing.name == "Fabi" and existing.email == "fabi@x.test" and existing.custom_fields == {"plan": "Basic"}
