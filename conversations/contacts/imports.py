@@ -401,6 +401,7 @@ def import_run(*, import_id: int) -> ContactImport | None:
                 changes={},
                 metadata={"created": created, "updated": updated, "rejected": len(rejected)},
             )
+        _forget_file(contact_import)
     except ValidationError as error:
         _fail(contact_import, " ".join(error.messages))
     except Exception as error:
@@ -418,6 +419,17 @@ def _fail(contact_import: ContactImport, reason: str) -> None:
         status=ImportStatus.FAILED, error=reason[:2000], finished_at=timezone.now()
     )
     contact_import.status, contact_import.error = ImportStatus.FAILED, reason
+    _forget_file(contact_import)
+
+
+def _forget_file(contact_import: ContactImport) -> None:
+    """The uploaded file holds people's data: once imported (or refused) only the counts and the report stay."""
+    name = contact_import.file.name
+    if not name:
+        return
+    ContactImport.objects.filter(pk=contact_import.pk).update(file="")
+    contact_import.file.storage.delete(name)
+    contact_import.file.name = ""
 
 
 def _validate(contact_import: ContactImport) -> tuple[dict[str, dict], list[dict]]:

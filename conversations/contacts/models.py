@@ -86,7 +86,7 @@ class ContactImport(models.Model):
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("created by")
     )
-    file = models.FileField(_("file"), upload_to="contact-imports/%Y/%m/", max_length=255)
+    file = models.FileField(_("file"), upload_to="contact-imports/%Y/%m/", max_length=255, blank=True)
     original_name = models.CharField(_("file name"), max_length=255)
     header = models.JSONField(_("columns"), default=list)
     mapping = models.JSONField(_("column mapping"), default=dict, blank=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -172,9 +173,9 @@ class ContactFilters:
             if definition is not None:
                 from conversations.contacts.services import custom_value_clean
 
-                try:
+                try:  # "1.234,5" finds the number 1234.5, "01/03/2026" the date; anything else as typed
                     value = custom_value_clean(definition, self.field_value)
-                except Exception:
+                except ValidationError:
                     value = self.field_value
             filters["custom"] = {self.field_key: value}
         if self.last_after:

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -22,7 +23,7 @@ from accounts.roles import ACTING_ROLES, ALL_ROLES
 from accounts.tenancy import has_role, role_required
 from conversations.campaigns import services as campaign_services
 from conversations.contacts import imports, panel, selectors, services
-from conversations.contacts.models import CustomFieldKind, ImportStatus
+from conversations.contacts.models import ImportStatus
 from conversations.models import ConsentSource, LifecycleStage
 
 LIST_TEMPLATE = "contacts/list.html"
@@ -312,7 +313,11 @@ def contact_edit(request, contact_id: int):
         )
         return render(request, PANEL_TEMPLATE, context, status=422 if error else 200)
     (messages.error if error else messages.success)(request, error or notice)
-    return HttpResponseRedirect(post.get("next") if post.get("next", "").startswith("/") else fresh_url(fresh))
+    target = post.get("next", "")
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return HttpResponseRedirect(target if target and safe else fresh_url(fresh))
 
 
 def fresh_url(contact) -> str:
@@ -355,7 +360,7 @@ def _import_or_404(request, import_id: int):
 def _mapping_context(request, contact_import, mapping: dict, region: str, *, error: str = "", preview=None) -> dict:
     fields = selectors.custom_field_list(organization=request.organization)
     columns = [(index, name, mapping.get(str(index), "")) for index, name in enumerate(contact_import.header)]
-    if preview is None and "phone" in mapping.values():
+    if preview is None and contact_import.status == ImportStatus.UPLOADED and "phone" in mapping.values():
         preview = imports.import_preview(contact_import=contact_import, mapping=mapping, default_region=region)
     return {
         "contact_import": contact_import,
@@ -419,6 +424,3 @@ def import_rejected_csv(request, import_id: int) -> HttpResponse:
     for row in contact_import.rejected:
         writer.writerow([row.get("row"), _safe(str(row.get("phone", ""))), _safe(str(row.get("reason", "")))])
     return response
-
-
-FIELD_KINDS = CustomFieldKind.choices

@@ -128,6 +128,7 @@ def test_valid_rows_are_imported_and_bad_ones_reported(tenant_a, plan_field):
     existing.refresh_from_db()
     assert existing.name == "Fabi" and existing.email == "fabi@x.test" and existing.custom_fields == {"plan": "Basic"}
     assert imports.progress(contact_import) == 100
+    assert contact_import.file.name == ""  # the uploaded file (people's data) is gone; the report stays
     # Running it again changes nothing.
     assert imports.import_run(import_id=contact_import.pk) is None
 
