@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.contrib.postgres.search import SearchQuery
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext_lazy as _
@@ -82,7 +83,7 @@ def segment_contacts(*, organization: Organization, filters: dict) -> QuerySet[C
         contacts = contacts.filter(is_blocked=True)
     q = str(filters.get("q") or "").strip()[:100]
     if q:
-        contacts = contacts.filter(contact_search_q(q))
+        contacts = contacts.annotate(reversed_phone=Reverse("phone")).filter(contact_search_q(q))
     custom = filters.get("custom") or {}
     if not isinstance(custom, dict):
         raise ValidationError("custom: expected an object of field keys to values")
@@ -104,7 +105,8 @@ def segment_contacts(*, organization: Organization, filters: dict) -> QuerySet[C
 
 def contact_search_q(q: str) -> Q:
     """Contacts whose name has words starting with ``q``'s words, whose phone starts or ends with its
-    digits, or whose email starts with it (each part from its own index)."""
+    digits, or whose email starts with it (each part from its own index; the phone's end through
+    ``conv_contact_phone_suffix``, so the queryset is annotated with ``reversed_phone``)."""
     condition = Q(email__istartswith=q) if "@" in q or "." in q else Q(pk__in=[])
     words = re.findall(r"\w+", q.lower())
     if any(not word.isdigit() for word in words):
@@ -112,7 +114,7 @@ def contact_search_q(q: str) -> Q:
         condition |= Q(search_vector=SearchQuery(prefixes, config="simple", search_type="raw"))
     digits = "".join(ch for ch in q if ch.isdigit())
     if len(digits) >= 3:
-        condition |= Q(phone__startswith=f"+{digits}") | Q(phone__endswith=digits)
+        condition |= Q(phone__startswith=f"+{digits}") | Q(reversed_phone__startswith=digits[::-1])
     return condition
 
 
