@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 from datetime import timedelta
 
@@ -16,6 +17,12 @@ from django.utils.translation import gettext_lazy as _
 from accounts.plans import PLAN_LIMITS, TRIAL_DAYS, Plan, PlanLimits
 from accounts.roles import Role
 from accounts.scoping import TenantManager, TenantQuerySet
+
+
+def avatar_upload_to(instance, filename: str) -> str:
+    """``avatars/<uuid>.<ext>``: unguessable, and the person's name or email is not in the path."""
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "img"
+    return f"avatars/{uuid.uuid4().hex}.{extension[:5]}"
 
 
 def validate_time_zone(value: str) -> None:
@@ -71,6 +78,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         blank=True,
         validators=[validate_time_zone],
         help_text=_("Leave empty to use the organization's time zone."),
+    )
+    avatar = models.FileField(_("avatar"), upload_to=avatar_upload_to, max_length=255, blank=True)
+    signature = models.TextField(
+        _("signature"),
+        max_length=300,
+        blank=True,
+        help_text=_("Appended to your replies to customers (not to internal notes). Leave empty for none."),
     )
     is_staff = models.BooleanField(_("staff status"), default=False)
     is_active = models.BooleanField(_("active"), default=True)

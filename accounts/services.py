@@ -130,3 +130,88 @@ def queue_create(*, department: Department, name: str, **fields) -> Queue:
     queue.full_clean()
     queue.save()
     return queue
+
+
+# --- My profile -------------------------------------------------------------------------------------
+
+PROFILE_FIELDS = ("full_name", "language", "time_zone", "signature")
+AVATAR_MAX_BYTES = 1024 * 1024
+_AVATAR_SIGNATURES = (
+    (b"\xff\xd8\xff", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"RIFF", "webp"),  # with "WEBP" at offset 8, checked below
+)
+
+
+def _audit_user(user: User, organization: Organization | None, action: str, changes: dict) -> None:
+    """Profile changes are the person's own: recorded in the organization they were working in."""
+    if organization is not None and changes:
+        audit.record(organization=organization, actor=user, action=action, obj=user, changes=changes)
+
+
+@transaction.atomic
+def user_profile_update(*, user: User, organization: Organization | None = None, **fields) -> User:
+    """Change one's own name, language, time zone or reply signature (only those)."""
+    unknown = set(fields) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ValidationError(
+            _("These profile fields cannot be changed here: %(f)s") % {"f": ", ".join(sorted(unknown))}
+        )
+    before = audit.snapshot(user, list(fields))
+    for name, value in fields.items():
+        setattr(user, name, (value or "").replace("\r\n", "\n").strip())
+    user.full_clean(exclude=["password", "email", "avatar"])
+    user.save(update_fields=list(fields))
+    _audit_user(user, organization, "user.profile_updated", audit.diff(before, audit.snapshot(user, list(fields))))
+    return user
+
+
+def _avatar_extension(head: bytes) -> str | None:
+    for magic, extension in _AVATAR_SIGNATURES:
+        if head.startswith(magic) and (extension != "webp" or head[8:12] == b"WEBP"):
+            return extension
+    return None
+
+
+@transaction.atomic
+def user_avatar_set(*, user: User, file, organization: Organization | None = None) -> User:
+    """A JPEG, PNG or WebP picture up to 1 MB, recognised by its bytes (not by its name)."""
+    if file.size > AVATAR_MAX_BYTES:
+        raise ValidationError(_("The picture is over 1 MB; choose a smaller one."), code="avatar_size")
+    head = file.read(16)
+    file.seek(0)
+    extension = _avatar_extension(head)
+    if extension is None:
+        raise ValidationError(_("Upload a JPEG, PNG or WebP picture."), code="avatar_type")
+    old = user.avatar.name
+    user.avatar.save(f"avatar.{extension}", file, save=False)
+    user.save(update_fields=["avatar"])
+    if old:
+        transaction.on_commit(lambda: user.avatar.storage.delete(old))
+    _audit_user(user, organization, "user.avatar_changed", {"avatar": [bool(old), True]})
+    return user
+
+
+@transaction.atomic
+def user_avatar_clear(*, user: User, organization: Organization | None = None) -> User:
+    old = user.avatar.name
+    if not old:
+        return user
+    user.avatar = ""
+    user.save(update_fields=["avatar"])
+    transaction.on_commit(lambda: user.avatar.storage.delete(old))
+    _audit_user(user, organization, "user.avatar_changed", {"avatar": [True, False]})
+    return user
+
+
+@transaction.atomic
+def user_password_change(*, user: User, new_password: str, organization: Organization | None = None) -> User:
+    """Set a password the validators accept (the caller checked the old one)."""
+    from django.contrib.auth.password_validation import validate_password
+
+    validate_password(new_password, user)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    if organization is not None:
+        audit.record(organization=organization, actor=user, action="user.password_changed", obj=user, changes={})
+    return user

@@ -20,6 +20,8 @@ ALLOWED_TYPES: dict[str, tuple[frozenset[str], int]] = {
     "image": (frozenset({"image/jpeg", "image/png", "image/webp"}), 5 * MiB),
     "video": (frozenset({"video/mp4", "video/3gpp"}), 16 * MiB),
     "audio": (frozenset({"audio/aac", "audio/mp4", "audio/mpeg", "audio/amr", "audio/ogg"}), 16 * MiB),
+    # Stickers are WebP only (up to 500 KB animated); an upload of WebP is an image, never a sticker.
+    "sticker": (frozenset({"image/webp"}), MiB // 2),
     "document": (
         frozenset(
             {
@@ -39,6 +41,18 @@ ALLOWED_TYPES: dict[str, tuple[frozenset[str], int]] = {
 }
 
 MAX_NAME_LENGTH = 120
+INLINE_KINDS = ("image", "sticker", "video", "audio")
+
+
+def shows_inline(content_type: str) -> bool:
+    """Whether the pane may show a file of ``content_type`` in the page (an image, audio or video we accept)."""
+    content_type = (content_type or "").split(";")[0].strip().lower()
+    return any(content_type in ALLOWED_TYPES[kind][0] for kind in INLINE_KINDS)
+
+
+def accept_attribute() -> str:
+    """The file input's ``accept``: every type an agent may send (stickers are received only)."""
+    return ",".join(sorted(t for kind, (types, _limit) in ALLOWED_TYPES.items() if kind != "sticker" for t in types))
 
 
 def kind_for_content_type(content_type: str) -> str | None:

@@ -613,6 +613,8 @@ class MessageKind(models.TextChoices):
     VIDEO = "video", _("Video")
     AUDIO = "audio", _("Audio")
     DOCUMENT = "document", _("Document")
+    STICKER = "sticker", _("Sticker")
+    LOCATION = "location", _("Location")
     TEMPLATE = "template", _("WhatsApp template")
     SYSTEM = "system", _("System")
 
@@ -651,6 +653,8 @@ class Message(models.Model):
     attachment_content_type = models.CharField(_("attachment type"), max_length=100, blank=True)
     attachment_size = models.PositiveBigIntegerField(_("attachment size (bytes)"), null=True, blank=True)
     provider_media_id = models.TextField(_("provider media id"), blank=True)
+    # A shared location as WhatsApp sends it: latitude, longitude and, when given, name, address, url.
+    location = models.JSONField(_("location"), default=dict, blank=True)
     delivery_status = models.CharField(
         _("delivery status"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
     )
@@ -694,6 +698,21 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.get_direction_display()} {self.get_kind_display()} #{self.pk}"
+
+    @property
+    def media_pending(self) -> bool:
+        """Inbound media still being fetched from the provider (no file yet, no error)."""
+        return bool(self.provider_media_id) and not self.attachment and not self.error
+
+    @property
+    def map_url(self) -> str:
+        """An OpenStreetMap link to a shared location, or the http(s) link WhatsApp gave."""
+        location = self.location or {}
+        if "latitude" in location and "longitude" in location:
+            lat, lon = location["latitude"], location["longitude"]
+            return f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=16/{lat}/{lon}"
+        url = str(location.get("url") or "")
+        return url if url.startswith(("https://", "http://")) else ""
 
 
 class Mention(models.Model):

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.roles import ALL_ROLES
 from accounts.tenancy import role_required
-from conversations import selectors, services
+from conversations import attachments, selectors, services
 from conversations.channels import whatsapp
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,11 @@ def _receive(request, channel) -> JsonResponse:
 @require_GET
 @role_required(*ALL_ROLES)
 def attachment_download(request, message_id: int):
-    """A message's stored file, for members of its organization only (404 for anyone else's)."""
+    """A message's stored file, for members of its organization only (404 for anyone else's).
+
+    ``?inline=1`` serves images, stickers, audio and video for the pane's ``<img>``, ``<audio>``
+    and ``<video>``; everything else (and any file without it) is a download.
+    """
     message = selectors.message_with_attachment_get(organization=request.organization, message_id=message_id)
     if message is None:
         raise Http404
@@ -138,9 +142,10 @@ def attachment_download(request, message_id: int):
         handle = message.attachment.open("rb")
     except FileNotFoundError:
         raise Http404 from None
+    inline = request.GET.get("inline") == "1" and attachments.shows_inline(message.attachment_content_type)
     response = FileResponse(
         handle,
-        as_attachment=True,
+        as_attachment=not inline,
         filename=message.attachment_name or "attachment",
         content_type=message.attachment_content_type or "application/octet-stream",
     )

@@ -27,7 +27,10 @@ Event names follow Chatwoot's. The payload carries ids only (listeners load fres
     message.received          conversation_id, message_id, contact_id
     message.sent              conversation_id, message_id, author_id, first_response (true on the reply that set it)
     message.status_changed    conversation_id, message_id, previous_status, status (a provider's delivery status moved it)
+    message.updated           conversation_id, message_id (its media was stored or refused)
     contact.created           contact_id
+    contact.updated           contact_id, by_id, fields (the names of what changed)
+    contacts.imported         import_id, created (one event per CSV import, not one per contact)
     sla.warning / sla.breached  conversation_id, kind ("first_response" | "resolution"), agent_id, queue_id, due_at (ISO)
     agent.offline             user_id, membership_id
     whatsapp_template.status_changed  template_id, status, previous_status, reason

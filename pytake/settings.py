@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "conversations.campaigns",
     "conversations.reports",
     "conversations.assistant",
+    "conversations.contacts",
     "notifications",
     "scheduling",
 ]

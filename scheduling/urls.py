@@ -17,5 +17,6 @@ urlpatterns = [
     path("calendar/statistics/", staff.statistics, name="statistics"),
     path("calendar/today/", staff.today, name="today"),
     path("calendar/appointments/<int:pk>/", staff.appointment_detail, name="appointment"),
+    path("calendar/contacts/<int:contact_id>/appointments/", staff.contact_appointments, name="contact_appointments"),
     path("calendar/appointments/<int:pk>/<slug:action>/", staff.appointment_action, name="appointment_action"),
 ]

@@ -84,7 +84,7 @@ ACCOUNTS_ROW_BUILDERS = {
 
 def tenant_row_builders() -> dict:
     builders = dict(ACCOUNTS_ROW_BUILDERS)
-    for app in ("conversations", "notifications", "scheduling", "campaigns", "assistant"):
+    for app in ("conversations", "notifications", "scheduling", "campaigns", "assistant", "contacts"):
         module = import_if_present(f"tests.{app}.factories")
         if module is not None:
             builders.update(getattr(module, "TENANT_ROW_BUILDERS", {}))

@@ -127,8 +127,10 @@ class Segment(models.Model):
     """A saved contact filter (the contacts page's filters). ``filters`` keys, all optional:
 
     ``tags`` (tag ids), ``tag_match`` (``any``/``all``), ``lifecycle_stages`` (list), ``consent``
-    (``opted_in``/``not_opted_out``/``marketing``), ``last_contact_before`` / ``last_contact_after``
-    (ISO dates). ``conversations.campaigns.selectors.segment_contacts`` turns it into a queryset.
+    (``opted_in``/``not_opted_out``/``marketing``/``opted_out``/``unknown``/``blocked``),
+    ``last_contact_before`` / ``last_contact_after`` (ISO dates), ``q`` (name, phone or email search),
+    ``custom`` (custom field key → value). ``conversations.campaigns.selectors.segment_contacts`` turns
+    it into a queryset; the contacts page (``conversations.contacts``) saves and applies them.
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.contrib.postgres.search import SearchQuery
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import pgettext_lazy
@@ -78,6 +81,21 @@ def segment_contacts(*, organization: Organization, filters: dict) -> QuerySet[C
         contacts = contacts.exclude(opt_in=OptIn.OPTED_OUT)
     elif consent == "marketing":
         contacts = contacts.filter(marketing_opt_in=True)
+    elif consent == "opted_out":
+        contacts = contacts.filter(opt_in=OptIn.OPTED_OUT)
+    elif consent == "unknown":
+        contacts = contacts.filter(opt_in=OptIn.UNKNOWN)
+    elif consent == "blocked":
+        contacts = contacts.filter(is_blocked=True)
+    q = str(filters.get("q") or "").strip()[:100]
+    if q:
+        contacts = contacts.annotate(reversed_phone=Reverse("phone")).filter(contact_search_q(q))
+    custom = filters.get("custom") or {}
+    if not isinstance(custom, dict):
+        raise ValidationError("custom: expected an object of field keys to values")
+    for key, value in custom.items():
+        if value not in (None, ""):
+            contacts = contacts.filter(custom_fields__contains={str(key): value})
     for key, lookup in (
         ("last_contact_before", "last_message_at__date__lt"),
         ("last_contact_after", "last_message_at__date__gte"),
@@ -89,6 +107,21 @@ def segment_contacts(*, organization: Organization, filters: dict) -> QuerySet[C
                 raise ValidationError(f"{key}: not a date ({value!r})")
             contacts = contacts.filter(**{lookup: day})
     return contacts
+
+
+def contact_search_q(q: str) -> Q:
+    """Contacts whose name has words starting with ``q``'s words, whose phone starts or ends with its
+    digits, or whose email starts with it (each part from its own index; the phone's end through
+    ``conv_contact_phone_suffix``, so the queryset is annotated with ``reversed_phone``)."""
+    condition = Q(email__istartswith=q) if "@" in q or "." in q else Q(pk__in=[])
+    words = re.findall(r"\w+", q.lower())
+    if any(not word.isdigit() for word in words):
+        prefixes = " & ".join(word if word.isdigit() else f"{word}:*" for word in words)
+        condition |= Q(search_vector=SearchQuery(prefixes, config="simple", search_type="raw"))
+    digits = "".join(ch for ch in q if ch.isdigit())
+    if len(digits) >= 3:
+        condition |= Q(phone__startswith=f"+{digits}") | Q(reversed_phone__startswith=digits[::-1])
+    return condition
 
 
 def _with_tags(contacts: QuerySet[Contact], tag_ids: list[int], match: str) -> QuerySet[Contact]:

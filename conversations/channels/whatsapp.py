@@ -57,7 +57,7 @@ class InboundMessage:
     provider_message_id: str
     wa_id: str
     profile_name: str
-    kind: str  # text, image, video, audio, document
+    kind: str  # text, image, video, audio, document, sticker, location
     body: str
     timestamp: dt.datetime | None
     media_id: str = ""
@@ -66,6 +66,8 @@ class InboundMessage:
     # A tapped quick-reply button: its payload (or the interactive reply's id), and the message it answers.
     reply_payload: str = ""
     context_id: str = ""
+    # A shared location: latitude, longitude and the name, address and url WhatsApp gave.
+    location: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ def _message(raw: Any, phone_number_id: str, names: dict[str, str], where: str) 
         media = _require(raw, kind, dict, where)
         media_id = _require_id(media, "id", f"{where}.{kind}")
         return InboundMessage(
-            kind="image" if kind == "sticker" else kind,
+            kind=kind,
             body=_text(media.get("caption")),
             media_id=media_id,
             mime_type=_text(media.get("mime_type")),
@@ -194,11 +196,21 @@ def _message(raw: Any, phone_number_id: str, names: dict[str, str], where: str) 
         )
     if kind == "location":
         location = _require(raw, "location", dict, where)
-        parts = [_text(location.get(k)) for k in ("name", "address") if isinstance(location.get(k), str)]
+        details = {
+            k: _text(location.get(k))[:500] for k in ("name", "address", "url") if isinstance(location.get(k), str)
+        }
         coordinates = [location.get(k) for k in ("latitude", "longitude")]
         if all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coordinates):
-            parts.append(f"{coordinates[0]}, {coordinates[1]}")
-        return InboundMessage(kind="text", body="📍 " + " — ".join(p for p in parts if p), **common)
+            latitude, longitude = float(coordinates[0]), float(coordinates[1])
+            if -90 <= latitude <= 90 and -180 <= longitude <= 180:
+                details |= {"latitude": latitude, "longitude": longitude}
+        if "latitude" not in details and not details.get("name") and not details.get("address"):
+            raise PayloadError(f"{where}.location: no coordinates, name or address")
+        parts = [details.get("name", ""), details.get("address", "")]
+        if "latitude" in details:
+            parts.append(f"{details['latitude']}, {details['longitude']}")
+        body = "📍 " + " — ".join(p for p in parts if p)
+        return InboundMessage(kind="location", body=body, location=details, **common)
     context = raw.get("context") if isinstance(raw.get("context"), dict) else {}
     context_id = _text(context.get("id"))
     if kind == "button":

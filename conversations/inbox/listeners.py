@@ -29,7 +29,7 @@ from pytake.events import Event, listener
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "conversations/inbox/inbox.html"
-MESSAGE_EVENTS = ("message.received", "message.sent")
+MESSAGE_EVENTS = ("message.received", "message.sent", "message.updated")
 CONVERSATION_EVENTS = (
     "conversation.created",
     "conversation.assigned",
@@ -110,7 +110,7 @@ def message_to_inbox(event: Event) -> None:
         ),
         **_audience(event, conversation.queue_id, conversation.agent_user_id),
     }
-    if not message.is_internal_note:
+    if not message.is_internal_note and event.name != "message.updated":  # an update does not move the item
         entry["item"] = _list_item(conversation)
     realtime.publish(event.organization_id, entry)
 
@@ -157,4 +157,17 @@ def sla_to_inbox(event: Event) -> None:
             "agent_id": event.payload.get("agent_id"),
             **_audience(event, event.payload.get("queue_id"), event.payload.get("agent_id")),
         },
+    )
+
+
+@listener("contact.updated")
+def contact_to_inbox(event: Event) -> None:
+    """The contact's id only, seen by every tab of the organization: a tab showing the contact's
+    panel reloads it (the panel's own view checks who may see what), the list refreshes its names."""
+    contact_id = event.payload.get("contact_id")
+    if not contact_id:
+        return
+    realtime.publish(
+        event.organization_id,
+        {"event": event.name, "contact_id": contact_id, "queues": [], "users": []},
     )

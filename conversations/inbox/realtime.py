@@ -129,7 +129,7 @@ class Entry:
             "event": data["event"],
             **{
                 key: data[key]
-                for key in ("conversation_id", "message_id", "author_id", "agent_id", "by_id", "note")
+                for key in ("conversation_id", "message_id", "author_id", "agent_id", "by_id", "note", "contact_id")
                 if key in data
             },
         }

@@ -27,8 +27,10 @@ from django_htmx.http import push_url, trigger_client_event
 from accounts.models import Membership, Queue
 from accounts.roles import ACTING_ROLES, ALL_ROLES
 from accounts.tenancy import role_required
+from conversations import attachments, services
 from conversations import selectors as conversation_selectors
 from conversations import services
+from conversations.contacts import panel as contact_panel
 from conversations.inbox import presence, realtime, selectors, timeline
 from conversations.models import Priority, Tag
 from conversations.services.mentions import handle_for
@@ -113,10 +115,12 @@ def _pane_context(
         return context
     labels = selectors.labels_for_conversation(organization=organization, conversation=conversation)
     context.update(
+        contact_panel.panel_context(
+            organization=organization, contact=conversation.contact, can_edit=context["can_act"]
+        ),
         conversation_labels=[label for label in labels if label.on],
         label_choices=[label for label in labels if not label.on],
         history=selectors.history(organization=organization, conversation=conversation),
-        tags=selectors.contact_tags(conversation=conversation),
         past=selectors.past_conversations(organization=organization, conversation=conversation),
         read_by=_read_by(organization.pk, conversation.pk, request.user.pk),
         appointments=scheduling_selectors.appointment_list_for_contact(
@@ -135,6 +139,7 @@ def _pane_context(
     if context["can_act"]:
         agents = selectors.agent_choices(organization=organization)
         context.update(
+            attachment_accept=attachments.accept_attribute(),
             canned=selectors.canned_response_list(organization=organization),
             agents=agents,
             transfer_queues=selectors.queue_choices(organization=organization),

@@ -46,6 +46,16 @@ from notifications.registry import Channel as NotificationChannel
 
 logger = logging.getLogger(__name__)
 
+INBOUND_KINDS = (
+    MessageKind.TEXT,
+    MessageKind.IMAGE,
+    MessageKind.VIDEO,
+    MessageKind.AUDIO,
+    MessageKind.DOCUMENT,
+    MessageKind.STICKER,
+    MessageKind.LOCATION,
+)
+
 
 @dataclass(frozen=True)
 class InboundResult:
@@ -74,6 +84,7 @@ def inbound_message_receive(
     sent_at: dt.datetime | None = None,
     reply_payload: str = "",
     context_message_id: str = "",
+    location: dict | None = None,
 ) -> InboundResult:
     """Store a customer's message: find or create the contact and its open conversation.
 
@@ -87,7 +98,7 @@ def inbound_message_receive(
     existing = _existing_by_provider_id(organization.pk, provider_message_id)
     if existing is not None:
         return InboundResult(existing, False)
-    if kind not in (MessageKind.TEXT, MessageKind.IMAGE, MessageKind.VIDEO, MessageKind.AUDIO, MessageKind.DOCUMENT):
+    if kind not in INBOUND_KINDS:
         raise ValidationError(_("Unknown message kind: %(kind)s") % {"kind": kind}, code="kind")
     contact, _created = contact_get_or_create_by_phone(organization=organization, phone=phone, name=name)
     if name and not contact.name:
@@ -126,6 +137,7 @@ def inbound_message_receive(
                 body=clean_body(body),
                 provider_message_id=provider_message_id,
                 provider_media_id=media_id,
+                location=(location or {}) if kind == MessageKind.LOCATION else {},
                 attachment_content_type=content_type[:100],
                 attachment_name=sanitize_filename(filename) if filename else "",
                 delivery_status=DeliveryStatus.DELIVERED,
@@ -252,7 +264,7 @@ def message_send(*, conversation: Conversation, author: Membership, body: str = 
     if contact.opt_in == OptIn.OPTED_OUT:
         raise ValidationError(_("This contact opted out of messages."), code="contact_opted_out")
     _require_open_window(conversation, contact)
-    text = clean_text(body)
+    text = with_signature(clean_text(body), author.user)
     channel = conversation.channel
     if channel is not None:
         refuse_over_limit(text, limit=channel.text_limit, channel_name=channel.get_kind_display())
@@ -285,6 +297,14 @@ def message_send(*, conversation: Conversation, author: Membership, body: str = 
     message.save()
     _agent_message_out(conversation, message, author=author, now=now)
     return message
+
+
+def with_signature(text: str, user) -> str:
+    """``text`` with the agent's signature (their profile's) on its own lines; nothing is added to an empty text."""
+    signature = clean_text(getattr(user, "signature", ""))
+    if not text or not signature:
+        return text
+    return f"{text}\n\n{signature}"
 
 
 def _agent_message_out(conversation: Conversation, message: Message, *, author: Membership, now) -> None:
@@ -347,13 +367,20 @@ def message_fetch_media(*, message_id: int) -> Message | None:
             message.error = _("Media not stored: %(reason)s") % {"reason": reason}
             message.save(update_fields=["error"])
             logger.warning("media of message %s not stored: %s", message.pk, reason)
+            _emit_updated(message)
             return message
         message.attachment_name = name
         message.attachment_content_type = content_type
         message.attachment_size = len(content)
         message.attachment.save(name, ContentFile(content), save=False)
         message.save(update_fields=["attachment", "attachment_name", "attachment_content_type", "attachment_size"])
+        _emit_updated(message)
         return message
+
+
+def _emit_updated(message: Message) -> None:
+    """``message.updated``: the tabs showing the message render it again (its media arrived or failed)."""
+    _emit("message.updated", message.organization_id, conversation_id=message.conversation_id, message_id=message.pk)
 
 
 def _queue_delivery(message: Message, *, contact: Contact, event_type: str = "conversation_message") -> None:

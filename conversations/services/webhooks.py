@@ -92,6 +92,7 @@ def _apply(channel: Channel, notification) -> dict:
                 sent_at=item.timestamp,
                 reply_payload=item.reply_payload,
                 context_message_id=item.context_id,
+                location=item.location,
             )
         except ValidationError as error:
             refused.append(f"message {item.provider_message_id} refused: {' '.join(error.messages)}")

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.models import Membership
 from accounts.roles import ACTING_ROLES, ALL_ROLES, Role
 from accounts.tenancy import has_role, role_required
+from conversations.contacts import selectors as contact_selectors
 from scheduling import dates, selectors, services
 from scheduling.models import AppointmentSource, WorkingHours
 
@@ -381,3 +382,20 @@ def today(request):
         provider_user_ids=[request.user.pk],
     )
     return render(request, "scheduling/staff/_today.html", {"appointments": appointments, "day": day})
+@role_required(*ALL_ROLES)
+def contact_appointments(request, contact_id: int):
+    """A contact's appointment history and client metrics, for the contact page (loaded with ``hx-get``)."""
+    contact = contact_selectors.contact_get(organization=request.organization, contact_id=contact_id)
+    if contact is None:
+        raise Http404("contact")
+    return render(
+        request,
+        "scheduling/_contact_appointments.html",
+        {
+            "appointments": selectors.appointment_list_for_contact(
+                organization=request.organization, contact=contact, limit=20
+            ),
+            "client_metrics": selectors.client_metrics_get(organization=request.organization, contact=contact),
+            "organization": request.organization,
+        },
+    )

@@ -203,11 +203,17 @@
     return Array.from(params.keys()).length === 0;
   }
 
-  function showMessage(html) {
+  function showMessage(html, replace) {
     const list = document.getElementById("history-messages");
     if (!list) return;
     Array.from(fragment(html).children).forEach((item) => {
-      if (!item.id || document.getElementById(item.id)) return; // already shown (a replay overlap)
+      const shown = item.id && document.getElementById(item.id);
+      if (shown && replace) {
+        shown.replaceWith(item); // the message changed (its media arrived or failed)
+        if (window.htmx) htmx.process(item);
+        return;
+      }
+      if (!item.id || shown) return; // already shown (a replay overlap)
       const id = Number(item.dataset.messageId);
       const later = Array.from(list.querySelectorAll("[data-message-id]")).find((el) => Number(el.dataset.messageId) > id);
       list.insertBefore(item, later || null);
@@ -245,8 +251,14 @@
     }
     // For the workspace's signals (desktop notifications, title counter): each event once, in order.
     root.dispatchEvent(new CustomEvent("inbox:event", { detail: { frame: frame, open: open } }));
+    if (frame.contact_id) {
+      // A contact changed: its panel (contacts/panel.js) refreshes itself; names in the list may change.
+      document.dispatchEvent(new CustomEvent("inbox:contact-changed", { detail: { contactId: frame.contact_id } }));
+      refreshList();
+      return;
+    }
     if (frame.conversation_id === open) {
-      if (frame.html) showMessage(frame.html);
+      if (frame.html) showMessage(frame.html, frame.event === "message.updated");
       else if (!frame.message_id) refreshPane();
     }
     if (frame.message_id && frame.item && defaultListView()) {
