@@ -29,7 +29,6 @@ from accounts.roles import ACTING_ROLES, ALL_ROLES
 from accounts.tenancy import role_required
 from conversations import attachments, services
 from conversations import selectors as conversation_selectors
-from conversations import services
 from conversations.contacts import panel as contact_panel
 from conversations.inbox import presence, realtime, selectors, timeline
 from conversations.models import Priority, Tag

@@ -382,6 +382,8 @@ def today(request):
         provider_user_ids=[request.user.pk],
     )
     return render(request, "scheduling/staff/_today.html", {"appointments": appointments, "day": day})
+
+
 @role_required(*ALL_ROLES)
 def contact_appointments(request, contact_id: int):
     """A contact's appointment history and client metrics, for the contact page (loaded with ``hx-get``)."""
