@@ -46,6 +46,7 @@ from conversations.message_templates import validate_mapping
 from conversations.models import ChannelKind, Contact, TemplateStatus
 from notifications import services as notification_services
 from notifications.registry import Channel as NotificationChannel
+from pytake.events import Event, dispatch
 
 logger = logging.getLogger(__name__)
 
@@ -330,7 +331,19 @@ def _begin(campaign: Campaign, now: datetime.datetime) -> None:
     campaign.status_reason = ""
     campaign.waiting_for = ""
     campaign.save(update_fields=["status", "started_at", "next_send_at", "status_reason", "waiting_for", "updated_at"])
+    _emit("started", campaign)
     _kick(campaign.pk)
+
+
+def _emit(name: str, campaign: Campaign, **extra) -> None:
+    """``campaign.<name>`` (started, paused, resumed, cancelled, completed, failed) after commit."""
+    dispatch(
+        Event(
+            f"campaign.{name}",
+            campaign.organization_id,
+            {"campaign_id": campaign.pk, "status": str(campaign.status), **extra},
+        )
+    )
 
 
 def _render_problem(campaign: Campaign, contact) -> str:
@@ -350,6 +363,7 @@ def campaign_pause(*, campaign: Campaign, by, reason: str = "") -> Campaign:
     campaign.status = CampaignStatus.PAUSED
     campaign.status_reason = reason or (_("Paused by %(user)s.") % {"user": by} if by else "")
     campaign.save(update_fields=["status", "status_reason", "updated_at"])
+    _emit("paused", campaign, reason="manual")
     return campaign
 
 
@@ -363,6 +377,7 @@ def campaign_resume(*, campaign: Campaign, by, now: datetime.datetime | None = N
     campaign.status_reason = ""
     campaign.next_send_at = now or timezone.now()
     campaign.save(update_fields=["status", "status_reason", "next_send_at", "updated_at"])
+    _emit("resumed", campaign)
     _kick(campaign.pk)
     return campaign
 
@@ -381,6 +396,7 @@ def campaign_cancel(*, campaign: Campaign, by, now: datetime.datetime | None = N
     campaign.finished_at = now or timezone.now()
     campaign.status_reason = _("Cancelled by %(user)s.") % {"user": by} if by else ""
     campaign.save(update_fields=["status", "finished_at", "status_reason", "updated_at"])
+    _emit("cancelled", campaign)
     return campaign
 
 
@@ -455,6 +471,7 @@ def _dispatch(campaign: Campaign, now: datetime.datetime, result: DispatchResult
         if in_flight == 0:
             campaign.status, campaign.finished_at = CampaignStatus.COMPLETED, now
             result.finished = True
+            _emit("completed", campaign)
             return
         result.waiting_for = "outcomes"
         _wake(campaign, now + datetime.timedelta(seconds=2), now, result)
@@ -519,6 +536,7 @@ def _dispatch(campaign: Campaign, now: datetime.datetime, result: DispatchResult
             campaign.status = CampaignStatus.PAUSED
             campaign.status_reason = "; ".join(error.messages)[:255]
             campaign.save(update_fields=["status_reason"])
+            _emit("paused", campaign, reason="plan_limit")
             result.waiting_for = "plan_limit"
             return
     for recipient, rendered in ready:
@@ -605,6 +623,13 @@ def failure_check(*, campaign_id: int) -> bool:
     )
     if not paused:
         return False
+    dispatch(
+        Event(
+            "campaign.paused",
+            campaign.organization_id,
+            {"campaign_id": campaign.pk, "status": "paused", "reason": "failures"},
+        )
+    )
     recipients = {
         m.user
         for m in Membership.objects.for_organization(campaign.organization)
@@ -675,6 +700,9 @@ def campaigns_tick(*, now: datetime.datetime | None = None) -> TickResult:
             except ValidationError as error:
                 Campaign.objects.filter(pk=campaign.pk).update(
                     status=CampaignStatus.FAILED, status_reason="; ".join(error.messages)[:255], finished_at=now
+                )
+                dispatch(
+                    Event("campaign.failed", campaign.organization_id, {"campaign_id": campaign.pk, "status": "failed"})
                 )
     stale = now - datetime.timedelta(seconds=_setting("CAMPAIGNS_WAKE_GRACE_SECONDS", 5))
     lost = Campaign.objects.filter(status=CampaignStatus.RUNNING).filter(Q(wake_at__isnull=True) | Q(wake_at__lt=stale))
