@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from accounts.limits import usage_increment
 from accounts.models import Membership, Organization
 from accounts.roles import Role
@@ -210,6 +211,17 @@ def campaign_update(*, campaign: Campaign, by, **data) -> Campaign:
     if contacts is not None:
         campaign.audience_contacts.set(contacts)
     return campaign
+
+
+@transaction.atomic
+def campaign_delete(*, campaign: Campaign, by) -> None:
+    """Delete a campaign that has not started (a started one keeps its record: cancel it)."""
+    _require_manager(campaign.organization, by)
+    campaign = _locked(campaign)
+    if campaign.status not in EDITABLE_STATUSES:
+        raise ValidationError(_("A started campaign cannot be deleted; cancel it instead."), code="status")
+    audit.record(organization=campaign.organization_id, actor=by, action="campaign.deleted", obj=campaign)
+    campaign.delete()
 
 
 @transaction.atomic
