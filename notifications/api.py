@@ -26,6 +26,10 @@ class NotificationSerializer(serializers.ModelSerializer):
         return row.read_at is None
 
 
+class MarkedSerializer(serializers.Serializer):
+    marked = serializers.IntegerField()
+
+
 class NotificationFilterSerializer(serializers.Serializer):
     unread = serializers.BooleanField(required=False, allow_null=True, default=None)
 

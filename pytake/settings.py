@@ -271,14 +271,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {},
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "SECURITY": [{"bearerAuth": []}, {"cookieAuth": []}],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API token (ptk_…)."},
-            "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "sessionid"},
-        }
-    },
-    "DISABLE_ERRORS_AND_WARNINGS": True,
+    "DISABLE_ERRORS_AND_WARNINGS": False,
 }
 API_RATE_LIMIT_PER_MINUTE = env.int(
     "API_RATE_LIMIT_PER_MINUTE", default=600
