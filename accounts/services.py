@@ -219,7 +219,7 @@ def api_token_authenticate(*, token: str) -> tuple[APIToken, Membership | None] 
     expired, or its user may no longer use it). Records ``last_used_at`` (at most once a minute)."""
     import hmac
 
-    parts = token.split("_")
+    parts = token.split("_", 2)  # the secret itself may hold "_"
     if len(parts) != 3 or parts[0] != "ptk" or not parts[1] or len(parts[1]) > 16:
         return None
     row = (

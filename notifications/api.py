@@ -63,9 +63,7 @@ class NotificationViewSet(ListMixin, ApiViewSet):
             raise exceptions.NotFound()
         return Response(NotificationSerializer(self.get_queryset().get(pk=log_id)).data)
 
-    @extend_schema(
-        summary="Mark all read", request=None, responses={200: serializers.DictField(child=serializers.IntegerField())}
-    )
+    @extend_schema(summary="Mark all read", request=None, responses=MarkedSerializer)
     @action(detail=False, methods=["post"], url_path="read-all")
     def read_all(self, request):
         count = services.notification_mark_all_read(organization=self.organization, user=request.user)

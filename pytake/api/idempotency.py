@@ -75,7 +75,7 @@ def finish(*, principal_key: str, key: str, print_: str, response) -> None:
         "fingerprint": print_,
         "status": response.status_code,
         "body": response.data,
-        "content_type": response.get("Content-Type", "application/json"),
+        "content_type": getattr(response, "content_type", None),  # set for problems; None: the renderer's
         "headers": {h: response[h] for h in KEPT_HEADERS if h in response},
     }
     cache.set(name, json.dumps(stored, default=str), timeout=settings.API_IDEMPOTENCY_TTL_SECONDS)

@@ -45,6 +45,9 @@ def _field_errors(detail, prefix: str = "") -> list[dict]:
     errors: list[dict] = []
     if isinstance(detail, dict):
         for key, value in detail.items():
+            if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+                errors.extend(_field_errors(value, f"{prefix}[{key}]"))  # an item of a list field
+                continue
             name = "" if key in ("non_field_errors", NON_FIELD_ERRORS) else str(key)
             errors.extend(_field_errors(value, f"{prefix}.{name}" if prefix and name else (name or prefix)))
     elif isinstance(detail, list):
