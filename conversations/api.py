@@ -26,6 +26,7 @@ from conversations.models import (
     TemplateStatus,
     WhatsAppTemplate,
 )
+from pytake.api.fields import OptionalEmailField
 from pytake.api.views import ApiViewSet, ListMixin, RetrieveMixin
 
 # --- Serializers: what the API shows ------------------------------------------------------------
@@ -39,6 +40,8 @@ class TagSerializer(serializers.ModelSerializer):
 
 class ContactSerializer(serializers.ModelSerializer):
     tags = TagSerializer(many=True, read_only=True)
+    email = OptionalEmailField(read_only=True)
+    opt_in_source = serializers.ChoiceField(choices=ConsentSource.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Contact
@@ -139,6 +142,7 @@ class MessageSerializer(serializers.ModelSerializer):
 
 class TemplateSerializer(serializers.ModelSerializer):
     channel_id = serializers.IntegerField(read_only=True)
+    quality_rating = serializers.CharField(read_only=True)
 
     class Meta:
         model = WhatsAppTemplate

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from notifications import selectors, services
 from notifications.models import NotificationLog, NotificationPreference
 from notifications.registry import configurable_event_types
+from pytake.api.fields import LocalTimeField
 from pytake.api.views import ApiView, ApiViewSet, ListMixin
 
 
@@ -72,6 +73,8 @@ class NotificationViewSet(ListMixin, ApiViewSet):
 
 class PreferenceSerializer(serializers.ModelSerializer):
     event_types = serializers.DictField(child=serializers.BooleanField(), required=False)
+    quiet_hours_start = LocalTimeField(required=False)
+    quiet_hours_end = LocalTimeField(required=False)
 
     class Meta:
         model = NotificationPreference

@@ -15,6 +15,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from pytake.api.fields import OptionalEmailField
 from pytake.api.problems import Conflict, Refused
 from pytake.api.views import ApiViewSet, ListMixin, RetrieveMixin
 from scheduling import availability, selectors, services
@@ -71,6 +72,7 @@ class AppointmentSerializer(serializers.ModelSerializer):
     provider_user_id = serializers.IntegerField(source="provider_id", read_only=True)
     contact_id = serializers.IntegerField(read_only=True, allow_null=True)
     rescheduled_from_id = serializers.IntegerField(read_only=True, allow_null=True)
+    customer_email = OptionalEmailField(read_only=True)
 
     class Meta:
         model = Appointment
@@ -152,7 +154,7 @@ class ServiceViewSet(ListMixin, RetrieveMixin, ApiViewSet):
         parameters=[AvailabilityQuerySerializer],
         responses=SlotSerializer(many=True),
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def availability(self, request, pk=None):
         service = self.get_object()
         query = _valid(AvailabilityQuerySerializer, request.query_params)

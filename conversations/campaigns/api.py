@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from conversations.campaigns import selectors, services
 from conversations.campaigns.models import AudienceType, Campaign, Segment, TagMatch
 from conversations.models import Channel, Contact, Tag, WhatsAppTemplate
+from pytake.api.fields import LocalTimeField
 from pytake.api.views import ApiViewSet, ListMixin, RetrieveMixin
 
 
@@ -20,6 +21,8 @@ class CampaignSerializer(serializers.ModelSerializer):
     segment_id = serializers.IntegerField(read_only=True, allow_null=True)
     audience_tag_ids = serializers.SerializerMethodField()
     audience_contact_ids = serializers.SerializerMethodField()
+    send_window_start = LocalTimeField(read_only=True, allow_null=True)
+    send_window_end = LocalTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = Campaign
@@ -74,8 +77,8 @@ class CampaignWriteSerializer(serializers.Serializer):
     scheduled_at = serializers.DateTimeField(required=False, allow_null=True)
     messages_per_minute = serializers.IntegerField(min_value=0, max_value=100_000, required=False)
     delay_seconds = serializers.DecimalField(max_digits=6, decimal_places=2, min_value=0, required=False)
-    send_window_start = serializers.TimeField(required=False, allow_null=True)
-    send_window_end = serializers.TimeField(required=False, allow_null=True)
+    send_window_start = LocalTimeField(required=False, allow_null=True)
+    send_window_end = LocalTimeField(required=False, allow_null=True)
     failure_threshold_percent = serializers.IntegerField(min_value=1, max_value=100, required=False)
     failure_sample = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
 
