@@ -64,7 +64,11 @@ class CampaignWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)
     channel_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     template_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    variable_mapping = serializers.DictField(child=serializers.CharField(max_length=200), required=False)
+    variable_mapping = serializers.DictField(
+        child=serializers.DictField(child=serializers.CharField(max_length=500, allow_blank=True)),
+        required=False,
+        help_text='Template ref → source, e.g. {"body.1": {"source": "contact", "field": "first_name"}}.',
+    )
     audience_type = serializers.ChoiceField(choices=AudienceType.choices, required=False)
     tag_match = serializers.ChoiceField(choices=TagMatch.choices, required=False)
     audience_tag_ids = serializers.ListField(

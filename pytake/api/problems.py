@@ -71,7 +71,10 @@ def _django_errors(error: DjangoValidationError) -> list[dict]:
             for item in items:
                 found.append({"field": field, "message": " ".join(item.messages), "code": item.code or "invalid"})
         return found
-    return [{"field": "", "message": message, "code": error.code or "invalid"} for message in error.messages]
+    return [
+        {"field": "", "message": " ".join(item.messages), "code": getattr(item, "code", None) or "invalid"}
+        for item in error.error_list
+    ]
 
 
 TITLES = {
