@@ -377,7 +377,7 @@ class ConversationViewSet(ListMixin, RetrieveMixin, ApiViewSet):
         )
         return inbox.inbox_conversations(
             organization=self.organization, membership=self.principal.membership, filters=filters
-        ).select_related("contact", "queue", "assignee__user")
+        ).select_related("contact", "queue", "assignee__user").prefetch_related("contact__tags")
 
     def _conversation(self, pk, *, acting: bool = False) -> Conversation:
         conversation = inbox.conversation_get_for_member(

@@ -232,3 +232,24 @@ def test_a_read_only_organization_refuses_writes(tenant_a, api_for):
     refused = api.post("/api/v1/contacts/", {"name": "Ana"})
     assert refused.status_code == 403 and refused.json()["type"] == "urn:pytake:problem:read_only"
     assert api.get("/api/v1/contacts/").status_code == 200
+
+
+def test_the_conversation_list_runs_the_same_queries_with_10_and_60_conversations(tenant_a, api_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = api_for(tenant_a.org, tenant_a.agent)
+    api.get("/api/v1/me/")  # the token's last use is recorded once a minute: not in the counts below
+    tag = cf.tag(tenant_a.org)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get("/api/v1/conversations/", {"page_size": 50}).status_code == 200
+        return len(queries)
+
+    for _ in range(10):
+        cf.conversation(tenant_a.org).contact.tags.add(tag)
+    few = count()
+    for _ in range(50):
+        cf.conversation(tenant_a.org).contact.tags.add(tag)
+    assert count() == few <= 6
