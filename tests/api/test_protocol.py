@@ -185,3 +185,9 @@ def test_the_schema_documents_every_route_with_problem_answers(db, client):
 
 def test_unused_tokens_module_imports(tenant_a):
     assert APIToken.objects.count() == 0
+
+
+def test_problems_speak_the_callers_language(tenant_a, api_for):
+    api = api_for(tenant_a.org, tenant_a.admin, scopes=["contacts:read"])
+    answer = api.post("/api/v1/contacts/", {"name": "Ana"}, headers={"Accept-Language": "pt-br"})
+    assert answer.json()["detail"] == "Este token não tem o escopo contacts:write."
