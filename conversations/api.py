@@ -375,9 +375,13 @@ class ConversationViewSet(ListMixin, RetrieveMixin, ApiViewSet):
             priority=found.get("priority", ""),
             q=" ".join(found["q"].split()),
         )
-        return inbox.inbox_conversations(
-            organization=self.organization, membership=self.principal.membership, filters=filters
-        ).select_related("contact", "queue", "assignee__user").prefetch_related("contact__tags")
+        return (
+            inbox.inbox_conversations(
+                organization=self.organization, membership=self.principal.membership, filters=filters
+            )
+            .select_related("contact", "queue", "assignee__user")
+            .prefetch_related("contact__tags")
+        )
 
     def _conversation(self, pk, *, acting: bool = False) -> Conversation:
         conversation = inbox.conversation_get_for_member(

@@ -6,6 +6,8 @@ An app's ``api.py`` defines ``register(router)`` (viewsets) and may define ``url
 
 from __future__ import annotations
 
+from csp.constants import NONCE
+from csp.decorators import csp_update
 from django.urls import path, reverse
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView
@@ -38,11 +40,19 @@ def _routes():
     return extra + router.urls
 
 
+SWAGGER_STYLE_HASH = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"
+
 app_name = "api"
 
 urlpatterns = [
     path("schema/", SchemaView.as_view(), name="schema"),
-    path("docs/", DocsView.as_view(template_name="api/swagger.html"), name="docs"),
-    path("redoc/", DocsView.as_view(template_name="api/redoc.html"), name="redoc"),
+    # Swagger UI adds one fixed <style> element of its own: allowed by its hash (no 'unsafe-inline').
+    path(
+        "docs/",
+        csp_update({"style-src": [SWAGGER_STYLE_HASH]})(DocsView.as_view(template_name="api/swagger.html")),
+        name="docs",
+    ),
+    # ReDoc's styled-components insert <style> elements: allowed by this page's nonce only (no 'unsafe-inline').
+    path("redoc/", csp_update({"style-src": [NONCE]})(DocsView.as_view(template_name="api/redoc.html")), name="redoc"),
     *_routes(),
 ]

@@ -2,5 +2,9 @@
 (function () {
   "use strict";
   var root = document.getElementById("redoc");
-  Redoc.init(root.dataset.schemaUrl, { hideDownloadButton: false, expandResponses: "200,201" }, root);
+  Redoc.init(
+    root.dataset.schemaUrl,
+    { hideDownloadButton: false, expandResponses: "200,201", disableSearch: true, nonce: root.dataset.nonce },
+    root
+  );
 })();
