@@ -269,7 +269,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationStatusEnum": "conversations.models.Status",
+        "CampaignStatusEnum": "conversations.campaigns.models.CampaignStatus",
+        "AppointmentStatusEnum": "scheduling.models.AppointmentStatus",
+        "TemplateStatusEnum": "conversations.models.TemplateStatus",
+        "WebhookDeliveryStatusEnum": "notifications.webhooks.models.DeliveryStatus",
+    },
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "DISABLE_ERRORS_AND_WARNINGS": False,
 }
