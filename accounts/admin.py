@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import limits, services
 from accounts.models import (
+    APIToken,
     AuditLogEntry,
     BusinessHours,
     Department,
@@ -24,6 +25,7 @@ from accounts.tenant_admin import (
     admin_organization,
     is_super_admin,
 )
+from pytake.api.principal import SCOPES
 
 
 class BusinessHoursInline(TenantScopedTabularInline, admin.TabularInline):
@@ -320,3 +322,103 @@ class AuditLogEntryAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class APITokenForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        label=_("scopes"),
+        choices=[(scope, scope) for scope in SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("“write” includes “read” of the same resource."),
+    )
+
+    class Meta:
+        model = APIToken
+        fields = ["organization", "name", "kind", "user", "scopes", "expires_at", "rate_limit_per_minute"]
+
+
+@admin.register(APIToken)
+class APITokenAdmin(TenantScopedAdmin):
+    """API tokens: an org admin issues them (the token is shown once, after saving), sees when each
+    was last used, and revokes them. A token is never edited: revoke it and issue another."""
+
+    form = APITokenForm
+    list_display = ["name", "kind", "user", "prefix_display", "scopes", "expires_at", "last_used_at", "state"]
+    list_filter = ["kind", "user", "organization"]
+    list_select_related = ["user", "organization"]
+    search_fields = ["name", "prefix", "user__email"]
+    actions = ["revoke"]
+
+    @admin.display(description=_("token"))
+    def prefix_display(self, obj):
+        return f"ptk_{obj.prefix}_…"
+
+    @admin.display(description=_("state"))
+    def state(self, obj):
+        if obj.revoked_at is not None:
+            return _("revoked")
+        return _("active") if obj.is_active else _("expired")
+
+    def get_fields(self, request, obj=None):
+        if obj is not None:
+            return [
+                "name",
+                "kind",
+                "user",
+                "scopes",
+                "expires_at",
+                "rate_limit_per_minute",
+                "last_used_at",
+                "revoked_at",
+                "revoked_by",
+                "created_at",
+            ]
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj is not None else []
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) if obj is None else False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "user":
+            organization = admin_organization(request)
+            if organization is not None:
+                field.queryset = User.objects.filter(memberships__organization=organization)
+            field.initial = request.user.pk
+        return field
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        organization = obj.organization if admin_organization(request) is None else admin_organization(request)
+        row, token = services.api_token_create(
+            organization=organization,
+            user=form.cleaned_data["user"],
+            name=form.cleaned_data["name"],
+            kind=form.cleaned_data["kind"],
+            scopes=form.cleaned_data["scopes"],
+            expires_at=form.cleaned_data["expires_at"],
+            rate_limit_per_minute=form.cleaned_data["rate_limit_per_minute"],
+            by=request.user,
+        )
+        obj.pk = row.pk
+        obj._state.adding = False
+        messages.warning(
+            request,
+            _("Copy the token now — it is not shown again: %(token)s") % {"token": token},
+        )
+
+    def save_related(self, request, form, formsets, change):
+        pass  # no relations; the service wrote the row and its audit entry
+
+    @admin.action(description=_("Revoke the selected tokens"))
+    def revoke(self, request, queryset):
+        for token in queryset:
+            services.api_token_revoke(token=token, by=request.user)
+        messages.success(request, _("Revoked."))

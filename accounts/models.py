@@ -519,3 +519,71 @@ class AuditLogEntry(models.Model):
 
     def __str__(self):
         return f"{self.action} · {self.object_repr}"
+
+
+class APITokenKind(models.TextChoices):
+    ORGANIZATION = "organization", _("Organization token")
+    PERSONAL = "personal", _("Personal token")
+
+
+class APIToken(models.Model):
+    """A bearer token for the API (``ptk_<prefix>_<secret>``), stored as a SHA-256 hash.
+
+    The whole token is shown once, when it is created (``accounts.services.api_token_create``); only
+    its prefix is kept in clear, to find the row. A *personal* token acts as its user with their role
+    in the organization; an *organization* token is issued by an org admin for an integration and
+    acts on their behalf — it stops working if they stop being an admin there. Both are limited to
+    their ``scopes`` ("contacts:read", "conversations:write", … — write includes read).
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("organization")
+    )
+    user = models.ForeignKey(
+        User,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name=_("acts as"),
+        help_text=_("The person the token acts as (for an organization token: the admin who issued it)."),
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=APITokenKind.choices, default=APITokenKind.ORGANIZATION)
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=16, unique=True, editable=False)
+    token_hash = models.CharField(_("token hash"), max_length=64, editable=False)
+    scopes = models.JSONField(_("scopes"), default=list)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True, help_text=_("Empty: never expires."))
+    rate_limit_per_minute = models.PositiveIntegerField(
+        _("requests per minute"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text=_("Empty: the server's default."),
+    )
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("revoked by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = TenantManager()
+    tenant_path = "organization"
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-created_at"], name="accounts_token_org_created")]
+
+    def __str__(self):
+        return f"{self.name} (ptk_{self.prefix}_…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 
 from accounts import audit
 from accounts.limits import plan_limit_check
-from accounts.models import AgentStatus, Department, Membership, Organization, Queue, User
+from accounts.models import AgentStatus, APIToken, APITokenKind, Department, Membership, Organization, Queue, User
 from accounts.roles import Role
 from pytake.events import Event, dispatch
 
@@ -215,3 +215,116 @@ def user_password_change(*, user: User, new_password: str, organization: Organiz
     if organization is not None:
         audit.record(organization=organization, actor=user, action="user.password_changed", obj=user, changes={})
     return user
+
+
+# --- API tokens ------------------------------------------------------------------------------------
+
+TOKEN_LAST_USED_EVERY = 60  # seconds: ``last_used_at`` is written at most this often per token
+
+
+def _token_hash(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(
+    *,
+    organization: Organization,
+    user: User,
+    name: str,
+    scopes: list[str],
+    kind: str = "organization",
+    expires_at=None,
+    rate_limit_per_minute: int | None = None,
+    by: User | None = None,
+) -> tuple[APIToken, str]:
+    """Issue a token; returns ``(row, token)`` — the token itself exists only in this answer."""
+    import secrets
+
+    from pytake.api.principal import SCOPES
+
+    errors = {}
+    membership = Membership.objects.filter(organization=organization, user=user).first()
+    if membership is None and not user.is_superuser:
+        errors["user"] = _("The token's user must be a member of the organization.")
+    if (
+        kind == APITokenKind.ORGANIZATION
+        and not user.is_superuser
+        and (membership is None or membership.role != Role.ORG_ADMIN)
+    ):
+        errors["user"] = _("Organization tokens are issued by an organization admin.")
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        errors["scopes"] = _("Unknown scopes: %(scopes)s.") % {"scopes": ", ".join(unknown)}
+    if not scopes:
+        errors["scopes"] = _("Choose at least one scope.")
+    if expires_at is not None and expires_at <= timezone.now():
+        errors["expires_at"] = _("The expiry must be in the future.")
+    if errors:
+        raise ValidationError(errors)
+    prefix = secrets.token_hex(6)
+    token = f"ptk_{prefix}_{secrets.token_urlsafe(32)}"
+    row = APIToken(
+        organization=organization,
+        user=user,
+        kind=kind,
+        name=name.strip(),
+        prefix=prefix,
+        token_hash=_token_hash(token),
+        scopes=sorted(set(scopes)),
+        expires_at=expires_at,
+        rate_limit_per_minute=rate_limit_per_minute,
+    )
+    row.full_clean()
+    row.save()
+    audit.record(
+        organization=organization,
+        actor=by or user,
+        action="api_token.created",
+        obj=row,
+        metadata={"kind": kind, "scopes": row.scopes, "acts_as": user.pk},
+    )
+    return row, token
+
+
+@transaction.atomic
+def api_token_revoke(*, token: APIToken, by: User | None = None) -> APIToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.revoked_by = by
+        token.save(update_fields=["revoked_at", "revoked_by"])
+        audit.record(organization=token.organization_id, actor=by, action="api_token.revoked", obj=token)
+    return token
+
+
+def api_token_authenticate(*, token: str) -> tuple[APIToken, Membership | None] | None:
+    """The active token ``token`` and the membership it acts with, or ``None`` (unknown, revoked,
+    expired, or its user may no longer use it). Records ``last_used_at`` (at most once a minute)."""
+    import hmac
+
+    parts = token.split("_", 2)  # the secret itself may hold "_"
+    if len(parts) != 3 or parts[0] != "ptk" or not parts[1] or len(parts[1]) > 16:
+        return None
+    row = (
+        APIToken.objects.select_related("organization", "user").filter(prefix=parts[1], revoked_at__isnull=True).first()
+    )
+    if row is None or not hmac.compare_digest(row.token_hash, _token_hash(token)):
+        return None
+    now = timezone.now()
+    if (row.expires_at is not None and row.expires_at <= now) or not row.user.is_active:
+        return None
+    membership = (
+        Membership.objects.select_related("organization", "user")
+        .filter(organization=row.organization, user=row.user)
+        .first()
+    )
+    if membership is None and not row.user.is_superuser:
+        return None
+    if row.kind == APITokenKind.ORGANIZATION and not row.user.is_superuser and membership.role != Role.ORG_ADMIN:
+        return None
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() >= TOKEN_LAST_USED_EVERY:
+        APIToken.objects.filter(pk=row.pk).update(last_used_at=now)
+        row.last_used_at = now
+    return row, membership

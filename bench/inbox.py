@@ -43,8 +43,10 @@ def recreate_database(admin_url: str, name: str) -> None:
 
 FILL_SQL = """
 INSERT INTO conversations_contact
-    (organization_id, name, phone, email, lifecycle_stage, opt_in, is_blocked, lead_score, custom_fields, created_at, updated_at)
-SELECT %(org)s, 'Contact ' || n, '+55119' || lpad((%(offset)s + n)::text, 8, '0'), '', 'lead', 'unknown', false, 0, '{}'::jsonb, now(), now()
+    (organization_id, name, phone, email, lifecycle_stage, opt_in, opt_in_source, marketing_opt_in, is_blocked, lead_score,
+     custom_fields, created_at, updated_at)
+SELECT %(org)s, 'Contact ' || n, '+55119' || lpad((%(offset)s + n)::text, 8, '0'), '', 'lead', 'unknown', '', false, false, 0,
+       '{}'::jsonb, now(), now()
 FROM generate_series(1, %(count)s) AS n;
 
 INSERT INTO conversations_conversation
@@ -59,10 +61,10 @@ FROM conversations_contact c WHERE c.organization_id = %(org)s;
 
 INSERT INTO conversations_message
     (organization_id, conversation_id, direction, author_type, kind, body, is_internal_note, attachment, attachment_name,
-     attachment_content_type, provider_media_id, delivery_status, provider_message_id, error, created_at)
+     attachment_content_type, provider_media_id, delivery_status, provider_message_id, error, template_payload, created_at)
 SELECT v.organization_id, v.id, 'inbound', 'contact', 'text',
        (ARRAY['Olá, preciso de ajuda com o pedido ', 'Where is my order? Reference ', 'Obrigada pelo retorno sobre '])[1 + m %% 3]
-         || v.id, false, '', '', '', '', 'delivered', '', '', v.last_message_at - m * interval '1 second'
+         || v.id, false, '', '', '', '', 'delivered', '', '', '{}'::jsonb, v.last_message_at - m * interval '1 second'
 FROM conversations_conversation v CROSS JOIN generate_series(0, %(messages)s - 1) AS m WHERE v.organization_id = %(org)s;
 """
 

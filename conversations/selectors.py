@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchQuery
 from django.db.models import Max, QuerySet
+from django.db.models.functions import Reverse
 from django.utils import timezone
 
 from accounts.models import Organization
-from conversations.models import ACTIVE_STATUSES, Channel, ChannelKind, Contact, Conversation, Message, WhatsAppTemplate
+from conversations.models import (
+    ACTIVE_STATUSES,
+    Channel,
+    ChannelKind,
+    Contact,
+    Conversation,
+    Message,
+    Tag,
+    WhatsAppTemplate,
+)
 
 
 def channel_for_webhook(*, public_id: str) -> Channel | None:
@@ -29,6 +41,49 @@ def channel_for_webhook(*, public_id: str) -> Channel | None:
 
 def channel_list(*, organization: Organization) -> QuerySet[Channel]:
     return Channel.objects.for_organization(organization).select_related("default_queue").order_by("name")
+
+
+def contact_search_arms(contacts: QuerySet[Contact], q: str) -> list[QuerySet[Contact]]:
+    """The contacts of ``contacts`` that a search for ``q`` finds, as separate querysets (one per index):
+    names with words starting with its words, phones starting or ending with its digits (3 or more)."""
+    arms = []
+    words = re.findall(r"\w+", q.lower())
+    if any(not word.isdigit() for word in words):  # digits alone are a phone, not a name
+        # Words by prefix (as typed); numbers whole (a prefix of digits matches too many names).
+        prefixes = " & ".join(word if word.isdigit() else f"{word}:*" for word in words)
+        arms.append(contacts.filter(search_vector=SearchQuery(prefixes, config="simple", search_type="raw")))
+    digits = "".join(ch for ch in q if ch.isdigit())
+    if len(digits) >= 3:
+        arms.append(contacts.filter(phone__startswith=f"+{digits}"))
+        arms.append(contacts.annotate(reversed_phone=Reverse("phone")).filter(reversed_phone__startswith=digits[::-1]))
+    return arms
+
+
+def contact_list(
+    *, organization: Organization, q: str = "", tag_id: int | None = None, lifecycle_stage: str = "", opt_in: str = ""
+) -> QuerySet[Contact]:
+    """The organization's contacts, filtered: ``q`` as the inbox searches contacts (plus an exact email)."""
+    contacts = Contact.objects.for_organization(organization).prefetch_related("tags")
+    q = " ".join(q.split())
+    if q:
+        base = Contact.objects.filter(organization=organization)
+        ids: set[int] = set()
+        for arm in contact_search_arms(base, q):
+            ids.update(arm.values_list("pk", flat=True)[:1000])
+        if "@" in q:
+            ids.update(base.filter(email=q.lower()).values_list("pk", flat=True)[:1000])
+        contacts = contacts.filter(pk__in=sorted(ids))
+    if tag_id:
+        contacts = contacts.filter(tags__id=tag_id)
+    if lifecycle_stage:
+        contacts = contacts.filter(lifecycle_stage=lifecycle_stage)
+    if opt_in:
+        contacts = contacts.filter(opt_in=opt_in)
+    return contacts
+
+
+def tag_list(*, organization: Organization) -> QuerySet[Tag]:
+    return Tag.objects.for_organization(organization).order_by("name", "id")
 
 
 def contact_get(*, organization: Organization, contact_id) -> Contact | None:

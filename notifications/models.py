@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
 from accounts.scoping import TenantManager
-from notifications.registry import EVENT_TYPE_CHOICES, Channel
+from notifications.registry import EVENT_TYPE_CHOICES, LOG_CHANNEL_CHOICES, Channel
 
 LIMIT_VALIDATORS = [MinValueValidator(1), MaxValueValidator(100)]
 
@@ -225,7 +225,7 @@ class NotificationLog(models.Model):
     )
     recipient_contact_id = models.BigIntegerField(_("recipient contact"), null=True, blank=True)
     event_type = models.CharField(_("type"), max_length=40, choices=EVENT_TYPE_CHOICES)
-    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    channel = models.CharField(_("channel"), max_length=20, choices=LOG_CHANNEL_CHOICES)
     recipient = models.CharField(
         _("recipient"), max_length=255, blank=True, help_text=_("Email address, phone number or channel group.")
     )

@@ -23,6 +23,10 @@ class Channel(models.TextChoices):
     IN_APP = "in_app", _("In-app")
 
 
+# Deliveries to systems, not people: no preference or quiet hours applies (outbound webhooks).
+SYSTEM_CHANNELS: dict[str, object] = {"webhook": _("Webhook")}
+LOG_CHANNEL_CHOICES = [*Channel.choices, *SYSTEM_CHANNELS.items()]
+
 ALL_CHANNELS: tuple[str, ...] = tuple(Channel.values)
 # Channels that interrupt a person: quiet hours and hourly limits apply to them.
 INTERRUPTING_CHANNELS: tuple[str, ...] = (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP)
@@ -67,6 +71,7 @@ EVENT_TYPES: dict[str, EventType] = {
         EventType("appointment_completed", _("Appointment completed (follow-up)")),
         EventType("appointment_no_show", _("Appointment no-show")),
         EventType("mention", _("Mentioned in an internal note"), channels=(Channel.EMAIL, *_LIVE)),
+        EventType("webhook_disabled", _("Webhook endpoint disabled"), channels=(Channel.EMAIL, *_LIVE)),
         EventType("custom", _("Custom message"), urgent_capable=True),
         # To contacts, not staff: agent replies, templates and automatic replies (no preferences apply).
         EventType(
@@ -82,6 +87,15 @@ EVENT_TYPES: dict[str, EventType] = {
             channels=(Channel.WHATSAPP,),
             user_configurable=False,
             audience="contact",
+        ),
+        # To an organization's systems: outbound webhooks (notifications/webhooks/).
+        EventType(
+            "webhook",
+            _("Webhook event"),
+            channels=("webhook",),
+            default_enabled=True,
+            user_configurable=False,
+            audience="system",
         ),
         EventType("test", _("Test notification"), user_configurable=False),
     ]

@@ -22,10 +22,16 @@ def preference_find(*, organization, user) -> NotificationPreference | None:
 def notification_center_list(*, organization, user, limit: int = 50) -> list[NotificationLog]:
     """The user's in-app notifications in ``organization``, newest first."""
     return list(
+        notification_center_queryset(organization=organization, user=user).order_by("-created_at", "-id")[:limit]
+    )
+
+
+def notification_center_queryset(*, organization, user):
+    """The user's in-app notifications in ``organization`` (not yet ordered or sliced)."""
+    return (
         NotificationLog.objects.for_organization(organization)
         .filter(user=user, channel=Channel.IN_APP)
         .exclude(status__in=[Status.SKIPPED, Status.DEFERRED])
-        .order_by("-created_at", "-id")[:limit]
     )
 
 

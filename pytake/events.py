@@ -36,6 +36,8 @@ Event names follow Chatwoot's. The payload carries ids only (listeners load fres
     whatsapp_template.status_changed  template_id, status, previous_status, reason
     appointment.created / .confirmed / .cancelled / .rescheduled / .completed / .no_show
                               appointment_id, provider_id (user), contact_id
+    campaign.started / .paused / .resumed / .cancelled / .completed / .failed
+                              campaign_id, status (and for .paused: reason "manual" | "plan_limit" | "failures")
 
 ``organization_id`` is on the event itself.
 """

@@ -43,6 +43,9 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "anymail",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "conversations",
     "conversations.campaigns",
@@ -50,6 +53,7 @@ INSTALLED_APPS = [
     "conversations.assistant",
     "conversations.contacts",
     "notifications",
+    "notifications.webhooks",
     "scheduling",
 ]
 
@@ -242,6 +246,67 @@ NOTIFICATIONS_HTTP_TIMEOUT = env.float("NOTIFICATIONS_HTTP_TIMEOUT", default=10.
 EMAIL_HOST_USER = EMAIL_HOST_USER or env("SMTP_USERNAME", default="")
 if env("SMTP_FROM_NAME", default="") and "<" not in DEFAULT_FROM_EMAIL:
     DEFAULT_FROM_EMAIL = f"{env('SMTP_FROM_NAME')} <{DEFAULT_FROM_EMAIL}>"
+
+# --- The public API (pytake/api/) and outbound webhooks (notifications/webhooks/) -----------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.TokenAuthentication",
+        "accounts.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["pytake.api.permissions.ScopePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["pytake.api.ratelimit.PrincipalRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["pytake.api.parsers.StorableJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": None,
+    "DEFAULT_SCHEMA_CLASS": "pytake.api.schema.ProblemAutoSchema",
+    "EXCEPTION_HANDLER": "pytake.api.problems.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_VERSIONING_CLASS": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PyTake API",
+    "DESCRIPTION": (
+        "The public REST API of PyTake. Authenticate with `Authorization: Bearer <token>` (an organization "
+        "or personal API token) or a browser session. Lists use cursor pagination (`cursor`, `page_size`); "
+        "errors are RFC 9457 problem details; `POST` honours `Idempotency-Key` for 24 hours; every "
+        "response carries `RateLimit-*` headers."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationStatusEnum": "conversations.models.Status",
+        "CampaignStatusEnum": "conversations.campaigns.models.CampaignStatus",
+        "AppointmentStatusEnum": "scheduling.models.AppointmentStatus",
+        "TemplateStatusEnum": "conversations.models.TemplateStatus",
+        "WebhookDeliveryStatusEnum": "notifications.webhooks.models.DeliveryStatus",
+    },
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "DISABLE_ERRORS_AND_WARNINGS": False,
+}
+API_RATE_LIMIT_PER_MINUTE = env.int(
+    "API_RATE_LIMIT_PER_MINUTE", default=600
+)  # per token (or user); tokens may lower it
+API_IDEMPOTENCY_TTL_SECONDS = env.int("API_IDEMPOTENCY_TTL_SECONDS", default=24 * 60 * 60)
+API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=25)
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=100)
+# Outbound webhooks: who may be called, how long to wait, when to give up on an endpoint.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+WEBHOOKS_DISABLE_AFTER_FAILURES = env.int(
+    "WEBHOOKS_DISABLE_AFTER_FAILURES", default=20
+)  # consecutive failed deliveries
+WEBHOOKS_SECRET_GRACE_HOURS = env.int(
+    "WEBHOOKS_SECRET_GRACE_HOURS", default=24
+)  # old secret still signs after rotation
+# Seconds before each retry (Standard Webhooks' schedule, ~27 h in all), each with ±20 % jitter; × the scale.
+WEBHOOKS_RETRY_SCHEDULE = env.list(
+    "WEBHOOKS_RETRY_SCHEDULE", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+WEBHOOKS_RETRY_SCALE = env.float("WEBHOOKS_RETRY_SCALE", default=1.0)
 
 # --- Security ------------------------------------------------------------------------------
 CONTENT_SECURITY_POLICY = {

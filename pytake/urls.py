@@ -20,6 +20,7 @@ urlpatterns = [
     path("contacts/", include("conversations.contacts.urls")),
     path("", include("notifications.urls")),
     path("", include("scheduling.urls")),
+    path("api/v1/", include("pytake.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("health/", health.health, name="health"),
     path("metrics", metrics.metrics_view, name="metrics"),

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
-from django.core.cache import cache
+
+from pytake import ratelimit
 
 
 def booking_limit() -> tuple[int, int]:
@@ -23,12 +22,4 @@ def client_address(request) -> str:
 
 def allow(*, scope: str, key: str, limit: int, window: int) -> bool:
     """Count one hit of ``key`` in the current window; ``False`` once over ``limit``. Atomic (INCR)."""
-    bucket = f"scheduling:ratelimit:{scope}:{key}:{int(time.time() // window)}"
-    if cache.add(bucket, 1, timeout=window + 1):
-        return 1 <= limit
-    try:
-        count = cache.incr(bucket)
-    except ValueError:  # expired between add and incr
-        cache.add(bucket, 1, timeout=window + 1)
-        count = 1
-    return count <= limit
+    return ratelimit.hit(scope=f"scheduling:{scope}", key=key, limit=limit, window=window).allowed

@@ -61,6 +61,28 @@ def appointment_get(*, organization: Organization, appointment_id) -> Appointmen
     )
 
 
+def appointment_may_see(*, user, membership: Membership | None, appointment: Appointment, is_admin: bool) -> bool:
+    """Admins and viewers see every appointment; an agent sees the ones they provide."""
+    if is_admin or (membership is not None and membership.role == Role.VIEWER):
+        return True
+    return appointment.provider_id == user.pk
+
+
+def appointment_visible(*, organization: Organization, user, membership: Membership | None, is_admin: bool):
+    """The appointments ``appointment_may_see`` allows, as a queryset (for lists)."""
+    rows = Appointment.objects.for_organization(organization)
+    if is_admin or (membership is not None and membership.role == Role.VIEWER):
+        return rows
+    return rows.filter(provider=user)
+
+
+def appointment_may_act(*, user, membership: Membership | None, appointment: Appointment, is_admin: bool) -> bool:
+    """Admins act on every appointment; an agent on the ones they provide; viewers on none."""
+    if is_admin:
+        return True
+    return bool(membership is not None and membership.role == Role.AGENT and appointment.provider_id == user.pk)
+
+
 def appointment_list_for_contact(*, organization: Organization, contact, limit: int = 20) -> list[Appointment]:
     """The contact's appointments, upcoming first then the most recent (for the inbox contact panel)."""
     rows = (

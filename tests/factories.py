@@ -6,6 +6,7 @@ import itertools
 
 from accounts import audit, services
 from accounts.models import (
+    APIToken,
     AuditLogEntry,
     BusinessHours,
     Department,
@@ -79,12 +80,19 @@ ACCOUNTS_ROW_BUILDERS = {
     BusinessHours: business_hours,
     Holiday: holiday,
     AuditLogEntry: lambda org: audit.record(organization=org, actor=None, action="test.row", obj=org),
+    APIToken: lambda org: api_token(org),
 }
+
+
+def api_token(org):
+    admin = member(org, Role.ORG_ADMIN)
+    row, _token = services.api_token_create(organization=org, user=admin.user, name="Row", scopes=["contacts:read"])
+    return row
 
 
 def tenant_row_builders() -> dict:
     builders = dict(ACCOUNTS_ROW_BUILDERS)
-    for app in ("conversations", "notifications", "scheduling", "campaigns", "assistant", "contacts"):
+    for app in ("conversations", "notifications", "scheduling", "campaigns", "assistant", "contacts", "api"):
         module = import_if_present(f"tests.{app}.factories")
         if module is not None:
             builders.update(getattr(module, "TENANT_ROW_BUILDERS", {}))

@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from accounts.limits import usage_increment
 from accounts.models import Membership, Organization
 from accounts.roles import Role
@@ -46,6 +47,7 @@ from conversations.message_templates import validate_mapping
 from conversations.models import ChannelKind, Contact, TemplateStatus
 from notifications import services as notification_services
 from notifications.registry import Channel as NotificationChannel
+from pytake.events import Event, dispatch
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +215,17 @@ def campaign_update(*, campaign: Campaign, by, **data) -> Campaign:
 
 
 @transaction.atomic
+def campaign_delete(*, campaign: Campaign, by) -> None:
+    """Delete a campaign that has not started (a started one keeps its record: cancel it)."""
+    _require_manager(campaign.organization, by)
+    campaign = _locked(campaign)
+    if campaign.status not in EDITABLE_STATUSES:
+        raise ValidationError(_("A started campaign cannot be deleted; cancel it instead."), code="status")
+    audit.record(organization=campaign.organization_id, actor=by, action="campaign.deleted", obj=campaign)
+    campaign.delete()
+
+
+@transaction.atomic
 def campaign_contacts_from_csv(*, campaign: Campaign, by, text: str) -> tuple[int, list[str]]:
     """The custom list from pasted or uploaded CSV (a phone per line, first column): ``(found, not_found)``.
 
@@ -312,6 +325,7 @@ def _begin(campaign: Campaign, now: datetime.datetime) -> None:
     campaign.status_reason = ""
     campaign.waiting_for = "audience"
     campaign.save(update_fields=["status", "started_at", "next_send_at", "status_reason", "waiting_for", "updated_at"])
+    _emit("started", campaign)
     _kick(campaign.pk)
 
 
@@ -362,6 +376,17 @@ def _freeze(campaign: Campaign) -> int:
     return position
 
 
+def _emit(name: str, campaign: Campaign, **extra) -> None:
+    """``campaign.<name>`` (started, paused, resumed, cancelled, completed, failed) after commit."""
+    dispatch(
+        Event(
+            f"campaign.{name}",
+            campaign.organization_id,
+            {"campaign_id": campaign.pk, "status": str(campaign.status), **extra},
+        )
+    )
+
+
 @transaction.atomic
 def campaign_pause(*, campaign: Campaign, by, reason: str = "") -> Campaign:
     _require_manager(campaign.organization, by)
@@ -371,6 +396,7 @@ def campaign_pause(*, campaign: Campaign, by, reason: str = "") -> Campaign:
     campaign.status = CampaignStatus.PAUSED
     campaign.status_reason = reason or (_("Paused by %(user)s.") % {"user": by} if by else "")
     campaign.save(update_fields=["status", "status_reason", "updated_at"])
+    _emit("paused", campaign, reason="manual")
     return campaign
 
 
@@ -384,6 +410,7 @@ def campaign_resume(*, campaign: Campaign, by, now: datetime.datetime | None = N
     campaign.status_reason = ""
     campaign.next_send_at = now or timezone.now()
     campaign.save(update_fields=["status", "status_reason", "next_send_at", "updated_at"])
+    _emit("resumed", campaign)
     _kick(campaign.pk)
     return campaign
 
@@ -402,6 +429,7 @@ def campaign_cancel(*, campaign: Campaign, by, now: datetime.datetime | None = N
     campaign.finished_at = now or timezone.now()
     campaign.status_reason = _("Cancelled by %(user)s.") % {"user": by} if by else ""
     campaign.save(update_fields=["status", "finished_at", "status_reason", "updated_at"])
+    _emit("cancelled", campaign)
     return campaign
 
 
@@ -488,6 +516,7 @@ def _dispatch(campaign: Campaign, now: datetime.datetime, result: DispatchResult
         if in_flight == 0:
             campaign.status, campaign.finished_at = CampaignStatus.COMPLETED, now
             result.finished = True
+            _emit("completed", campaign)
             return
         result.waiting_for = "outcomes"
         _wake(campaign, now + datetime.timedelta(seconds=2), now, result)
@@ -552,6 +581,7 @@ def _dispatch(campaign: Campaign, now: datetime.datetime, result: DispatchResult
             campaign.status = CampaignStatus.PAUSED
             campaign.status_reason = "; ".join(error.messages)[:255]
             campaign.save(update_fields=["status_reason"])
+            _emit("paused", campaign, reason="plan_limit")
             result.waiting_for = "plan_limit"
             return
     for recipient, rendered in ready:
@@ -638,6 +668,13 @@ def failure_check(*, campaign_id: int) -> bool:
     )
     if not paused:
         return False
+    dispatch(
+        Event(
+            "campaign.paused",
+            campaign.organization_id,
+            {"campaign_id": campaign.pk, "status": "paused", "reason": "failures"},
+        )
+    )
     recipients = {
         m.user
         for m in Membership.objects.for_organization(campaign.organization)
@@ -708,6 +745,9 @@ def campaigns_tick(*, now: datetime.datetime | None = None) -> TickResult:
             except ValidationError as error:
                 Campaign.objects.filter(pk=campaign.pk).update(
                     status=CampaignStatus.FAILED, status_reason="; ".join(error.messages)[:255], finished_at=now
+                )
+                dispatch(
+                    Event("campaign.failed", campaign.organization_id, {"campaign_id": campaign.pk, "status": "failed"})
                 )
     stale = now - datetime.timedelta(seconds=_setting("CAMPAIGNS_WAKE_GRACE_SECONDS", 5))
     lost = Campaign.objects.filter(status=CampaignStatus.RUNNING).filter(Q(wake_at__isnull=True) | Q(wake_at__lt=stale))

@@ -9,14 +9,13 @@ organization, or that the member may not act on.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, replace
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import JSONObject, Reverse
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from accounts.models import Department, Membership, Organization, Queue
@@ -32,6 +31,7 @@ from conversations.models import (
     Status,
     Tag,
 )
+from conversations.selectors import contact_search_arms
 
 PAGE_SIZE = 25
 HISTORY_PAGE_SIZE = 30
@@ -182,15 +182,7 @@ def _search(organization: Organization, q: str) -> Q:
         .values_list("conversation_id", "found")[:SEARCH_MATCHES]
     ]
     contacts = Contact.objects.filter(organization=organization).order_by("-last_message_at")
-    words = re.findall(r"\w+", q.lower())
-    if any(not word.isdigit() for word in words):  # digits alone are a phone, not a name
-        # Words by prefix (as typed); numbers whole (a prefix of digits matches too many names).
-        prefixes = " & ".join(word if word.isdigit() else f"{word}:*" for word in words)
-        arms.append(contacts.filter(search_vector=SearchQuery(prefixes, config="simple", search_type="raw")))
-    digits = "".join(ch for ch in q if ch.isdigit())
-    if len(digits) >= 3:
-        arms.append(contacts.filter(phone__startswith=f"+{digits}"))
-        arms.append(contacts.annotate(reversed_phone=Reverse("phone")).filter(reversed_phone__startswith=digits[::-1]))
+    arms.extend(contact_search_arms(contacts, q))
     arms[1:] = [arm.annotate(found=Value("contact")).values_list("pk", "found")[:SEARCH_MATCHES] for arm in arms[1:]]
     rows = list(arms[0].union(*arms[1:], all=True)) if len(arms) > 1 else list(arms[0])
     conversation_ids = {pk for pk, kind in rows if kind == "conversation"}

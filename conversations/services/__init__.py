@@ -20,6 +20,7 @@ from conversations.services.consent import (
 )
 from conversations.services.contacts import (
     contact_create,
+    contact_delete,
     contact_get_or_create_by_phone,
     contact_set_blocked,
     contact_update,
@@ -99,6 +100,7 @@ __all__ = [
     "messaging_settings_for",
     "normalize_keyword",
     "message_send_automatic",
+    "contact_delete",
     "contact_update",
     "conversation_archive",
     "conversation_archive_idle",

@@ -145,3 +145,16 @@ def contact_get_or_create_by_phone(*, organization: Organization, phone: str, na
         if existing is None:
             raise
         return existing, False
+
+
+@transaction.atomic
+def contact_delete(*, contact: Contact, by: User | None = None) -> None:
+    """Delete a contact with its conversations and messages (an erasure request); audited."""
+    audit.record(
+        organization=contact.organization_id,
+        actor=by,
+        action="contact.deleted",
+        obj=contact,
+        metadata={"phone": contact.phone, "email": contact.email},
+    )
+    contact.delete()

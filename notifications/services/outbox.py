@@ -44,7 +44,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from notifications.adapters import PermanentDeliveryError
 from notifications.models import NotificationLog, Status
-from notifications.registry import Channel, event_type_get
+from notifications.registry import SYSTEM_CHANNELS, Channel, event_type_get
 from notifications.services.notify import REASON_TEXT, _decide, _load_facts
 from notifications.services.publish import _enqueue_on_commit
 from notifications.transports import outcome_hook, transport_for
@@ -85,7 +85,7 @@ def outbox_enqueue(
     ``status`` may be ``skipped`` (with ``reason``/``error``) to record a decision not to send.
     """
     event_type_get(event_type)
-    if channel not in Channel.values:
+    if channel not in Channel.values and channel not in SYSTEM_CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
     now = timezone.now()
     key = (dedupe_key or f"outbox:{uuid.uuid4().hex}")[:200]
@@ -146,7 +146,10 @@ class DeliveryOutcome:
 
 
 def retry_delay(retry_count: int) -> float:
-    """Backoff before retry number ``retry_count`` (1, 2, 3 …): 5 s, 25 s, 125 s × the base setting."""
+    """Backoff before retry number ``retry_count`` (1, 2, 3 …): 5 s, 25 s, 125 s × the base setting.
+
+    A transport may define its own ``retry_delay(retry_count)`` (outbound webhooks retry for a day
+    with jitter); the number of retries is the row's ``max_retries``, set when it is enqueued."""
     return float(settings.NOTIFICATIONS_RETRY_BASE_SECONDS) * (5**retry_count)
 
 
@@ -275,7 +278,7 @@ def notification_deliver(*, log_id: int) -> DeliveryOutcome:
         message = f"{type(error).__name__}: {error}"
         if log.retry_count < log.max_retries:
             retries = log.retry_count + 1
-            delay = retry_delay(retries)
+            delay = getattr(sender, "retry_delay", retry_delay)(retries)
             _record(
                 sender,
                 log,

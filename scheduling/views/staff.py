@@ -37,16 +37,14 @@ def _is_admin(request) -> bool:
 
 
 def _may_see(request, appointment) -> bool:
-    if _is_admin(request) or (request.membership and request.membership.role == Role.VIEWER):
-        return True
-    return appointment.provider_id == request.user.pk
+    return selectors.appointment_may_see(
+        user=request.user, membership=request.membership, appointment=appointment, is_admin=_is_admin(request)
+    )
 
 
 def _may_act(request, appointment) -> bool:
-    if _is_admin(request):
-        return True
-    return bool(
-        request.membership and request.membership.role == Role.AGENT and appointment.provider_id == request.user.pk
+    return selectors.appointment_may_act(
+        user=request.user, membership=request.membership, appointment=appointment, is_admin=_is_admin(request)
     )
 
 
