@@ -7,6 +7,7 @@ import datetime
 from django.utils import timezone
 
 from accounts.models import AuditLogEntry
+from conversations.campaigns import services as campaign_services
 from conversations.models import ConsentChange, Contact, Conversation
 from notifications import services as notification_services
 from scheduling.models import Appointment
@@ -122,6 +123,7 @@ def test_a_campaign_from_draft_to_cancelled(tenant_a, api_for):
     assert preview["audience"] == 3 and preview["eligible"] + sum(preview["excluded"].values()) == 3
     assert api.patch(f"/api/v1/campaigns/{pk}/", {"messages_per_minute": 30}).json()["messages_per_minute"] == 30
     assert api.post(f"/api/v1/campaigns/{pk}/start/").json()["status"] == "running"
+    campaign_services.campaign_freeze(campaign_id=pk)  # what the worker's first dispatch does
     assert api.patch(f"/api/v1/campaigns/{pk}/", {"name": "late"}).status_code == 422
     assert api.post(f"/api/v1/campaigns/{pk}/pause/", {"reason": "checking"}).json()["status"] == "paused"
     assert api.post(f"/api/v1/campaigns/{pk}/resume/").json()["status"] == "running"

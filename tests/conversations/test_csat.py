@@ -9,6 +9,7 @@ import time
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from accounts.models import Membership
 from conversations import services
@@ -121,7 +122,12 @@ def test_the_survey_round_trip(graph, shop):
     assert list(Conversation.objects.filter(contact__phone=PHONE).values_list("pk", "status")) == [
         (conversation.pk, "closed")
     ]
-    assert conversation.messages.filter(body__startswith="Thank you for your rating").exists()
+    # The thanks, like the survey, is in the organization's language.
+    with translation.override(conversation.organization.locale):
+        thanks = translation.gettext(
+            "Thank you for your rating! If you want to tell us more, reply with a comment in the next hour."
+        )
+    assert conversation.messages.filter(body=thanks).exists()
 
     # Answered once: a second tap changes nothing.
     one = next(r for r in rows if csat.parse_payload(r["id"])[1] == 1)

@@ -108,7 +108,9 @@ def test_the_pane_runs_the_same_queries_with_10_and_1000_messages(desk, client_f
     with django_assert_num_queries(small):
         response = client.get(f"/inbox/?c={big_one.pk}", **PANE)
     assert response.content.decode().count('class="msg ') == 30
-    assert small <= 14
+    # 15: the merged pane also reads the contact panel's tags and tag choices and the conversation's
+    # labels (one query each, whatever the size); the number must not grow with the history.
+    assert small <= 15
 
 
 def test_the_full_page_runs_the_same_queries_with_10_and_1000(desk, client_for, django_assert_num_queries):
