@@ -33,6 +33,8 @@ def test_org_admin_reads_the_usage_page_in_both_languages(asgi_server, page, ten
     screenshot(page, "usage-en")
 
     page.select_option("#lang-switch", "pt-br")
+    # The switch submits and reloads: wait for the new page, not for a network lull that may come first.
+    page.wait_for_selector("html[lang=pt-br], html[lang=pt-BR]")
     page.wait_for_load_state("networkidle")
     assert page.locator("h1").inner_text() == "Uso e limites do plano"
     assert "Mensagens enviadas neste mês" in page.locator("#usage-limits").inner_text()
