@@ -26,48 +26,17 @@ under its own key prefix. Bounded: each delivery phase gives up after ``--timeou
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import admin_connection, bench_database_url, graph_stats, requests_baseline, serve_graph  # noqa: E402 (after the path is set)
+
 BENCH_DB = "pytake_bench_campaign"
-
-
-def _bench_database_url() -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    from pytake import embedded
-
-    base = os.environ.get("DATABASE_URL") or embedded.ensure_database_url()
-    return urlunsplit(urlsplit(base)._replace(path=f"/{BENCH_DB}"))
-
-
-def _admin_connection(url: str):
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    return psycopg.connect(urlunsplit(urlsplit(url)._replace(path="/postgres")), autocommit=True)
-
-
-def _serve_graph(ports) -> None:
-    from tests.notifications.graph_server import GraphServer
-
-    with GraphServer(record_bodies=False) as server:
-        ports.put(server.port)
-        while True:
-            time.sleep(3600)
-
-
-def _graph_stats(port: int, since: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stats?since={since}", timeout=10) as response:  # noqa: S310
-        return json.load(response)
 
 
 def _session_pids(leader: int) -> list[int]:
@@ -98,19 +67,6 @@ def _peak_rss_mib(pids: list[int]) -> float:
     return peak / 1024
 
 
-def baseline(url: str, token: str, body: dict, count: int) -> float:
-    import requests
-
-    session = requests.Session()
-    headers = {"Authorization": f"Bearer {token}"}
-    start = time.perf_counter()
-    for _ in range(count):
-        response = session.post(url, json=body, headers=headers, timeout=10)
-        response.raise_for_status()
-        assert response.json()["messages"][0]["id"]
-    return count / (time.perf_counter() - start)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipients", type=int, default=100_000, help="the large audience")
@@ -124,13 +80,13 @@ def main() -> None:
 
     spawn = multiprocessing.get_context("spawn")
     ports = spawn.Queue()
-    server = spawn.Process(target=_serve_graph, args=(ports,), daemon=True)
+    server = spawn.Process(target=serve_graph, args=(ports,), daemon=True)
     server.start()
     port = ports.get(timeout=30)
     graph_base = f"http://127.0.0.1:{port}/v21.0"
 
-    database_url = _bench_database_url()
-    with _admin_connection(database_url) as admin:
+    database_url = bench_database_url(BENCH_DB)
+    with admin_connection(database_url) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
     try:
@@ -200,14 +156,14 @@ def main() -> None:
                 "type": "template",
                 "template": rendered.graph_template,
             }
-            base_rate = baseline(
+            base_rate = requests_baseline(
                 f"{graph_base}/{channel.phone_number_id}/messages",
                 channel.access_token,
                 body,
                 min(size, args.baseline_messages),
             )
 
-            before = _graph_stats(port, 0)["count"]
+            before = graph_stats(port, 0)["count"]
             worker = Worker(
                 env, concurrency=args.concurrency, log_path=ROOT / "test-output" / "bench-campaign-worker.log"
             ).start()
@@ -224,14 +180,14 @@ def main() -> None:
                     if now - last_tick[0] >= 1:
                         services.campaigns_tick()  # what Beat does
                         last_tick[0] = now
-                    count = _graph_stats(port, before)["count"] - before
+                    count = graph_stats(port, before)["count"] - before
                     if now - last_report[0] >= 15:
                         print(f"    … {count:,} of {size:,} at the Graph server", flush=True)
                         last_report[0] = now
                     return count >= size
 
                 wait_until(arrived, timeout=args.timeout, what=f"{size} campaign messages", interval=0.25)
-                stats = _graph_stats(port, before)
+                stats = graph_stats(port, before)
                 peak = _peak_rss_mib(_session_pids(worker.process.pid))
                 campaign.refresh_from_db()
                 wait_until(
@@ -283,7 +239,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        with _admin_connection(database_url) as admin:
+        with admin_connection(database_url) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
         server.terminate()
         server.join(timeout=10)

@@ -28,26 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import admin_connection, bench_database_url  # noqa: E402 (after the path is set)
+
 BENCH_DB = "pytake_bench_notify"
-
-
-def _bench_database_url() -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    from pytake import embedded
-
-    base = os.environ.get("DATABASE_URL") or embedded.ensure_database_url()
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-
-
-def _admin_connection(url: str):
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    parts = urlsplit(url)
-    return psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True)
 
 
 def _setup_django(database_url: str) -> None:
@@ -97,8 +80,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    database_url = _bench_database_url()
-    with _admin_connection(database_url) as admin:
+    database_url = bench_database_url(BENCH_DB)
+    with admin_connection(database_url) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
         admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
     worker = None
@@ -204,7 +187,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        with _admin_connection(database_url) as admin:
+        with admin_connection(database_url) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 

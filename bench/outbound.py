@@ -25,64 +25,19 @@ under its own key prefix. Bounded: each delivery phase gives up after 150 s.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import statistics
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import admin_connection, bench_database_url, graph_stats, requests_baseline, serve_graph  # noqa: E402 (after the path is set)
+
 BENCH_DB = "pytake_bench_outbound"
 WABA = "104996675854313"
-
-
-def _bench_database_url() -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    from pytake import embedded
-
-    base = os.environ.get("DATABASE_URL") or embedded.ensure_database_url()
-    return urlunsplit(urlsplit(base)._replace(path=f"/{BENCH_DB}"))
-
-
-def _admin_connection(url: str):
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    return psycopg.connect(urlunsplit(urlsplit(url)._replace(path="/postgres")), autocommit=True)
-
-
-def _serve_graph(ports) -> None:
-    """The Graph API stand-in, in a process of its own (it does not share the GIL with what it measures)."""
-    from tests.notifications.graph_server import GraphServer
-
-    with GraphServer(record_bodies=False) as server:
-        ports.put(server.port)
-        while True:
-            time.sleep(3600)
-
-
-def _graph_stats(port: int, since: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stats?since={since}", timeout=10) as response:  # noqa: S310
-        return json.load(response)
-
-
-def baseline(url: str, token: str, body: dict, count: int) -> float:
-    import requests
-
-    session = requests.Session()
-    headers = {"Authorization": f"Bearer {token}"}
-    start = time.perf_counter()
-    for _ in range(count):
-        response = session.post(url, json=body, headers=headers, timeout=10)
-        response.raise_for_status()
-        assert response.json()["messages"][0]["id"]
-    return count / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -94,13 +49,13 @@ def main() -> None:
 
     spawn = multiprocessing.get_context("spawn")
     ports = spawn.Queue()
-    server = spawn.Process(target=_serve_graph, args=(ports,), daemon=True)
+    server = spawn.Process(target=serve_graph, args=(ports,), daemon=True)
     server.start()
     port = ports.get(timeout=30)
     graph_base = f"http://127.0.0.1:{port}/v21.0"
 
-    database_url = _bench_database_url()
-    with _admin_connection(database_url) as admin:
+    database_url = bench_database_url(BENCH_DB)
+    with admin_connection(database_url) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
     try:
@@ -183,18 +138,18 @@ def main() -> None:
 
         def deliver(ids: list[int]) -> tuple[float, int]:
             """Start one worker on the queued rows; (messages/s from the first to the last arrival, arrivals)."""
-            before = _graph_stats(port, 0)["count"]
+            before = graph_stats(port, 0)["count"]
             worker = Worker(
                 env, concurrency=args.concurrency, log_path=ROOT / "test-output" / "bench-outbound-worker.log"
             ).start()
             try:
                 wait_until(
-                    lambda: _graph_stats(port, before)["count"] >= before + len(ids),
+                    lambda: graph_stats(port, before)["count"] >= before + len(ids),
                     timeout=150,
                     what="every template message at the Graph server",
                     interval=0.05,
                 )
-                stats = _graph_stats(port, before)
+                stats = graph_stats(port, before)
                 wait_until(
                     lambda: NotificationLog.objects.filter(pk__in=ids, status=Status.SENT).count() == len(ids),
                     timeout=60,
@@ -206,7 +161,7 @@ def main() -> None:
 
         runs = []
         for run in range(1, args.runs + 1):
-            base_rate = baseline(url, channel.access_token, body, args.messages)
+            base_rate = requests_baseline(url, channel.access_token, body, args.messages)
             started = time.perf_counter()
             ids = [enqueue(contacts[n % len(contacts)]).pk for n in range(args.messages)]
             enqueue_rate = len(ids) / (time.perf_counter() - started)
@@ -243,7 +198,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        with _admin_connection(database_url) as admin:
+        with admin_connection(database_url) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
         server.terminate()
         server.join(timeout=10)
